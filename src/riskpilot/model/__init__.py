@@ -1,0 +1,47 @@
+"""Value objects: contracts, legs, quotes, positions, marks, orders, fills and decisions.
+Pure: nothing here performs I/O or reads a clock."""
+
+from riskpilot.model.contract import EXCHANGE_TZ, Leg, OptionContract
+from riskpilot.model.decision import ExitDecision, RuleFiring
+from riskpilot.model.enums import (
+    ExitAction,
+    OrderType,
+    PositionStatus,
+    PremiumType,
+    Priority,
+    QuoteProblem,
+    Right,
+    Side,
+    TradingState,
+)
+from riskpilot.model.mark import Mark, MarkBasis, mark_position
+from riskpilot.model.order import Fill, Order, OrderPurpose, client_order_id
+from riskpilot.model.position import Position, PositionState
+from riskpilot.model.quote import Quote
+
+__all__ = [
+    "EXCHANGE_TZ",
+    "ExitAction",
+    "ExitDecision",
+    "Fill",
+    "Leg",
+    "Mark",
+    "MarkBasis",
+    "OptionContract",
+    "Order",
+    "OrderPurpose",
+    "OrderType",
+    "Position",
+    "PositionState",
+    "PositionStatus",
+    "PremiumType",
+    "Priority",
+    "Quote",
+    "QuoteProblem",
+    "Right",
+    "RuleFiring",
+    "Side",
+    "TradingState",
+    "client_order_id",
+    "mark_position",
+]

@@ -1,0 +1,85 @@
+"""Enumerations shared by every layer. Enums, never bare strings, for sides and actions."""
+
+from __future__ import annotations
+
+from enum import Enum, IntEnum
+
+
+class Right(str, Enum):
+    """Option right."""
+
+    CALL = "C"
+    PUT = "P"
+
+    @classmethod
+    def parse(cls, value: str | Right) -> Right:
+        """Accept 'C'/'P', 'call'/'put' in any case."""
+        if isinstance(value, Right):
+            return value
+        text = str(value).strip().upper()
+        if text in ("C", "CALL"):
+            return cls.CALL
+        if text in ("P", "PUT"):
+            return cls.PUT
+        raise ValueError(f"option right {value!r} is not understood: use 'C'/'call' or 'P'/'put'")
+
+
+class PremiumType(str, Enum):
+    """Whether a position was opened for a net credit (premium sold) or a net debit."""
+
+    CREDIT = "CREDIT"
+    DEBIT = "DEBIT"
+
+
+class Side(str, Enum):
+    BUY = "BUY"
+    SELL = "SELL"
+
+    @property
+    def opposite(self) -> Side:
+        return Side.SELL if self is Side.BUY else Side.BUY
+
+
+class OrderType(str, Enum):
+    MARKET = "MARKET"
+    LIMIT = "LIMIT"
+
+
+class Priority(IntEnum):
+    """Exit urgency. Larger is more urgent, so ``max()`` picks the winner."""
+
+    LOW = 1
+    MEDIUM = 2
+    HIGH = 3
+    CRITICAL = 4
+
+
+class ExitAction(str, Enum):
+    HOLD = "HOLD"
+    CLOSE = "CLOSE"
+    PARTIAL_CLOSE = "PARTIAL_CLOSE"
+    ROLL = "ROLL"
+
+
+class TradingState(str, Enum):
+    """Trading-state gate: ACTIVE trades freely, REDUCING only lets risk-reducing orders
+    through, HALTED refuses every new entry (exits always pass)."""
+
+    ACTIVE = "ACTIVE"
+    REDUCING = "REDUCING"
+    HALTED = "HALTED"
+
+
+class PositionStatus(str, Enum):
+    PENDING = "PENDING"
+    OPEN = "OPEN"
+    CLOSING = "CLOSING"
+    CLOSED = "CLOSED"
+
+
+class QuoteProblem(str, Enum):
+    """Why a quote may not be used to decide or to fill."""
+
+    MISSING = "missing"
+    CROSSED = "crossed"
+    STALE = "stale"

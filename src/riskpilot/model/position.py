@@ -1,0 +1,170 @@
+"""Positions: legs held as a unit, their P&L conventions (SPEC section 1) and tracked state."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
+
+from riskpilot.model._checks import finite, positive, whole
+from riskpilot.model.contract import EXCHANGE_TZ, Leg
+from riskpilot.model.enums import PositionStatus, PremiumType
+
+
+@dataclass(frozen=True, slots=True)
+class PositionState:
+    """What a position remembers between evaluations.
+
+    P&L figures are per share of one unit, in premium points (multiply by the multiplier and
+    the quantity for dollars). ``peak_premium``/``trough_premium`` are the highest and lowest
+    close-out premium seen since entry. ``stages_done`` names the partial-exit stages that
+    already fired (each fires once).
+    """
+
+    peak_premium: float
+    trough_premium: float
+    mfe: float = 0.0
+    mae: float = 0.0
+    days_held: int = 0
+    last_premium: float | None = None
+    last_marked_at: datetime | None = None
+    stages_done: frozenset[str] = field(default_factory=frozenset)
+
+    @classmethod
+    def at_entry(cls, entry_premium: float) -> PositionState:
+        return cls(peak_premium=entry_premium, trough_premium=entry_premium)
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """An open position. ``legs`` carry per-unit signed quantities (a vertical is -1/+1);
+    ``quantity`` is how many units are open now, ``original_quantity`` how many were opened
+    (partial-exit stages are sized from it). ``entry_premium`` is the net premium per share,
+    positive, whether received (CREDIT) or paid (DEBIT)."""
+
+    id: str
+    legs: tuple[Leg, ...]
+    premium_type: PremiumType
+    entry_premium: float
+    quantity: int
+    opened_at: datetime
+    method: str
+    original_quantity: int = 0
+    status: PositionStatus = PositionStatus.OPEN
+    state: PositionState = field(default=None)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if not self.id:
+            raise ValueError("position id must be a non-empty string")
+        if not self.legs:
+            raise ValueError(f"position {self.id}: needs at least one leg")
+        if not isinstance(self.legs, tuple):
+            object.__setattr__(self, "legs", tuple(self.legs))
+        object.__setattr__(
+            self, "entry_premium", positive(f"position {self.id}: entry_premium", self.entry_premium)
+        )
+        whole(f"position {self.id}: quantity", self.quantity, minimum=0)
+        if self.original_quantity == 0:
+            object.__setattr__(self, "original_quantity", self.quantity)
+        whole(f"position {self.id}: original_quantity", self.original_quantity, minimum=1)
+        if self.quantity > self.original_quantity:
+            raise ValueError(
+                f"position {self.id}: quantity {self.quantity} exceeds original_quantity "
+                f"{self.original_quantity}"
+            )
+        if not isinstance(self.opened_at, datetime) or self.opened_at.tzinfo is None:
+            raise ValueError(f"position {self.id}: opened_at must be a timezone-aware datetime")
+        opened = self.opened_at.astimezone(EXCHANGE_TZ).date()
+        for leg in self.legs:
+            if leg.contract.expiration < opened:
+                raise ValueError(
+                    f"position {self.id}: leg {leg.contract} expired before the position "
+                    f"opened on {opened.isoformat()}"
+                )
+        underlyings = {leg.contract.underlying for leg in self.legs}
+        if len(underlyings) != 1:
+            raise ValueError(f"position {self.id}: legs span several underlyings {sorted(underlyings)}")
+        if self.state is None:
+            object.__setattr__(self, "state", PositionState.at_entry(self.entry_premium))
+
+    # --- descriptive ---------------------------------------------------------------
+    @property
+    def underlying(self) -> str:
+        return self.legs[0].contract.underlying
+
+    @property
+    def multiplier(self) -> int:
+        return self.legs[0].contract.multiplier
+
+    @property
+    def expiration(self) -> date:
+        """The nearest leg expiration: the one that forces the decision."""
+        return min(leg.contract.expiration for leg in self.legs)
+
+    @property
+    def is_credit(self) -> bool:
+        return self.premium_type is PremiumType.CREDIT
+
+    def dte(self, today: date) -> int:
+        return (self.expiration - today).days
+
+    def minutes_to_expiry(self, now: datetime) -> float:
+        return min(leg.contract.minutes_to_expiry(now) for leg in self.legs)
+
+    # --- P&L conventions (SPEC section 1) -------------------------------------------
+    def profit(self, current_premium: float) -> float:
+        """Profit per share of one unit, in premium points."""
+        if self.premium_type is PremiumType.CREDIT:
+            return self.entry_premium - current_premium
+        return current_premium - self.entry_premium
+
+    def profit_pct(self, current_premium: float) -> float:
+        """Profit as a fraction of the entry premium (0.35 = 35%)."""
+        return self.profit(current_premium) / self.entry_premium
+
+    def loss_pct(self, current_premium: float) -> float:
+        """Loss as a fraction of the entry premium; negative when in profit."""
+        return -self.profit_pct(current_premium)
+
+    def pnl_dollars(self, current_premium: float) -> float:
+        return self.profit(current_premium) * self.multiplier * self.quantity
+
+    # --- pure transitions -----------------------------------------------------------
+    def marked(self, premium: float, now: datetime) -> Position:
+        """This position after observing ``premium`` (a good quote's close-out premium) at
+        ``now``: peak, trough, MFE, MAE and days held updated. Pure."""
+        finite("premium", premium)
+        st = self.state
+        pnl = self.profit(premium)
+        days = (now.astimezone(EXCHANGE_TZ).date() - self.opened_at.astimezone(EXCHANGE_TZ).date()).days
+        new_state = replace(
+            st,
+            peak_premium=max(st.peak_premium, premium),
+            trough_premium=min(st.trough_premium, premium),
+            mfe=max(st.mfe, pnl),
+            mae=min(st.mae, pnl),
+            days_held=max(st.days_held, days),
+            last_premium=premium,
+            last_marked_at=now,
+        )
+        return replace(self, state=new_state)
+
+    def reduced(self, closed_quantity: int) -> Position:
+        whole("closed_quantity", closed_quantity, minimum=1)
+        if closed_quantity > self.quantity:
+            raise ValueError(
+                f"position {self.id}: cannot close {closed_quantity} of {self.quantity} open"
+            )
+        left = self.quantity - closed_quantity
+        return replace(
+            self,
+            quantity=left,
+            status=PositionStatus.CLOSED if left == 0 else self.status,
+        )
+
+    def with_stage_done(self, stage: str) -> Position:
+        return replace(self, state=replace(self.state, stages_done=self.state.stages_done | {stage}))
+
+
+def premium_is_usable(premium: float | None) -> bool:
+    return premium is not None and not math.isnan(premium) and premium >= 0
