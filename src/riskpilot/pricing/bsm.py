@@ -105,7 +105,7 @@ def d1_d2(log_moneyness: FloatArray, total_vol: FloatArray) -> tuple[FloatArray,
     Where s == 0 the limits are used: +inf in the money forward, -inf out of it, 0 at the money
     forward (so N(d) is the step function with 1/2 at the money).
     """
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(all="ignore"):
         d1 = np.where(
             total_vol > 0.0,
             log_moneyness / total_vol + 0.5 * total_vol,
@@ -189,7 +189,7 @@ def _delta(st: _State) -> FloatArray:
 
 
 def _gamma(st: _State) -> FloatArray:
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(all="ignore"):
         raw = np.exp(-st.m.div_yield * st.m.t_years) * npdf(st.d1) / (st.m.spot * st.total_vol)
     out: FloatArray = np.where(st.total_vol > 0.0, raw, 0.0)
     return out
@@ -201,7 +201,7 @@ def _vega(st: _State) -> FloatArray:
 
 
 def _theta(st: _State) -> FloatArray:
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(all="ignore"):
         diffusion = st.disc_spot * npdf(st.d1) * st.vol / (2.0 * st.sqrt_t)
     diffusion = np.where(st.sqrt_t > 0.0, diffusion, 0.0)
     carry = st.sign * (

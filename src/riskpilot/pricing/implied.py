@@ -182,7 +182,7 @@ def _solve_total_vol(
             g[keep],
             tgt[keep],
         )
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with np.errstate(all="ignore"):
             step_upper = -g / vega_s
             step_lower = -(np.log(val) - np.log(tgt)) * val / vega_s
         step = np.where(upper_region[work], step_upper, step_lower)
