@@ -1,0 +1,26 @@
+"""Configuration: the YAML schema, loading and validation."""
+
+from riskpilot.config.loader import ConfigError, config_from_dict, load_config, parse_config
+from riskpilot.config.schema import (
+    ExecutionTactic,
+    ExitRulesConfig,
+    MethodConfig,
+    MonitoringConfig,
+    RegimeConfig,
+    RiskLimits,
+    RiskPilotConfig,
+)
+
+__all__ = [
+    "ConfigError",
+    "ExecutionTactic",
+    "ExitRulesConfig",
+    "MethodConfig",
+    "MonitoringConfig",
+    "RegimeConfig",
+    "RiskLimits",
+    "RiskPilotConfig",
+    "config_from_dict",
+    "load_config",
+    "parse_config",
+]

@@ -1,0 +1,26 @@
+"""Risk: the RiskManager and its hooks, sizing, regimes and trailing-stop holders."""
+
+from riskpilot.risk.manager import (
+    OrderRequest,
+    OrderValidation,
+    PositionCheck,
+    RiskManager,
+    UnknownPositionError,
+)
+from riskpilot.risk.regime import classify_regime, regime_multiplier
+from riskpilot.risk.sizing import max_loss_per_unit, payoff_at_expiry
+from riskpilot.risk.trailing import TrailingStop, TrailingStopManager
+
+__all__ = [
+    "OrderRequest",
+    "OrderValidation",
+    "PositionCheck",
+    "RiskManager",
+    "TrailingStop",
+    "TrailingStopManager",
+    "UnknownPositionError",
+    "classify_regime",
+    "max_loss_per_unit",
+    "payoff_at_expiry",
+    "regime_multiplier",
+]

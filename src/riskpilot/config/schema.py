@@ -1,0 +1,395 @@
+"""The YAML configuration (SPEC section 8 plus risk limits, exit-rule settings, methods and
+regimes) as strict, frozen pydantic models.
+
+Every model refuses unknown keys, every number is bounded, and cross-field rules are checked.
+Loading (:func:`riskpilot.config.load_config`) turns pydantic's errors into messages that name
+the dotted path and suggest the closest known key.
+
+Layering of exit-rule settings: the top-level ``exit_rules`` (with SPEC's top-level
+``trailing_stop``, ``partial_exits`` and ``liquidity`` sections standing for the rules
+``trailing_stop``, ``partial_exit_target`` and ``liquidity_dried_up``) are the defaults; a
+method's ``exit_rules`` override them key by key; ``regimes.exit_rules.<regime>`` override
+them again while that regime holds.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from riskpilot.model.enums import Priority
+from riskpilot.model.mark import MarkBasis
+from riskpilot.rules.circuit_breaker import CircuitBreakerParams
+from riskpilot.rules.early_exit import EarlyExitParams
+from riskpilot.rules.edge_disappeared import EdgeDisappearedParams
+from riskpilot.rules.gamma_protection import GammaProtectionParams
+from riskpilot.rules.liquidity_dried_up import LiquidityParams
+from riskpilot.rules.max_holding_period import MaxHoldingPeriodParams
+from riskpilot.rules.partial_exit_target import PartialExitParams
+from riskpilot.rules.profit_target import ProfitTargetParams
+from riskpilot.rules.rebalance import RebalanceParams
+from riskpilot.rules.stop_loss import StopLossParams
+from riskpilot.rules.time_based_urgent import TimeBasedUrgentParams
+from riskpilot.rules.time_exit_dte import TimeExitDteParams
+from riskpilot.rules.trailing_stop_rule import TrailingStopParams
+from riskpilot.rules.volatility_scaled_stop import VolatilityScaledStopParams
+
+PriorityName = Literal["CRITICAL", "HIGH", "MEDIUM", "LOW"]
+RegimeName = Literal["bull_low_vol", "bull_high_vol", "bear_low_vol", "bear_high_vol"]
+REGIME_NAMES: tuple[RegimeName, ...] = ("bull_low_vol", "bull_high_vol", "bear_low_vol", "bear_high_vol")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --- monitoring ----------------------------------------------------------------------------
+class UrgentConditions(Strict):
+    near_stop_loss_pct: float = Field(0.02, ge=0, le=1)
+    near_profit_target_pct: float = Field(0.02, ge=0, le=1)
+    near_trailing_stop_pct: float = Field(0.02, ge=0, le=1)
+
+
+class MonitoringConfig(Strict):
+    normal_frequency: float = Field(30, gt=0, le=3600, description="seconds between checks")
+    urgent_frequency: float = Field(5, gt=0, le=3600, description="seconds, near a trigger")
+    urgent_conditions: UrgentConditions = UrgentConditions()
+    price_cache_ttl_seconds: float = Field(10, ge=0, le=3600)
+    max_api_calls_per_minute: int = Field(60, ge=1, le=10_000)
+    max_quote_age_seconds: float = Field(60, gt=0, le=86_400)
+    mark_basis: MarkBasis = MarkBasis.MID
+
+    @model_validator(mode="after")
+    def _urgent_not_slower(self) -> MonitoringConfig:
+        if self.urgent_frequency > self.normal_frequency:
+            raise ValueError(
+                f"urgent_frequency ({self.urgent_frequency:g}s) must not be slower than "
+                f"normal_frequency ({self.normal_frequency:g}s)"
+            )
+        return self
+
+
+# --- exit execution ------------------------------------------------------------------------
+class ExecutionTactic(Strict):
+    order_type: Literal["market", "limit"]
+    price_strategy: Literal["aggressive", "fair", "conservative"] | None = None
+    timeout_seconds: float = Field(gt=0, le=3600)
+    retry_strategy: Literal["immediate_market", "walk_then_market", "walk_price", "walk_slowly"]
+    max_walks: int = Field(0, ge=0, le=100)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ExecutionTactic:
+        if self.order_type == "limit" and self.price_strategy is None:
+            raise ValueError("a limit tactic needs a price_strategy (aggressive, fair or conservative)")
+        if self.order_type == "market" and self.price_strategy is not None:
+            raise ValueError("a market tactic takes no price_strategy")
+        if self.order_type == "market" and self.retry_strategy != "immediate_market":
+            raise ValueError("a market tactic retries with retry_strategy: immediate_market")
+        if self.retry_strategy.startswith("walk") and self.max_walks < 1:
+            raise ValueError(f"retry_strategy {self.retry_strategy} needs max_walks >= 1")
+        return self
+
+
+def _default_tactics() -> dict[PriorityName, ExecutionTactic]:
+    return {
+        "CRITICAL": ExecutionTactic(
+            order_type="market", timeout_seconds=5, retry_strategy="immediate_market"
+        ),
+        "HIGH": ExecutionTactic(
+            order_type="limit", price_strategy="aggressive", timeout_seconds=10,
+            retry_strategy="walk_then_market", max_walks=2,
+        ),
+        "MEDIUM": ExecutionTactic(
+            order_type="limit", price_strategy="fair", timeout_seconds=30,
+            retry_strategy="walk_price", max_walks=5,
+        ),
+        "LOW": ExecutionTactic(
+            order_type="limit", price_strategy="conservative", timeout_seconds=60,
+            retry_strategy="walk_slowly", max_walks=10,
+        ),
+    }
+
+
+def _default_priorities() -> dict[PriorityName, list[str]]:
+    return {
+        "CRITICAL": ["stop_loss", "volatility_scaled_stop", "circuit_breaker"],
+        "HIGH": ["trailing_stop", "time_based_urgent", "liquidity_dried_up"],
+        "MEDIUM": ["profit_target", "partial_exit_target", "time_exit_dte", "gamma_protection"],
+        "LOW": ["early_exit", "edge_disappeared", "rebalance", "max_holding_period"],
+    }
+
+
+# --- exit rules ----------------------------------------------------------------------------
+class ExitRulesConfig(Strict):
+    """Settings of every exit rule, by rule name."""
+
+    stop_loss: StopLossParams = StopLossParams()
+    volatility_scaled_stop: VolatilityScaledStopParams = VolatilityScaledStopParams()
+    circuit_breaker: CircuitBreakerParams = CircuitBreakerParams()
+    trailing_stop: TrailingStopParams = TrailingStopParams()
+    time_based_urgent: TimeBasedUrgentParams = TimeBasedUrgentParams()
+    liquidity_dried_up: LiquidityParams = LiquidityParams()
+    profit_target: ProfitTargetParams = ProfitTargetParams()
+    partial_exit_target: PartialExitParams = PartialExitParams()
+    time_exit_dte: TimeExitDteParams = TimeExitDteParams()
+    gamma_protection: GammaProtectionParams = GammaProtectionParams()
+    early_exit: EarlyExitParams = EarlyExitParams()
+    edge_disappeared: EdgeDisappearedParams = EdgeDisappearedParams()
+    rebalance: RebalanceParams = RebalanceParams()
+    max_holding_period: MaxHoldingPeriodParams = MaxHoldingPeriodParams()
+
+
+RULE_NAMES: tuple[str, ...] = tuple(ExitRulesConfig.model_fields)
+
+#: SPEC section 8's top-level sections and the rule each configures.
+TOP_LEVEL_RULE_SECTIONS = {
+    "trailing_stop": "trailing_stop",
+    "partial_exits": "partial_exit_target",
+    "liquidity": "liquidity_dried_up",
+}
+
+
+# --- risk ----------------------------------------------------------------------------------
+def _default_classes() -> dict[str, list[str]]:
+    return {"us_equity_index": ["SPY", "QQQ", "IWM", "SPX", "XSP", "NDX", "RUT", "DIA"]}
+
+
+class RiskLimits(Strict):
+    """Portfolio limits, as fractions of account equity unless stated."""
+
+    max_portfolio_heat_pct: float = Field(0.20, gt=0, le=1, description="sum of max losses")
+    max_underlying_pct: float = Field(0.10, gt=0, le=1, description="max loss in one underlying")
+    max_position_pct: float = Field(0.05, gt=0, le=1, description="max loss of one position")
+    max_positions_per_class: int = Field(3, ge=1, le=1000)
+    max_class_exposure_pct: float = Field(
+        0.50, gt=0, le=10, description="max loss in one correlation class"
+    )
+    correlation_classes: dict[str, list[str]] = Field(default_factory=_default_classes)
+    max_delta_pct: float | None = Field(
+        1.0, gt=0, le=100, description="|net dollar delta| / equity"
+    )
+    max_gamma_pct: float | None = Field(
+        0.10, gt=0, le=100, description="|dollar gamma per 1% move| / equity"
+    )
+    daily_loss_limit_pct: float | None = Field(0.03, gt=0, le=1)
+
+    @model_validator(mode="after")
+    def _checks(self) -> RiskLimits:
+        if self.max_underlying_pct > self.max_portfolio_heat_pct:
+            raise ValueError(
+                f"max_underlying_pct ({self.max_underlying_pct}) cannot exceed "
+                f"max_portfolio_heat_pct ({self.max_portfolio_heat_pct})"
+            )
+        if self.max_position_pct > self.max_underlying_pct:
+            raise ValueError(
+                f"max_position_pct ({self.max_position_pct}) cannot exceed "
+                f"max_underlying_pct ({self.max_underlying_pct})"
+            )
+        seen: dict[str, str] = {}
+        for cls, symbols in self.correlation_classes.items():
+            for s in symbols:
+                if s in seen:
+                    raise ValueError(
+                        f"symbol {s} is in two correlation classes: {seen[s]} and {cls}"
+                    )
+                seen[s] = cls
+        return self
+
+
+def _default_multipliers() -> dict[RegimeName, float]:
+    return {"bull_low_vol": 1.0, "bull_high_vol": 0.75, "bear_low_vol": 0.5, "bear_high_vol": 0.40}
+
+
+class RegimeConfig(Strict):
+    """Regime = trend (close above/below its ``trend_sma_days`` moving average) x volatility
+    (VIX at/above ``vix_high_threshold`` is high)."""
+
+    trend_sma_days: int = Field(200, ge=2, le=1000)
+    vix_high_threshold: float = Field(20.0, gt=0, le=200)
+    multipliers: dict[RegimeName, float] = Field(default_factory=_default_multipliers)
+    exit_rules: dict[RegimeName, dict[str, dict[str, Any]]] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _multipliers(self) -> RegimeConfig:
+        missing = [r for r in REGIME_NAMES if r not in self.multipliers]
+        if missing:
+            raise ValueError(f"multipliers missing for regimes {missing}")
+        for name, m in self.multipliers.items():
+            if not 0 <= m <= 2:
+                raise ValueError(f"multipliers.{name} must be between 0 and 2, got {m}")
+        return self
+
+
+# --- methods -------------------------------------------------------------------------------
+StrategyKind = Literal[
+    "put_credit_spread", "call_credit_spread", "iron_condor", "short_put", "short_call",
+    "short_strangle", "long_call", "long_put",
+]
+
+
+class StrategyConfig(Strict):
+    kind: StrategyKind = "put_credit_spread"
+    width_points: float | None = Field(5.0, gt=0, le=10_000)
+    long_delta: float | None = Field(None, gt=0, lt=1, description="width by the long leg's |delta|")
+
+    @model_validator(mode="after")
+    def _width(self) -> StrategyConfig:
+        spread = self.kind in ("put_credit_spread", "call_credit_spread", "iron_condor")
+        if spread and self.width_points is None and self.long_delta is None:
+            raise ValueError(f"{self.kind} needs width_points or long_delta")
+        if self.width_points is not None and self.long_delta is not None:
+            raise ValueError("give width_points or long_delta, not both")
+        return self
+
+
+class EntryFilters(Strict):
+    min_delta: float = Field(0.05, gt=0, lt=1, description="short strike |delta|")
+    max_delta: float = Field(0.15, gt=0, lt=1)
+    min_dte: int = Field(30, ge=0, le=3650)
+    max_dte: int = Field(60, ge=0, le=3650)
+    min_iv_rank: float | None = Field(None, ge=0, le=100)
+    max_iv_rank: float | None = Field(None, ge=0, le=100)
+    vix_min: float | None = Field(None, ge=0, le=200)
+    vix_max: float | None = Field(45.0, ge=0, le=200, description="no entries above (extreme)")
+
+    @model_validator(mode="after")
+    def _ranges(self) -> EntryFilters:
+        if self.min_delta > self.max_delta:
+            raise ValueError(f"min_delta ({self.min_delta}) is above max_delta ({self.max_delta})")
+        if self.min_dte > self.max_dte:
+            raise ValueError(f"min_dte ({self.min_dte}) is above max_dte ({self.max_dte})")
+        if (
+            self.min_iv_rank is not None
+            and self.max_iv_rank is not None
+            and self.min_iv_rank > self.max_iv_rank
+        ):
+            raise ValueError(
+                f"min_iv_rank ({self.min_iv_rank}) is above max_iv_rank ({self.max_iv_rank})"
+            )
+        if self.vix_min is not None and self.vix_max is not None and self.vix_min > self.vix_max:
+            raise ValueError(f"vix_min ({self.vix_min}) is above vix_max ({self.vix_max})")
+        return self
+
+
+class SizingConfig(Strict):
+    max_risk_per_trade_pct: float = Field(0.02, gt=0, le=1, description="max loss / equity")
+    max_contracts: int = Field(10, ge=1, le=100_000)
+
+
+class MethodConfig(Strict):
+    """A named bundle: strategy, entry filters, exit rules and sizing."""
+
+    description: str = ""
+    strategy: StrategyConfig = StrategyConfig()
+    entry: EntryFilters = EntryFilters()
+    exit_rules: ExitRulesConfig = ExitRulesConfig()
+    sizing: SizingConfig = SizingConfig()
+
+
+def _default_methods() -> dict[str, MethodConfig]:
+    return {"default": MethodConfig()}
+
+
+# --- root ----------------------------------------------------------------------------------
+class RiskPilotConfig(Strict):
+    monitoring: MonitoringConfig = MonitoringConfig()
+    exit_priorities: dict[PriorityName, list[str]] = Field(default_factory=_default_priorities)
+    exit_execution: dict[PriorityName, ExecutionTactic] = Field(default_factory=_default_tactics)
+    exit_rules: ExitRulesConfig = ExitRulesConfig()
+    risk: RiskLimits = RiskLimits()
+    regimes: RegimeConfig = RegimeConfig()
+    methods: dict[str, MethodConfig] = Field(default_factory=_default_methods)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _layer_rule_settings(cls, data: Any) -> Any:
+        """Fold SPEC's top-level rule sections into ``exit_rules`` and layer the defaults
+        under every method's overrides, so the typed validation below sees complete
+        settings and reports exact dotted paths."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        base = dict(data.get("exit_rules") or {})
+        for section, rule in TOP_LEVEL_RULE_SECTIONS.items():
+            if section in data:
+                if rule in base:
+                    raise ValueError(
+                        f"{section} and exit_rules.{rule} configure the same rule; keep one"
+                    )
+                base[rule] = data.pop(section)
+        data["exit_rules"] = base
+        methods = data.get("methods")
+        if isinstance(methods, dict):
+            layered = {}
+            for name, m in methods.items():
+                if isinstance(m, dict):
+                    m = dict(m)
+                    m["exit_rules"] = _deep_merge(base, m.get("exit_rules") or {})
+                layered[name] = m
+            data["methods"] = layered
+        return data
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> RiskPilotConfig:
+        seen: dict[str, str] = {}
+        for pri, names in self.exit_priorities.items():
+            for n in names:
+                if n not in RULE_NAMES:
+                    import difflib
+
+                    close = difflib.get_close_matches(n, RULE_NAMES, n=1)
+                    hint = f"; did you mean {close[0]!r}?" if close else ""
+                    raise ValueError(f"exit_priorities.{pri}: unknown rule {n!r}{hint}")
+                if n in seen:
+                    raise ValueError(f"exit_priorities: rule {n!r} is under both {seen[n]} and {pri}")
+                seen[n] = pri
+        missing = [p for p in ("CRITICAL", "HIGH", "MEDIUM", "LOW") if p not in self.exit_execution]
+        if missing:
+            raise ValueError(f"exit_execution needs a tactic for {missing}")
+        if not self.methods:
+            raise ValueError("methods: define at least one method")
+        for regime, overrides in self.regimes.exit_rules.items():
+            merged = _deep_merge(self.exit_rules.model_dump(), overrides)
+            try:
+                ExitRulesConfig.model_validate(merged)
+            except Exception as exc:
+                raise ValueError(f"regimes.exit_rules.{regime}: {exc}") from exc
+        return self
+
+    # --- accessors -------------------------------------------------------------------
+    def priority_of(self) -> dict[str, Priority]:
+        return {n: Priority[p] for p, names in self.exit_priorities.items() for n in names}
+
+    def tie_break_order(self) -> list[str]:
+        """Rule names in priority order as listed (the evaluator's tie-break)."""
+        order: list[str] = []
+        for names in self.exit_priorities.values():
+            order.extend(names)
+        return order
+
+    def method(self, name: str) -> MethodConfig:
+        try:
+            return self.methods[name]
+        except KeyError:
+            raise KeyError(
+                f"no method named {name!r} in the configuration (methods: {sorted(self.methods)})"
+            ) from None
+
+    def exit_rules_for(self, method: str, regime: RegimeName | None = None) -> ExitRulesConfig:
+        rules = self.method(method).exit_rules
+        if regime is None or regime not in self.regimes.exit_rules:
+            return rules
+        return ExitRulesConfig.model_validate(
+            _deep_merge(rules.model_dump(), self.regimes.exit_rules[regime])
+        )
+
+
+def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in over.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = _deep_merge(out[k], v)
+        else:
+            out[k] = v
+    return out

@@ -1,0 +1,34 @@
+"""circuit_breaker (CRITICAL): the day's realized + unrealized loss reached the daily loss
+limit. Every position closes; the RiskManager halts new entries until the next trading day or
+a manual reset. The limit itself comes from the risk settings (PortfolioView.daily_loss_limit);
+without one this rule stays silent."""
+
+from __future__ import annotations
+
+from riskpilot.model.decision import RuleFiring
+from riskpilot.model.enums import ExitAction, Priority
+from riskpilot.rules.base import RuleContext, RuleParams, RuleSpec
+
+
+class CircuitBreakerParams(RuleParams):
+    pass
+
+
+def evaluate(ctx: RuleContext, p: CircuitBreakerParams) -> RuleFiring | None:
+    limit = ctx.portfolio.daily_loss_limit
+    if limit is None:
+        return None
+    day_loss = -ctx.portfolio.day_pnl
+    if day_loss < limit:
+        return None
+    return RuleFiring(
+        "circuit_breaker",
+        Priority.CRITICAL,
+        ExitAction.CLOSE,
+        f"daily loss ${day_loss:,.0f} reached the limit ${limit:,.0f}",
+        ctx.position.quantity,
+        {"day_pnl": ctx.portfolio.day_pnl, "daily_loss_limit": limit},
+    )
+
+
+SPEC = RuleSpec("circuit_breaker", Priority.CRITICAL, CircuitBreakerParams, evaluate, __doc__ or "")

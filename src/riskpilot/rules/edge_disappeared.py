@@ -1,0 +1,28 @@
+"""edge_disappeared (LOW): the model's edge turned negative. Needs the feature ``edge``."""
+
+from __future__ import annotations
+
+from riskpilot.model.decision import RuleFiring
+from riskpilot.model.enums import ExitAction, Priority
+from riskpilot.rules.base import RuleContext, RuleParams, RuleSpec
+
+
+class EdgeDisappearedParams(RuleParams):
+    pass
+
+
+def evaluate(ctx: RuleContext, p: EdgeDisappearedParams) -> RuleFiring | None:
+    edge = ctx.features.get("edge")
+    if edge is None or edge >= 0:
+        return None
+    return RuleFiring(
+        "edge_disappeared",
+        Priority.LOW,
+        ExitAction.CLOSE,
+        f"model edge turned negative ({edge:.2%})",
+        ctx.position.quantity,
+        {"edge": edge},
+    )
+
+
+SPEC = RuleSpec("edge_disappeared", Priority.LOW, EdgeDisappearedParams, evaluate, __doc__ or "")

@@ -1,0 +1,177 @@
+"""The ExitEvaluator: run every configured rule for a position and resolve the conflict.
+
+Resolution: the firing with the highest priority wins (CRITICAL > HIGH > MEDIUM > LOW). Ties
+within a priority are broken by the rule order the evaluator was built with: the order of the
+names in the configuration's ``exit_priorities`` lists, then the remaining rules in SPEC
+section 2's table order (stop_loss, volatility_scaled_stop, circuit_breaker, trailing_stop,
+time_based_urgent, liquidity_dried_up, profit_target, partial_exit_target, time_exit_dte,
+gamma_protection, early_exit, edge_disappeared, rebalance, max_holding_period). So with the
+defaults a full profit_target close beats a partial stage that fired on the same check.
+
+An evaluation on a mark that has a problem (a leg's quote missing, crossed or stale) evaluates
+no rule and holds, saying why: no exit is ever decided on a bad quote.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from riskpilot.model.decision import ExitDecision, RuleFiring
+from riskpilot.model.enums import Priority
+from riskpilot.model.mark import Mark
+from riskpilot.model.position import Position
+from riskpilot.rules.base import EMPTY_PORTFOLIO, PortfolioView, RuleContext, RuleParams
+from riskpilot.rules.trailing_stop import (
+    TrailingStopAction,
+    TrailingStopConfig,
+    TrailState,
+    trail_step,
+)
+
+if TYPE_CHECKING:
+    from riskpilot.rules.base import RuleRegistry
+
+
+@dataclass(frozen=True, slots=True)
+class BoundRule:
+    """A rule with its settings and its priority as configured."""
+
+    name: str
+    priority: Priority
+    fn: Callable[[RuleContext, Any], RuleFiring | None]
+    params: RuleParams
+
+
+class ExitEvaluator:
+    """Evaluates a fixed list of bound rules. Immutable after construction; safe to share."""
+
+    __slots__ = ("_rules",)
+
+    def __init__(self, rules: Sequence[BoundRule]) -> None:
+        seen: set[str] = set()
+        for r in rules:
+            if r.name in seen:
+                raise ValueError(f"exit rule {r.name!r} is bound twice")
+            seen.add(r.name)
+        # Stable sort: priority first, then the given order (the documented tie-break).
+        ordered = sorted(
+            (r for r in rules if r.params.enabled), key=lambda r: -int(r.priority)
+        )
+        self._rules: tuple[BoundRule, ...] = tuple(ordered)
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Mapping[str, RuleParams],
+        *,
+        registry: RuleRegistry | None = None,
+        priorities: Mapping[str, Priority] | None = None,
+        order: Sequence[str] = (),
+    ) -> ExitEvaluator:
+        """Bind the rules named in ``settings`` (name -> params). ``priorities`` overrides the
+        registered priority of a rule; ``order`` lists rule names first in tie-break order."""
+        if registry is None:
+            from riskpilot.rules import BUILTIN_RULES
+
+            registry = BUILTIN_RULES
+        pri = priorities or {}
+        names = [n for n in order if n in settings] + [
+            n for n in registry.names() if n in settings and n not in order
+        ]
+        names += [n for n in settings if n not in names]
+        bound = []
+        for n in names:
+            spec = registry.get(n)
+            params = settings[n]
+            if not isinstance(params, spec.params_model):
+                raise TypeError(
+                    f"settings for rule {n!r} must be {spec.params_model.__name__}, "
+                    f"got {type(params).__name__}"
+                )
+            bound.append(BoundRule(n, pri.get(n, spec.priority), spec.fn, params))
+        return cls(bound)
+
+    @classmethod
+    def with_defaults(cls, registry: RuleRegistry | None = None) -> ExitEvaluator:
+        """Every registered rule with its default settings."""
+        if registry is None:
+            from riskpilot.rules import BUILTIN_RULES
+
+            registry = BUILTIN_RULES
+        return cls.from_settings(
+            {n: registry.get(n).params_model() for n in registry.names()}, registry=registry
+        )
+
+    @property
+    def rules(self) -> tuple[BoundRule, ...]:
+        return self._rules
+
+    def rule_names(self) -> list[str]:
+        return [r.name for r in self._rules]
+
+    def params(self, name: str) -> RuleParams | None:
+        for r in self._rules:
+            if r.name == name:
+                return r.params
+        return None
+
+    def evaluate(self, ctx: RuleContext) -> ExitDecision:
+        pos = ctx.position
+        mark = ctx.mark
+        if mark.problem is not None or mark.premium is None:
+            problem = mark.problem.value if mark.problem is not None else "missing"
+            return ExitDecision.hold(
+                pos.id, f"quote {problem}: no rule evaluated", {"quote_problem": problem}
+            )
+        if pos.quantity <= 0:
+            return ExitDecision.hold(pos.id, "nothing open")
+        fired: list[RuleFiring] = []
+        for r in self._rules:
+            f = r.fn(ctx, r.params)
+            if f is not None:
+                if f.priority is not r.priority:
+                    f = replace(f, priority=r.priority)
+                fired.append(f)
+        if not fired:
+            return ExitDecision.hold(
+                pos.id,
+                f"no rule fired: profit {ctx.profit_pct:.1%}, {ctx.dte} DTE",
+                {"profit_pct": ctx.profit_pct, "dte": ctx.dte, "premium": ctx.premium},
+            )
+        if len(fired) > 1:
+            # Already in priority order because the rules are; keep it explicit and stable.
+            fired.sort(key=lambda f: -int(f.priority))
+        return ExitDecision.from_firings(pos.id, fired)
+
+
+def prepare_context(
+    position: Position,
+    mark: Mark,
+    now: datetime,
+    *,
+    trail: TrailState | None = None,
+    trail_config: TrailingStopConfig | None = None,
+    portfolio: PortfolioView = EMPTY_PORTFOLIO,
+    features: Mapping[str, float] | None = None,
+) -> tuple[RuleContext, Position, TrailState | None]:
+    """Observe ``mark`` purely: returns the rule context, the position with its tracked state
+    updated, and the trailing stop stepped. A mark with a problem updates nothing (no peak,
+    no MFE, no trailing step): a bad quote must not move a stop either."""
+    action = TrailingStopAction.HOLD
+    if mark.is_valid and mark.premium is not None:
+        position = position.marked(mark.premium, now)
+        if trail is not None and trail_config is not None:
+            trail, action = trail_step(trail, mark.premium, trail_config)
+    ctx = RuleContext.build(
+        position,
+        mark,
+        now,
+        portfolio=portfolio,
+        features=features,
+        trail=trail,
+        trail_action=action,
+    )
+    return ctx, position, trail

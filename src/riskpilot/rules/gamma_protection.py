@@ -1,0 +1,34 @@
+"""gamma_protection (MEDIUM): close a winner before gamma risk grows: DTE <=
+gamma_protection_dte (21) and profit >= gamma_protection_pnl (0.50 of entry)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from riskpilot.model.decision import RuleFiring
+from riskpilot.model.enums import ExitAction, Priority
+from riskpilot.rules.base import RuleContext, RuleParams, RuleSpec
+
+EPS = 1e-9
+
+
+class GammaProtectionParams(RuleParams):
+    gamma_protection_dte: int = Field(21, ge=0, le=3650)
+    gamma_protection_pnl: float = Field(0.50, gt=0, le=100)
+
+
+def evaluate(ctx: RuleContext, p: GammaProtectionParams) -> RuleFiring | None:
+    if ctx.dte > p.gamma_protection_dte or ctx.profit_pct + EPS < p.gamma_protection_pnl:
+        return None
+    return RuleFiring(
+        "gamma_protection",
+        Priority.MEDIUM,
+        ExitAction.CLOSE,
+        f"{ctx.dte} DTE <= {p.gamma_protection_dte} with profit {ctx.profit_pct:.1%} >= "
+        f"{p.gamma_protection_pnl:.0%}",
+        ctx.position.quantity,
+        {"dte": ctx.dte, "profit_pct": ctx.profit_pct},
+    )
+
+
+SPEC = RuleSpec("gamma_protection", Priority.MEDIUM, GammaProtectionParams, evaluate, __doc__ or "")

@@ -1,0 +1,179 @@
+"""Trailing stop on the option premium, with whipsaw protection (SPEC section 2).
+
+The state machine is a pure function, :func:`trail_step`, of an immutable :class:`TrailState`
+and the current close-out premium. :class:`riskpilot.risk.trailing.TrailingStop` wraps it in the
+mutable object the live loop holds; the ``trailing_stop`` exit rule fires when the step of the
+current evaluation returned TRIGGER.
+
+Long premium (debit) positions profit when the premium rises:
+
+1. peak = max(peak, current)
+2. inactive: activate once (peak - entry) / entry * 100 >= activation_pct, stop = peak * (1 -
+   trailing_pct / 100)  -> ACTIVATE
+3. active: candidate = peak * (1 - trailing_pct / 100); when it moved at least min_move_pct
+   percent of the current stop, move the stop -> UPDATE
+4. current <= stop -> TRIGGER
+5. otherwise HOLD
+
+Credit positions mirror it: trough instead of peak, stop above the trough, TRIGGER when
+current >= stop.
+
+Whipsaw protection beyond the textbook rule: a stop is never placed closer than one price tick
+to the current premium (on a 0.20 premium a 1.5% trail would sit 0.003 away and fire on one
+tick of noise); a stop never moves against the position; and an invalid premium (None, NaN,
+negative) changes nothing and never triggers: callers pass None for a stale, crossed or
+missing quote.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from enum import Enum
+
+#: Float slack so that 0.97 - 0.96 >= 0.01 holds with binary floating point.
+_EPS = 1e-9
+
+
+class TrailingStopAction(str, Enum):
+    HOLD = "HOLD"
+    ACTIVATE = "ACTIVATE"
+    UPDATE = "UPDATE"
+    TRIGGER = "TRIGGER"
+
+
+@dataclass(frozen=True, slots=True)
+class TrailingStopConfig:
+    """Percentages are in percent (2.0 = 2%). ``tick_size`` is the minimum price increment of
+    the premium (0.01 for most options; 0.05 for SPX above $3)."""
+
+    activation_pct: float = 2.0
+    trailing_pct: float = 1.5
+    min_move_pct: float = 0.5
+    tick_size: float = 0.01
+
+    def __post_init__(self) -> None:
+        for name in ("activation_pct", "trailing_pct", "min_move_pct", "tick_size"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int | float) or math.isnan(v) or v < 0:
+                raise ValueError(f"TrailingStopConfig.{name} must be a number >= 0, got {v!r}")
+        if not self.trailing_pct < 100:
+            raise ValueError(
+                f"TrailingStopConfig.trailing_pct must be below 100 (a stop at or below zero "
+                f"premium never fires), got {self.trailing_pct}"
+            )
+        if self.tick_size <= 0:
+            raise ValueError(f"TrailingStopConfig.tick_size must be > 0, got {self.tick_size}")
+
+
+@dataclass(frozen=True, slots=True)
+class TrailState:
+    """Immutable trailing-stop state for one position. ``best`` is the favourable extreme (the
+    peak for long premium, the trough for credit); ``highest``/``lowest`` are the raw extremes
+    of the premium seen."""
+
+    entry_premium: float
+    credit: bool = False
+    active: bool = False
+    stop: float | None = None
+    best: float | None = None
+    highest: float | None = None
+    lowest: float | None = None
+    last_action: TrailingStopAction = TrailingStopAction.HOLD
+
+    @classmethod
+    def new(cls, entry_premium: float, *, credit: bool = False) -> TrailState:
+        if (
+            isinstance(entry_premium, bool)
+            or not isinstance(entry_premium, int | float)
+            or math.isnan(entry_premium)
+            or entry_premium <= 0
+        ):
+            raise ValueError(f"entry_premium must be a positive number, got {entry_premium!r}")
+        e = float(entry_premium)
+        return cls(entry_premium=e, credit=credit, best=e, highest=e, lowest=e)
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "entry_premium": self.entry_premium,
+            "credit": self.credit,
+            "active": self.active,
+            "stop": self.stop,
+            "best": self.best,
+            "highest": self.highest,
+            "lowest": self.lowest,
+            "last_action": self.last_action.value,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, object]) -> TrailState:
+        def opt(key: str) -> float | None:
+            v = data.get(key)
+            return None if v is None else float(v)  # type: ignore[arg-type]
+
+        entry = opt("entry_premium")
+        if entry is None:
+            raise ValueError("trailing-stop state has no entry_premium")
+        return cls(
+            entry_premium=entry,
+            credit=bool(data.get("credit", False)),
+            active=bool(data.get("active", False)),
+            stop=opt("stop"),
+            best=opt("best"),
+            highest=opt("highest"),
+            lowest=opt("lowest"),
+            last_action=TrailingStopAction(str(data.get("last_action", "HOLD"))),
+        )
+
+
+def _usable(premium: float | None) -> bool:
+    return premium is not None and not math.isnan(premium) and not math.isinf(premium) and premium >= 0
+
+
+def trail_step(
+    state: TrailState, premium: float | None, config: TrailingStopConfig
+) -> tuple[TrailState, TrailingStopAction]:
+    """Advance the trailing stop by one observation. Pure."""
+    if premium is None or not _usable(premium):
+        return replace(state, last_action=TrailingStopAction.HOLD), TrailingStopAction.HOLD
+    p = float(premium)
+    highest = p if state.highest is None else max(state.highest, p)
+    lowest = p if state.lowest is None else min(state.lowest, p)
+    tick = config.tick_size
+    if not state.credit:
+        best = p if state.best is None else max(state.best, p)
+        gain_pct = (best - state.entry_premium) / state.entry_premium * 100.0
+        candidate = min(best * (1.0 - config.trailing_pct / 100.0), p - tick)
+    else:
+        best = p if state.best is None else min(state.best, p)
+        gain_pct = (state.entry_premium - best) / state.entry_premium * 100.0
+        candidate = max(best * (1.0 + config.trailing_pct / 100.0), p + tick)
+    action = TrailingStopAction.HOLD
+    stop = state.stop
+    active = state.active
+    if not active:
+        if gain_pct + _EPS >= config.activation_pct and (state.credit or candidate > 0):
+            active = True
+            stop = candidate
+            action = TrailingStopAction.ACTIVATE
+    else:
+        if stop is None:
+            raise ValueError("trailing-stop state is active but has no stop price (corrupt state)")
+        moved = (candidate - stop) if not state.credit else (stop - candidate)
+        # Moves only in the position's favour, and only by at least min_move_pct of the stop.
+        if moved > 0 and moved + _EPS >= stop * config.min_move_pct / 100.0:
+            stop = candidate
+            action = TrailingStopAction.UPDATE
+        elif (not state.credit and p <= stop + _EPS) or (state.credit and p >= stop - _EPS):
+            action = TrailingStopAction.TRIGGER
+    new_state = TrailState(
+        entry_premium=state.entry_premium,
+        credit=state.credit,
+        active=active,
+        stop=stop,
+        best=best,
+        highest=highest,
+        lowest=lowest,
+        last_action=action,
+    )
+    return new_state, action
