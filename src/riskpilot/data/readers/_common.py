@@ -1,0 +1,395 @@
+"""Shared machinery for the vendor readers: loading, typed column conversion with errors that
+name the file, the line and the column, and assembly into :data:`CHAIN_SCHEMA`.
+
+Every reader reads the file's columns as text first and converts them itself, so that a bad
+value is reported at its line instead of as an opaque cast failure.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from riskpilot.data.quality import flag_rows
+from riskpilot.data.schema import CHAIN_SCHEMA
+
+GreekUnits = Literal["auto", "per_day", "per_year", "drop"]
+GREEK_UNITS: tuple[str, ...] = ("auto", "per_day", "per_year", "drop")
+
+#: Option roots and vendor spellings that belong to one traded product. A PM-settled weekly
+#: root (SPXW) is the same underlying as its monthly root (SPX); CBOE prefixes indexes with ^.
+UNDERLYING_ALIASES: Mapping[str, str] = {
+    "SPXW": "SPX",
+    "SPXPM": "SPX",
+    "SPXQ": "SPX",
+    "NDXP": "NDX",
+    "RUTW": "RUT",
+    "VIXW": "VIX",
+}
+
+
+class ChainFormatError(ValueError):
+    """A chain file that cannot be read as its declared format.
+
+    ``path``, ``line`` (1-based, the header being line 1 for text files; the data row number
+    for Parquet; None when the problem is not tied to a line) and ``column`` say where.
+    """
+
+    def __init__(self, path: Path, message: str, *, line: int | None = None,
+                 column: str | None = None) -> None:
+        self.path = path
+        self.line = line
+        self.column = column
+        where = str(path)
+        if line is not None:
+            where += f", line {line}"
+        if column is not None:
+            where += f", column '{column}'"
+        super().__init__(f"{where}: {message}")
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """Options shared by every reader.
+
+    ``underlying``: the product symbol, for layouts that do not carry it (OptionsDX) or to
+    override the file's. ``greek_units``: ``auto`` uses the vendor's documented units (or, for
+    historicaloptiondata whose files differ, detects them); ``per_day`` says theta is per
+    calendar day and vega per vol point (the schema's units); ``per_year`` says theta is per
+    year and vega per 1.00 of volatility (converted by /365 and /100); ``drop`` discards gamma,
+    theta and vega (stored as null) when a file's values are known to be unusable.
+    """
+
+    underlying: str | None = None
+    greek_units: GreekUnits = "auto"
+
+    def __post_init__(self) -> None:
+        if self.greek_units not in GREEK_UNITS:
+            raise ValueError(
+                f"greek_units={self.greek_units!r} is not one of {', '.join(GREEK_UNITS)}"
+            )
+
+
+class RawTable:
+    """A vendor file's columns, all still as the vendor wrote them, plus where they came from."""
+
+    def __init__(self, path: Path, table: pa.Table, *, first_line: int, unit: str) -> None:
+        self.path = path
+        self.table = table
+        self.first_line = first_line  # line number of row 0
+        self.unit = unit  # "line" for text files, "row" for Parquet
+        self.num_rows = table.num_rows
+
+    def error(self, message: str, *, index: int | None = None,
+              column: str | None = None) -> ChainFormatError:
+        line = None if index is None else index + self.first_line
+        return ChainFormatError(self.path, message, line=line, column=column)
+
+    def has(self, name: str) -> bool:
+        return name in self.table.column_names
+
+    def first_present(self, *names: str) -> str:
+        for name in names:
+            if self.has(name):
+                return name
+        raise self.error(
+            f"missing column {' or '.join(repr(n) for n in names)}; the file has "
+            f"{', '.join(self.table.column_names)}. Check that --format matches the file's layout."
+        )
+
+    def require(self, names: Sequence[str]) -> None:
+        missing = [n for n in names if not self.has(n)]
+        if missing:
+            raise self.error(
+                f"missing column(s) {', '.join(repr(m) for m in missing)}; the file has "
+                f"{', '.join(self.table.column_names)}. Check that --format matches the file's "
+                "layout.",
+                column=missing[0],
+            )
+
+    def column(self, name: str) -> pa.Array:
+        if not self.has(name):
+            self.require([name])
+        return self.table.column(name).combine_chunks()
+
+    # -- typed conversion ------------------------------------------------------------------
+
+    def strings(self, name: str, *, required: bool) -> pa.Array:
+        arr = self.column(name)
+        if not pa.types.is_string(arr.type) and not pa.types.is_large_string(arr.type):
+            arr = pc.cast(arr, pa.string())
+        arr = pc.cast(arr, pa.string())
+        if required:
+            self._no_nulls(arr, name, "a value")
+        return arr
+
+    def floats(self, name: str, *, required: bool = False) -> pa.Array:
+        arr = self.column(name)
+        if pa.types.is_floating(arr.type) or pa.types.is_integer(arr.type):
+            out = pc.cast(arr, pa.float64())
+        else:
+            text = _clean_text(arr)
+            try:
+                out = pc.cast(text, pa.float64())
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                bad = _first_bad(text, _parses_as_float)
+                raise self.error(
+                    f"cannot parse {text[bad].as_py()!r} as a number; fix or remove that value "
+                    "(an empty field is read as 'not sent')",
+                    index=bad, column=name,
+                ) from None
+        out = _nan_to_null(out)
+        if required:
+            self._no_nulls(out, name, "a number")
+        return out
+
+    def ints(self, name: str) -> pa.Array:
+        """Counts (volume, open interest); a whole number written as 12.0 is accepted."""
+        values = self.floats(name)
+        np_values = values.to_numpy(zero_copy_only=False)
+        frac = np.isfinite(np_values) & (np.floor(np_values) != np_values)
+        if frac.any():
+            bad = int(np.flatnonzero(frac)[0])
+            raise self.error(
+                f"expected a whole number of contracts, got {np_values[bad]!r}",
+                index=bad, column=name,
+            )
+        return pc.cast(values, pa.int64())
+
+    def dates(self, name: str, *, required: bool = True,
+              formats: Sequence[str] = ("%Y-%m-%d", "%m/%d/%Y")) -> pa.Array:
+        arr = self.column(name)
+        if pa.types.is_timestamp(arr.type) or pa.types.is_date(arr.type):
+            out = pc.cast(arr, pa.date32()) if not pa.types.is_date32(arr.type) else arr
+        else:
+            text = _clean_text(arr)
+            # Date-times such as '2019-04-25 00:00:00' keep their date part.
+            text = pc.utf8_slice_codeunits(
+                text, 0, 10
+            ) if _looks_like_datetime(text) else text
+            out = pa.nulls(len(text), pa.date32())
+            for fmt in formats:
+                parsed = pc.cast(
+                    pc.strptime(text, format=fmt, unit="s", error_is_null=True), pa.date32()
+                )
+                out = pc.coalesce(out, parsed)
+            failed = pc.and_(pc.is_valid(text), pc.is_null(out))
+            if pc.any(failed).as_py():
+                bad = _first_true(failed)
+                raise self.error(
+                    f"cannot parse {text[bad].as_py()!r} as a date; expected one of "
+                    f"{', '.join(formats)}",
+                    index=bad, column=name,
+                )
+        if required:
+            self._no_nulls(out, name, "a date")
+        return out
+
+    def rights(self, name: str) -> pa.Array:
+        """'C'/'P' from call/put spellings (C, P, call, put, any case)."""
+        text = pc.utf8_upper(self.strings(name, required=True))
+        text = pc.utf8_trim_whitespace(text)
+        mapped = pc.if_else(
+            pc.is_in(text, pa.array(["C", "CALL"])), "C",
+            pc.if_else(pc.is_in(text, pa.array(["P", "PUT"])), "P", pa.scalar(None, pa.string())),
+        )
+        if pc.any(pc.is_null(mapped)).as_py():
+            bad = _first_true(pc.is_null(mapped))
+            raise self.error(
+                f"option type {text[bad].as_py()!r} is neither a call nor a put "
+                "(expected C, P, call or put)",
+                index=bad, column=name,
+            )
+        return mapped
+
+    def _no_nulls(self, arr: pa.Array, name: str, what: str) -> None:
+        if arr.null_count:
+            bad = _first_true(pc.is_null(arr))
+            raise self.error(f"{what} is required here but the field is empty",
+                             index=bad, column=name)
+
+
+# -- loading -------------------------------------------------------------------------------
+
+
+def load_text(path: Path, *, strip_brackets: bool = False) -> RawTable:
+    """Read a delimited text file with every column as text (header on line 1)."""
+    _check_file(path)
+    with path.open("r", encoding="utf-8-sig", errors="replace") as fh:
+        header = fh.readline()
+    if not header.strip():
+        raise ChainFormatError(path, "the file is empty or its first line (the header) is blank",
+                               line=1)
+    delimiter = "\t" if header.count("\t") > header.count(",") else ","
+    raw_names = header.rstrip("\r\n").split(delimiter)
+    names = [_clean_name(n, strip_brackets) for n in raw_names]
+    if len(set(names)) != len(names):
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        raise ChainFormatError(path, f"the header repeats column(s) {', '.join(dupes)}", line=1)
+    try:
+        table = pacsv.read_csv(
+            path,
+            read_options=pacsv.ReadOptions(column_names=names, skip_rows=1,
+                                           encoding="utf8", block_size=1 << 24),
+            parse_options=pacsv.ParseOptions(delimiter=delimiter),
+            convert_options=pacsv.ConvertOptions(
+                column_types={n: pa.string() for n in names},
+                strings_can_be_null=True,
+                null_values=[""],
+            ),
+        )
+    except pa.ArrowInvalid as exc:
+        raise ChainFormatError(path, f"not a readable delimited file: {_arrow_row_hint(exc)}") \
+            from exc
+    return RawTable(path, table, first_line=2, unit="line")
+
+
+def load_parquet(path: Path) -> RawTable:
+    _check_file(path)
+    try:
+        table = pq.read_table(path)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise ChainFormatError(path, f"not a readable Parquet file: {exc}") from exc
+    return RawTable(path, table, first_line=1, unit="row")
+
+
+def load_any(path: Path, *, strip_brackets: bool = False) -> RawTable:
+    if path.suffix.lower() in (".parquet", ".pq"):
+        return load_parquet(path)
+    return load_text(path, strip_brackets=strip_brackets)
+
+
+# -- assembly ------------------------------------------------------------------------------
+
+
+def normalize_underlying(values: pa.Array) -> pa.Array:
+    """Upper-case, strip a leading '^', and map root aliases (SPXW -> SPX)."""
+    text = pc.utf8_upper(pc.utf8_trim_whitespace(values))
+    text = pc.replace_substring_regex(text, pattern=r"^\^", replacement="")
+    keys = pa.array(list(UNDERLYING_ALIASES.keys()))
+    vals = pa.array(list(UNDERLYING_ALIASES.values()))
+    idx = pc.index_in(text, keys)
+    mapped = pc.take(vals, idx)
+    return pc.coalesce(mapped, text)
+
+
+def positive_or_null(values: pa.Array) -> pa.Array:
+    """IV as the schema wants it: null unless a positive finite decimal."""
+    return pc.if_else(pc.greater(values, 0.0), values, pa.scalar(None, pa.float64()))
+
+
+def assemble(raw: RawTable, columns: Mapping[str, pa.Array | pa.ChunkedArray], *,
+             source: str) -> pa.Table:
+    """Build a CHAIN_SCHEMA table from converted columns; absent optional columns are null;
+    the quality bitmask is computed here (see :func:`riskpilot.data.quality.flag_rows`)."""
+    n = len(next(iter(columns.values())))
+    arrays: list[pa.Array | pa.ChunkedArray] = []
+    for field in CHAIN_SCHEMA:
+        if field.name == "quality":
+            arrays.append(pa.nulls(n, pa.int32()).fill_null(0))
+        elif field.name == "source":
+            arrays.append(pa.array([source] * n, pa.string()) if n else pa.array([], pa.string()))
+        elif field.name == "model_priced":
+            arrays.append(pa.array(np.zeros(n, dtype=bool)))
+        elif field.name in columns:
+            arr = columns[field.name]
+            if pa.types.is_floating(arr.type):
+                arr = _nan_to_null(arr)
+            arrays.append(pc.cast(arr, field.type))
+        elif field.nullable:
+            arrays.append(pa.nulls(n, field.type))
+        else:
+            raise raw.error(f"internal: reader produced no '{field.name}' column")
+    table = pa.Table.from_arrays(arrays, schema=CHAIN_SCHEMA)
+    return flag_rows(table)
+
+
+def strike_rows_to_contract_rows(
+    shared: Mapping[str, pa.Array], calls: Mapping[str, pa.Array], puts: Mapping[str, pa.Array]
+) -> dict[str, pa.Array]:
+    """Turn one-row-per-strike layouts (ORATS, OptionsDX) into one row per contract:
+    the call rows, then the put rows, each with the shared columns repeated."""
+    n = len(next(iter(shared.values())))
+    out: dict[str, pa.Array] = {}
+    for name, arr in shared.items():
+        out[name] = pa.concat_arrays([arr, arr])
+    for name in calls.keys() | puts.keys():
+        out[name] = pa.concat_arrays([pc.cast(calls[name], puts[name].type), puts[name]])
+    out["right"] = pa.array(["C"] * n + ["P"] * n, pa.string())
+    return out
+
+
+# -- helpers -------------------------------------------------------------------------------
+
+
+def _check_file(path: Path) -> None:
+    if not path.exists():
+        raise ChainFormatError(path, "no such file")
+    if not path.is_file():
+        raise ChainFormatError(path, "not a file (pass a file, or a directory to the CLI)")
+
+
+def _clean_name(name: str, strip_brackets: bool) -> str:
+    name = name.strip().strip('"').strip()
+    if strip_brackets and name.startswith("[") and name.endswith("]"):
+        name = name[1:-1].strip()
+    return name
+
+
+def _clean_text(arr: pa.Array) -> pa.Array:
+    text = pc.utf8_trim_whitespace(pc.cast(arr, pa.string()))
+    return pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text)
+
+
+def _looks_like_datetime(text: pa.Array) -> bool:
+    lengths = pc.utf8_length(text)
+    longest = pc.max(lengths).as_py()
+    return longest is not None and longest > 10 and bool(
+        pc.all(pc.match_substring_regex(
+            pc.drop_null(text), r"^\d{4}-\d{2}-\d{2}[ T]")).as_py()
+    )
+
+
+def _nan_to_null(arr: pa.Array | pa.ChunkedArray) -> pa.Array:
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    if not pa.types.is_floating(arr.type):
+        return arr
+    nan = pc.is_nan(arr)
+    if not pc.any(nan).as_py():
+        return arr
+    return pc.if_else(nan, pa.scalar(None, arr.type), arr)
+
+
+_FLOAT_RE = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$|^[+-]?(nan|inf|infinity)$",
+                       re.IGNORECASE)
+
+
+def _parses_as_float(value: str | None) -> bool:
+    return value is None or bool(_FLOAT_RE.match(value))
+
+
+def _first_bad(text: pa.Array, ok: Callable[[str | None], bool]) -> int:
+    # Slow path, only taken once a vectorized cast has failed.
+    for i, value in enumerate(text.to_pylist()):
+        if not ok(value):
+            return i
+    return 0
+
+
+def _first_true(mask: pa.Array | pa.ChunkedArray) -> int:
+    idx = pc.index(mask, True).as_py()
+    return int(idx)
+
+
+def _arrow_row_hint(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0]
