@@ -93,9 +93,7 @@ def test_nan_in_one_element_gives_nan_there_and_leaves_the_rest_alone() -> None:
     for field in dataclasses.fields(Greeks):
         values = getattr(g, field.name)
         assert np.isfinite(values[0]) and np.isnan(values[1:]).all(), field.name
-    iv = implied_vol(
-        np.array([6.0, 6.0, np.nan]), 100.0, [95.0, np.nan, 105.0], 0.25, 0.03, 0.0, True
-    )
+    iv = implied_vol(np.array([6.0, 6.0, np.nan]), 100.0, [95.0, np.nan, 105.0], 0.25, 0.03, 0.0, True)
     assert np.isfinite(iv[0]) and np.isnan(iv[1:]).all()
 
 
@@ -117,9 +115,7 @@ def test_nan_rate_or_time_propagates_to_greeks_at_degenerate_points() -> None:
         ({"div_yield": -np.inf}, "div_yield"),
     ],
 )
-def test_nonsense_input_raises_value_error_naming_the_argument(
-    kwargs: dict[str, object], name: str
-) -> None:
+def test_nonsense_input_raises_value_error_naming_the_argument(kwargs: dict[str, object], name: str) -> None:
     args: dict[str, object] = {
         "spot": 100.0,
         "strike": 100.0,
@@ -194,9 +190,7 @@ def test_greek_units_agree_with_finite_differences(is_call: bool) -> None:
 
     h = 1e-3
     assert float(g.delta) == pytest.approx((p(spot=s + h) - p(spot=s - h)) / (2 * h), rel=1e-6)
-    assert float(g.gamma) == pytest.approx(
-        (p(spot=s + h) - 2 * p() + p(spot=s - h)) / h**2, rel=1e-4
-    )
+    assert float(g.gamma) == pytest.approx((p(spot=s + h) - 2 * p() + p(spot=s - h)) / h**2, rel=1e-4)
     # Theta per calendar day: the price change over one day less to expiry.
     assert float(g.theta) == pytest.approx(p(t_years=t - ONE_DAY) - p(), rel=1e-2)
     # Vega per vol point, rho per rate point: one-point central differences.

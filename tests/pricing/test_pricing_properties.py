@@ -71,8 +71,6 @@ def test_vectorized_results_equal_a_plain_scalar_loop(seed: int) -> None:
         assert np.isclose(price[i], bsm_price(*args), rtol=1e-13, atol=1e-15)
         one = bsm_greeks(*args)
         for field in ("delta", "gamma", "theta", "vega", "rho"):
-            assert np.isclose(
-                getattr(greeks, field)[i], getattr(one, field), rtol=1e-12, atol=1e-15
-            )
+            assert np.isclose(getattr(greeks, field)[i], getattr(one, field), rtol=1e-12, atol=1e-15)
         iv_one = implied_vol(price[i], *args[:5], args[6])
         assert np.array_equal(iv[i], iv_one, equal_nan=True) or np.isclose(iv[i], iv_one, rtol=1e-9)

@@ -20,8 +20,11 @@ against a different algorithm, not a copy of ours.
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import itertools
 import math
+import warnings
 
 import numpy as np
 import numpy.typing as npt
@@ -29,12 +32,22 @@ import pytest
 
 from riskpilot.pricing import bsm_greeks, bsm_price, implied_vol
 
-vollib_bsm = pytest.importorskip(
-    "vollib.black_scholes_merton",
-    reason="vollib (py_vollib) is a test dependency: pip install -e '.[test]'",
-)
-vollib_greeks = pytest.importorskip("vollib.black_scholes_merton.greeks.analytical")
-vollib_iv = pytest.importorskip("vollib.black_scholes_merton.implied_volatility")
+
+def _reference_package() -> str:
+    """vollib, or the older py_vollib distribution (same modules) when only that is installed."""
+    for name in ("vollib", "py_vollib"):
+        if importlib.util.find_spec(name) is not None:
+            return name
+    pytest.skip("vollib / py_vollib is a test dependency: pip install -e '.[test]'")
+
+
+_REF = _reference_package()
+with warnings.catch_warnings():
+    # py_vollib 1.0.12 is a shim that warns it is deprecated in favour of vollib.
+    warnings.simplefilter("ignore", DeprecationWarning)
+    vollib_bsm = importlib.import_module(f"{_REF}.black_scholes_merton")
+    vollib_greeks = importlib.import_module(f"{_REF}.black_scholes_merton.greeks.analytical")
+    vollib_iv = importlib.import_module(f"{_REF}.black_scholes_merton.implied_volatility")
 
 SPOT = 100.0
 MONEYNESS = (0.5, 0.7, 0.9, 0.97, 1.0, 1.03, 1.1, 1.3, 2.0)  # strike / spot

@@ -33,9 +33,7 @@ def as_float(name: str, value: npt.ArrayLike) -> FloatArray:
     try:
         arr = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError) as exc:
-        raise TypeError(
-            f"{name} must be a number or an array of numbers, got {type(value).__name__}: {exc}"
-        ) from exc
+        raise TypeError(f"{name} must be a number or an array of numbers, got {type(value).__name__}: {exc}") from exc
     infinite = np.isinf(arr)
     if infinite.any():
         raise ValueError(f"{name} must be finite, got {_first_bad(arr, infinite)}; {_MISSING_HINT}")
@@ -53,9 +51,7 @@ def check_non_negative(name: str, arr: FloatArray, unit: str) -> None:
     """Refuse values < 0 (NaN passes)."""
     bad = arr < 0.0
     if bad.any():
-        raise ValueError(
-            f"{name} must be >= 0 ({unit}), got {_first_bad(arr, bad)}; {_MISSING_HINT}"
-        )
+        raise ValueError(f"{name} must be >= 0 ({unit}), got {_first_bad(arr, bad)}; {_MISSING_HINT}")
 
 
 def as_bool(name: str, value: npt.ArrayLike) -> BoolArray:

@@ -169,9 +169,7 @@ def otm_price(
     return out
 
 
-def forward_intrinsic(
-    disc_spot: FloatArray, disc_strike: FloatArray, sign: FloatArray
-) -> FloatArray:
+def forward_intrinsic(disc_spot: FloatArray, disc_strike: FloatArray, sign: FloatArray) -> FloatArray:
     """Discounted forward intrinsic value max(sign (S e^{-qT} - K e^{-rT}), 0): the European
     no-arbitrage lower bound. Price units per share."""
     out: FloatArray = np.maximum(sign * (disc_spot - disc_strike), 0.0)
@@ -205,8 +203,7 @@ def _theta(st: _State) -> FloatArray:
         diffusion = st.disc_spot * npdf(st.d1) * st.vol / (2.0 * st.sqrt_t)
     diffusion = np.where(st.sqrt_t > 0.0, diffusion, 0.0)
     carry = st.sign * (
-        st.m.div_yield * st.disc_spot * ncdf(st.sign * st.d1)
-        - st.m.rate * st.disc_strike * ncdf(st.sign * st.d2)
+        st.m.div_yield * st.disc_spot * ncdf(st.sign * st.d1) - st.m.rate * st.disc_strike * ncdf(st.sign * st.d2)
     )
     out: FloatArray = (carry - diffusion) / DAYS_PER_YEAR
     return out

@@ -106,9 +106,7 @@ def implied_vol(
         idx = np.flatnonzero(usable & (time_value > 0.0) & (time_value < upper))
 
     if idx.size:
-        s = _solve_total_vol(
-            disc_spot[idx], disc_strike[idx], x[idx], time_value[idx], tol, max_iter
-        )
+        s = _solve_total_vol(disc_spot[idx], disc_strike[idx], x[idx], time_value[idx], tol, max_iter)
         result[idx] = s / np.sqrt(t_f[idx])
     out: FloatArray = result.reshape(shape)
     return out
@@ -188,12 +186,7 @@ def _solve_total_vol(
         step = np.where(upper_region[work], step_upper, step_lower)
         newton = sw + step
         prev = dx[work]
-        bisect = (
-            ~np.isfinite(newton)
-            | (newton <= low)
-            | (newton >= high)
-            | (np.abs(step) > 0.5 * np.abs(dx_old[work]))
-        )
+        bisect = ~np.isfinite(newton) | (newton <= low) | (newton >= high) | (np.abs(step) > 0.5 * np.abs(dx_old[work]))
         half = 0.5 * (high - low)
         dx_old[work] = prev
         dx[work] = np.where(bisect, half, step)
