@@ -16,9 +16,9 @@ app = typer.Typer(
 def _register() -> None:
     # Command groups register themselves on import; keep imports here so `riskpilot --help`
     # lists every group. Each module defines `register(app)`.
-    from riskpilot.cli import config_cmd
+    from riskpilot.cli import config_cmd, data, evaluate
 
-    for module in (config_cmd,):
+    for module in (evaluate, config_cmd, data):
         module.register(app)
 
 

@@ -1,16 +1,29 @@
-"""`riskpilot config ...`"""
+"""`riskpilot config validate FILE`"""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
+from rich.console import Console
+
+from riskpilot.config import ConfigError, load_config
 
 
 def register(app: typer.Typer) -> None:
-    config_app = typer.Typer(help="Validate and show configuration files.", no_args_is_help=True)
+    config_app = typer.Typer(help="Validate configuration files.", no_args_is_help=True)
 
     @config_app.command("validate")
-    def validate(file: str = typer.Argument(..., help="YAML configuration file")) -> None:
-        """Print OK, or every error with its dotted path, and exit non-zero."""
-        raise typer.Exit(2)
+    def validate(file: Path = typer.Argument(..., help="YAML configuration file")) -> None:
+        """Print OK, or every error with its dotted path and exit non-zero."""
+        try:
+            cfg = load_config(file)
+        except ConfigError as exc:
+            err = Console(stderr=True)
+            err.print(f"[bold red]{file}: {len(exc.errors)} error(s)[/]", highlight=False)
+            for e in exc.errors:
+                err.print(f"  - {e}", markup=False, highlight=False)
+            raise typer.Exit(1) from None
+        typer.echo(f"OK: {file} ({len(cfg.methods)} method(s): {', '.join(cfg.methods)})")
 
     app.add_typer(config_app, name="config")
