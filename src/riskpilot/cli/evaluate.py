@@ -88,7 +88,7 @@ def register(app: typer.Typer) -> None:
                 f"{r['entry_premium']:.2f}",
                 "-" if r["current_premium"] is None else f"{r['current_premium']:.2f}",
                 "-" if pct is None else f"{pct:+.1%}",
-                str(r["action"]), r["rule"] or "-", r["priority"] or "-",
+                str(r["action"]), str(r["rule"] or "-"), str(r["priority"] or "-"),
                 str(r["close_quantity"] or "-"), str(r["reason"]),
             )
         Console(width=200).print(table)
