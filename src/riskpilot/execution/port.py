@@ -1,0 +1,197 @@
+"""The broker port: what the engine needs from a venue, and nothing more.
+
+Every broker adapter (``riskpilot.brokers.paper``, ``riskpilot.brokers.ibkr``) implements
+:class:`BrokerPort`. The engine only ever talks to this protocol, so a backtest, a paper run
+and a live run are wired with different objects behind the same calls.
+
+Semantics every implementation must honour
+------------------------------------------
+
+Idempotency
+    An order is identified by its ``client_order_id`` (see :func:`riskpilot.model.client_order_id`).
+    Placing an order whose client order id the broker already knows does **not** create a
+    second order: ``place_order`` returns the existing order's current :class:`OrderState`.
+    This makes "re-send after a timeout or a crash" safe.
+
+Partial fills
+    An order may fill in several executions. Each execution is reported once, as an
+    :class:`OrderEvent` carrying a :class:`riskpilot.model.Fill` with a unique ``fill_id``;
+    the order's state then says ``PARTIALLY_FILLED`` with ``filled_quantity`` < ``quantity``
+    and keeps working until it fills, is cancelled, or is replaced. ``avg_fill_price`` is the
+    quantity-weighted average over the fills so far.
+
+Rejects
+    A venue refusing an order is not an exception: ``place_order`` returns (and the event
+    stream reports) a state with status ``REJECTED`` and ``reason`` set. Exceptions are kept
+    for failures of the conversation itself (:class:`BrokerDisconnectedError`,
+    :class:`BrokerTimeoutError`), after which the caller does not know whether the order
+    arrived and must re-send the same client order id or ask ``order_status``.
+
+Unknown ids
+    ``cancel_order``, ``replace_order`` and ``order_status`` on a client order id the broker
+    does not know raise :class:`UnknownOrderError`. Cancelling an order that is already
+    final (filled, cancelled, rejected) returns its state unchanged.
+
+Prices
+    Net premium per share of one unit of the combo, positive (see :class:`riskpilot.model.Order`).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol, runtime_checkable
+
+from riskpilot.model.contract import OptionContract
+from riskpilot.model.order import Fill, Order
+from riskpilot.model.quote import Quote
+
+
+class OrderStatus(enum.StrEnum):
+    """Lifecycle of an order at the broker."""
+
+    PENDING_SUBMIT = "PENDING_SUBMIT"
+    SUBMITTED = "SUBMITTED"
+    PARTIALLY_FILLED = "PARTIALLY_FILLED"
+    FILLED = "FILLED"
+    CANCELLED = "CANCELLED"
+    REJECTED = "REJECTED"
+
+    @property
+    def is_final(self) -> bool:
+        return self in (OrderStatus.FILLED, OrderStatus.CANCELLED, OrderStatus.REJECTED)
+
+    @property
+    def is_working(self) -> bool:
+        return not self.is_final
+
+
+class BrokerError(Exception):
+    """Base class of the errors a broker adapter raises."""
+
+
+class UnknownOrderError(BrokerError, KeyError):
+    """The broker does not know this client order id."""
+
+    def __init__(self, client_order_id: str) -> None:
+        super().__init__(client_order_id)
+        self.client_order_id = client_order_id
+
+    def __str__(self) -> str:
+        return (
+            f"unknown order {self.client_order_id!r}: the broker has no order with this client "
+            "order id (was it placed on another account or before a reset?)"
+        )
+
+
+class BrokerDisconnectedError(BrokerError):
+    """The connection to the broker is down; nothing was sent or received."""
+
+
+class BrokerTimeoutError(BrokerError):
+    """The broker did not answer in time. The request may or may not have arrived: re-send
+    with the same client order id (idempotent) or ask ``order_status``."""
+
+
+class OrderModificationError(BrokerError):
+    """A replace asked for something the order cannot become (final order, quantity below
+    what already filled, a limit price on a market order)."""
+
+
+@dataclass(frozen=True, slots=True)
+class OrderState:
+    """The broker's view of one order. ``avg_fill_price`` is net premium per share, None
+    until something fills; ``reason`` explains a reject or a cancel."""
+
+    client_order_id: str
+    broker_order_id: str
+    status: OrderStatus
+    quantity: int
+    filled_quantity: int
+    avg_fill_price: float | None
+    limit_price: float | None
+    updated_at: datetime
+    reason: str | None = None
+
+    @property
+    def remaining(self) -> int:
+        return self.quantity - self.filled_quantity
+
+
+@dataclass(frozen=True, slots=True)
+class OrderEvent:
+    """A change of an order: its new state, and the fill that caused it (if any)."""
+
+    state: OrderState
+    fill: Fill | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerPosition:
+    """Net contracts held in one option (negative = short) and the average price per share."""
+
+    contract: OptionContract
+    quantity: int
+    avg_price: float
+
+
+@runtime_checkable
+class BrokerPort(Protocol):
+    """What the engine asks of a broker. All calls are coroutines; see the module docstring
+    for partial fills, rejects, unknown ids and idempotency."""
+
+    async def get_quotes(self, contracts: Sequence[OptionContract]) -> dict[OptionContract, Quote]:
+        """Quotes for many contracts in one batched request. A contract the venue has no
+        market for is absent from the result (never a made-up quote)."""
+        ...
+
+    async def place_order(self, order: Order) -> OrderState:
+        """Send a single-leg or multi-leg (combo) order. Idempotent per client order id."""
+        ...
+
+    async def cancel_order(self, client_order_id: str) -> OrderState:
+        """Cancel what is still working; raises :class:`UnknownOrderError` for an unknown id."""
+        ...
+
+    async def replace_order(
+        self,
+        client_order_id: str,
+        *,
+        limit_price: float | None = None,
+        quantity: int | None = None,
+    ) -> OrderState:
+        """Modify a working order in place (same client order id): a new limit price (a
+        price walk) and/or a new total quantity (not below what already filled)."""
+        ...
+
+    async def order_status(self, client_order_id: str) -> OrderState:
+        """The order's current state; raises :class:`UnknownOrderError` for an unknown id."""
+        ...
+
+    def order_events(self) -> AsyncIterator[OrderEvent]:
+        """Every order change from now on (acks, fills, cancels, rejects), in order."""
+        ...
+
+    async def positions(self) -> list[BrokerPosition]:
+        """Net positions held at the broker, for reconciliation."""
+        ...
+
+    async def executions(self, since: datetime | None = None) -> list[Fill]:
+        """Fills since ``since`` (all when None), oldest first, for reconciliation."""
+        ...
+
+
+__all__ = [
+    "BrokerDisconnectedError",
+    "BrokerError",
+    "BrokerPort",
+    "BrokerPosition",
+    "BrokerTimeoutError",
+    "OrderEvent",
+    "OrderModificationError",
+    "OrderState",
+    "OrderStatus",
+    "UnknownOrderError",
+]

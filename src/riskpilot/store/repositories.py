@@ -1,0 +1,1195 @@
+"""Repositories: every write is one transaction that keeps the store's invariants.
+
+- A position is opened together with its legs (and its method row, created on first use).
+- A mark updates the monitoring fields from :meth:`riskpilot.model.Position.marked`, the one
+  place where peak, trough, MFE and MAE are computed.
+- An order intent exists before its order: :meth:`OrderRepository.record_order` refuses a
+  client order id that has no intent (:class:`MissingIntentError`).
+- A fill is applied once: a second fill with the same ``fill_id`` raises
+  :class:`DuplicateFillError` and changes nothing. In the same transaction a fill updates
+  its order, its position (quantity, status, realized P&L) and, for an exit's order, the
+  exit and its attempt.
+- A position and its exit move together: recording an executed exit reduces the position's
+  quantity and closes it at zero in the same transaction.
+
+Concurrency: one writer and any number of readers. Rows that a write reads and then changes
+are locked with ``SELECT ... FOR UPDATE`` (PostgreSQL; SQLite writers are serialized by the
+database lock, taken at BEGIN).
+
+P&L units: realized P&L and commissions in dollars; prices are net premium per share.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from riskpilot.execution.port import OrderState, OrderStatus
+from riskpilot.model.contract import EXCHANGE_TZ, Leg, OptionContract
+from riskpilot.model.enums import (
+    OrderType,
+    PositionStatus,
+    PremiumType,
+    Priority,
+    TradingState,
+)
+from riskpilot.model.order import Fill, Order, OrderPurpose
+from riskpilot.model.position import Position, PositionState
+from riskpilot.store.database import Store
+from riskpilot.store.models import (
+    AlertLevel,
+    AlertRow,
+    DailyPnlRow,
+    ExitAttemptRow,
+    ExitStatus,
+    FillRow,
+    LegRow,
+    MethodRow,
+    OrderIntentRow,
+    OrderRow,
+    PositionExitRow,
+    PositionRow,
+    RunRow,
+    TradingStateRow,
+    TrailingStopStateRow,
+)
+from riskpilot.store.serialize import leg_to_dict
+
+OPEN_STATUSES: tuple[PositionStatus, ...] = (
+    PositionStatus.PENDING,
+    PositionStatus.OPEN,
+    PositionStatus.CLOSING,
+)
+
+
+# --- errors ----------------------------------------------------------------------------------
+
+
+class StoreError(Exception):
+    """Base class of the repositories' refusals."""
+
+
+class NotFoundError(StoreError, LookupError):
+    pass
+
+
+class DuplicateError(StoreError):
+    pass
+
+
+class DuplicateFillError(DuplicateError):
+    def __init__(self, fill_id: str) -> None:
+        super().__init__(
+            f"fill {fill_id!r} was already applied; a fill is applied once (the position was "
+            "not changed again). Reconciliation should skip fills whose id the store knows."
+        )
+        self.fill_id = fill_id
+
+
+class MissingIntentError(StoreError):
+    def __init__(self, client_order_id: str) -> None:
+        super().__init__(
+            f"order {client_order_id!r} has no recorded intent: call "
+            "OrderRepository.record_intent(order) before sending the order to the broker"
+        )
+        self.client_order_id = client_order_id
+
+
+class InvariantError(StoreError):
+    """A write would break a rule of the store (overfill, closing more than is open, ...)."""
+
+
+def _utc(value: datetime, name: str) -> datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"{name} must be timezone-aware, got naive {value!r}")
+    return value.astimezone(UTC)
+
+
+# --- what the repositories hand back ---------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Monitoring:
+    """The stored monitoring fields of one position (SPEC §8). Prices are net premium per
+    share; ``unrealized_pnl``/``realized_pnl`` dollars; ``unrealized_pnl_pct`` a fraction."""
+
+    current_price: float | None
+    unrealized_pnl: float | None
+    unrealized_pnl_pct: float | None
+    last_update: datetime | None
+    trailing_stop_active: bool
+    trailing_stop_price: float | None
+    exit_reason: str | None
+    exit_priority: Priority | None
+    realized_pnl: float
+    commissions: float
+    closed_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredPosition:
+    """A position as loaded from the store: the model object (with its tracked state), the
+    monitoring fields, and the trailing stop's JSON state (None when it has none)."""
+
+    position: Position
+    monitoring: Monitoring
+    trailing_state: dict[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class TrailingSnapshot:
+    """What the trailing stop manager wants persisted for one position."""
+
+    active: bool
+    stop_price: float | None
+    state: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class FillOutcome:
+    """The result of applying one fill."""
+
+    order_status: OrderStatus
+    order_filled_quantity: int
+    position_id: str | None
+    position_quantity: int | None
+    position_status: PositionStatus | None
+    realized_pnl: float
+    exit_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class ExitRecord:
+    id: int
+    position_id: str
+    rule: str | None
+    reason: str
+    priority: Priority
+    quantity: int
+    is_partial: bool
+    tactic: str
+    status: ExitStatus
+    filled_quantity: int
+    fill_price: float | None
+    unrealized_pnl_at_trigger: float | None
+    triggered_at: datetime
+    executed_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptRecord:
+    id: int
+    exit_id: int
+    attempt_no: int
+    client_order_id: str
+    order_type: OrderType
+    limit_price: float | None
+    quantity: int
+    status: OrderStatus
+    filled_quantity: int
+    attempted_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRecord:
+    client_order_id: str
+    broker_order_id: str | None
+    position_id: str | None
+    purpose: OrderPurpose
+    quantity: int
+    limit_price: float | None
+    status: OrderStatus
+    filled_quantity: int
+    avg_fill_price: float | None
+    reject_reason: str | None
+
+
+# --- row <-> model helpers -------------------------------------------------------------------
+
+
+def _legs_rows(position_id: str, legs: Sequence[Leg]) -> list[LegRow]:
+    return [
+        LegRow(
+            position_id=position_id,
+            leg_index=i,
+            underlying=leg.contract.underlying,
+            expiration=leg.contract.expiration,
+            strike=leg.contract.strike,
+            right=leg.contract.right,
+            multiplier=leg.contract.multiplier,
+            expiry_time=leg.contract.expiry_time,
+            quantity=leg.quantity,
+        )
+        for i, leg in enumerate(legs)
+    ]
+
+
+def _position_from(row: Any, legs: tuple[Leg, ...]) -> Position:
+    state = PositionState(
+        peak_premium=row.peak_price,
+        trough_premium=row.trough_price,
+        mfe=row.mfe,
+        mae=row.mae,
+        days_held=row.days_held,
+        last_premium=row.current_price,
+        last_marked_at=row.last_update,
+        stages_done=frozenset(row.stages_done or ()),
+    )
+    return Position(
+        id=row.id,
+        legs=legs,
+        premium_type=row.premium_type,
+        entry_premium=row.entry_premium,
+        quantity=row.quantity,
+        opened_at=row.opened_at,
+        method=row.method,
+        original_quantity=row.original_quantity,
+        status=row.status,
+        state=state,
+    )
+
+
+def _monitoring_from(row: Any) -> Monitoring:
+    return Monitoring(
+        current_price=row.current_price,
+        unrealized_pnl=row.unrealized_pnl,
+        unrealized_pnl_pct=row.unrealized_pnl_pct,
+        last_update=row.last_update,
+        trailing_stop_active=row.trailing_stop_active,
+        trailing_stop_price=row.trailing_stop_price,
+        exit_reason=row.exit_reason,
+        exit_priority=row.exit_priority,
+        realized_pnl=row.realized_pnl,
+        commissions=row.commissions,
+        closed_at=row.closed_at,
+    )
+
+
+def _leg_from(row: Any) -> Leg:
+    return Leg(
+        OptionContract(
+            underlying=row.underlying,
+            expiration=row.expiration,
+            strike=row.strike,
+            right=row.right,
+            multiplier=row.multiplier,
+            expiry_time=row.expiry_time,
+        ),
+        row.quantity,
+    )
+
+
+def _realized_pnl(
+    premium_type: PremiumType, entry: float, price: float, qty: int, mult: int
+) -> float:
+    """Dollars realized by closing ``qty`` units at ``price`` (net premium per share)."""
+    per_share = entry - price if premium_type is PremiumType.CREDIT else price - entry
+    return per_share * mult * qty
+
+
+def _lock_position(session: Session, position_id: str) -> PositionRow:
+    row = session.execute(
+        select(PositionRow).where(PositionRow.id == position_id).with_for_update()
+    ).scalar_one_or_none()
+    if row is None:
+        raise NotFoundError(f"position {position_id!r} is not in the store")
+    return row
+
+
+def _multiplier(session: Session, position_id: str) -> int:
+    mult = session.execute(
+        select(LegRow.multiplier).where(LegRow.position_id == position_id).limit(1)
+    ).scalar_one_or_none()
+    if mult is None:
+        raise InvariantError(f"position {position_id!r} has no legs in the store")
+    return mult
+
+
+def _add_daily(
+    session: Session, day: date, realized: float, commissions: float, at: datetime
+) -> None:
+    row = session.get(DailyPnlRow, day, with_for_update=True)
+    if row is None:
+        row = DailyPnlRow(
+            trade_date=day, realized_pnl=0.0, unrealized_pnl=0.0, commissions=0.0, updated_at=at
+        )
+        session.add(row)
+    row.realized_pnl += realized
+    row.commissions += commissions
+    row.updated_at = at
+
+
+# --- positions -------------------------------------------------------------------------------
+
+
+class PositionRepository:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def open_position(self, position: Position) -> None:
+        """Insert ``position`` with its legs (status as given: PENDING while the entry order
+        works, OPEN once filled). The method row is created on first use."""
+        with self.store.transaction() as s:
+            if s.get(PositionRow, position.id) is not None:
+                raise DuplicateError(f"position {position.id!r} is already in the store")
+            if (
+                s.execute(select(MethodRow.id).where(MethodRow.name == position.method)).first()
+                is None
+            ):
+                s.add(
+                    MethodRow(
+                        name=position.method, created_at=_utc(position.opened_at, "opened_at")
+                    )
+                )
+                s.flush()
+            st = position.state
+            row = PositionRow(
+                id=position.id,
+                method=position.method,
+                underlying=position.underlying,
+                premium_type=position.premium_type,
+                entry_premium=position.entry_premium,
+                quantity=position.quantity,
+                original_quantity=position.original_quantity,
+                status=position.status,
+                opened_at=position.opened_at,
+                realized_pnl=0.0,
+                commissions=0.0,
+                current_price=st.last_premium,
+                last_update=st.last_marked_at,
+                trailing_stop_active=False,
+                peak_price=st.peak_premium,
+                trough_price=st.trough_premium,
+                mfe=st.mfe,
+                mae=st.mae,
+                days_held=st.days_held,
+                stages_done=sorted(st.stages_done),
+            )
+            s.add(row)
+            s.add_all(_legs_rows(position.id, position.legs))
+
+    def get(self, position_id: str) -> StoredPosition:
+        with self.store.read() as s:
+            found = self._load(s, [position_id], None)
+        if not found:
+            raise NotFoundError(f"position {position_id!r} is not in the store")
+        return found[0]
+
+    def load_open(self, statuses: Iterable[PositionStatus] = OPEN_STATUSES) -> list[StoredPosition]:
+        """Every position whose status is in ``statuses`` (default: not CLOSED), with legs,
+        tracked state and trailing state, in three queries whatever their number."""
+        with self.store.read() as s:
+            return self._load(s, None, tuple(statuses))
+
+    def _load(
+        self,
+        s: Session,
+        ids: list[str] | None,
+        statuses: tuple[PositionStatus, ...] | None,
+    ) -> list[StoredPosition]:
+        pt = PositionRow.__table__
+        lt = LegRow.__table__
+        tt = TrailingStopStateRow.__table__
+        pos_filter = pt.c.id.in_(ids) if ids is not None else pt.c.status.in_(statuses or ())
+        rows = s.execute(select(pt).where(pos_filter).order_by(pt.c.opened_at, pt.c.id)).all()
+        if not rows:
+            return []
+        legs_by: dict[str, list[Leg]] = defaultdict(list)
+        leg_q = (
+            select(lt)
+            .join(pt, pt.c.id == lt.c.position_id)
+            .where(pos_filter)
+            .order_by(lt.c.position_id, lt.c.leg_index)
+        )
+        for lr in s.execute(leg_q):
+            legs_by[lr.position_id].append(_leg_from(lr))
+        trailing: dict[str, dict[str, Any]] = {
+            tr.position_id: tr.state
+            for tr in s.execute(
+                select(tt.c.position_id, tt.c.state)
+                .join(pt, pt.c.id == tt.c.position_id)
+                .where(pos_filter)
+            )
+        }
+        return [
+            StoredPosition(
+                position=_position_from(r, tuple(legs_by[r.id])),
+                monitoring=_monitoring_from(r),
+                trailing_state=trailing.get(r.id),
+            )
+            for r in rows
+        ]
+
+    def apply_mark(
+        self,
+        position_id: str,
+        premium: float,
+        at: datetime,
+        *,
+        trailing: TrailingSnapshot | None = None,
+    ) -> Position:
+        """Record that the close-out premium (per share) was ``premium`` at ``at``: peak,
+        trough, MFE/MAE and days held via :meth:`Position.marked`, unrealized P&L in dollars
+        and as a fraction of entry, and (optionally) the trailing stop's state."""
+        at = _utc(at, "at")
+        with self.store.transaction() as s:
+            row = _lock_position(s, position_id)
+            if row.status is PositionStatus.CLOSED:
+                raise InvariantError(f"position {position_id!r} is CLOSED; a mark is refused")
+            legs = tuple(
+                _leg_from(lr)
+                for lr in s.execute(
+                    select(LegRow.__table__)
+                    .where(LegRow.position_id == position_id)
+                    .order_by(LegRow.leg_index)
+                )
+            )
+            marked = _position_from(row, legs).marked(premium, at)
+            st = marked.state
+            row.current_price = premium
+            row.unrealized_pnl = marked.pnl_dollars(premium)
+            row.unrealized_pnl_pct = marked.profit_pct(premium)
+            row.last_update = at
+            row.peak_price = st.peak_premium
+            row.trough_price = st.trough_premium
+            row.mfe = st.mfe
+            row.mae = st.mae
+            row.days_held = st.days_held
+            if trailing is not None:
+                self._put_trailing(s, row, trailing, at)
+            return marked
+
+    def save_trailing(self, position_id: str, trailing: TrailingSnapshot, at: datetime) -> None:
+        at = _utc(at, "at")
+        with self.store.transaction() as s:
+            self._put_trailing(s, _lock_position(s, position_id), trailing, at)
+
+    @staticmethod
+    def _put_trailing(s: Session, row: PositionRow, t: TrailingSnapshot, at: datetime) -> None:
+        row.trailing_stop_active = t.active
+        row.trailing_stop_price = t.stop_price
+        existing = s.get(TrailingStopStateRow, row.id)
+        if existing is None:
+            s.add(TrailingStopStateRow(position_id=row.id, state=dict(t.state), updated_at=at))
+        else:
+            existing.state = dict(t.state)
+            existing.updated_at = at
+
+    def mark_stage_done(self, position_id: str, stage: str) -> None:
+        with self.store.transaction() as s:
+            row = _lock_position(s, position_id)
+            if stage not in row.stages_done:
+                row.stages_done = sorted({*row.stages_done, stage})
+
+    def set_status(self, position_id: str, status: PositionStatus, at: datetime) -> None:
+        at = _utc(at, "at")
+        with self.store.transaction() as s:
+            row = _lock_position(s, position_id)
+            if row.status is PositionStatus.CLOSED and status is not PositionStatus.CLOSED:
+                raise InvariantError(
+                    f"position {position_id!r} is CLOSED and cannot become {status.value}"
+                )
+            if status is PositionStatus.CLOSED and row.quantity != 0:
+                raise InvariantError(
+                    f"position {position_id!r} still has {row.quantity} open; record the exit "
+                    "that closes it instead of setting CLOSED"
+                )
+            row.status = status
+            if status is PositionStatus.CLOSED and row.closed_at is None:
+                row.closed_at = at
+
+
+# --- orders and fills ------------------------------------------------------------------------
+
+
+class OrderRepository:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def record_intent(self, order: Order, *, tactic: str | None = None) -> None:
+        """Store what is about to be sent. Must precede :meth:`record_order`."""
+        with self.store.transaction() as s:
+            _add_intent(s, order, tactic)
+
+    def has_intent(self, client_order_id: str) -> bool:
+        with self.store.read() as s:
+            q = select(OrderIntentRow.id).where(OrderIntentRow.client_order_id == client_order_id)
+            return s.execute(q).first() is not None
+
+    def record_order(
+        self,
+        client_order_id: str,
+        *,
+        broker_order_id: str | None,
+        status: OrderStatus,
+        at: datetime,
+        reason: str | None = None,
+    ) -> None:
+        """Record that the order of an existing intent was sent (or re-sent: an order row
+        that exists is updated, never duplicated)."""
+        at = _utc(at, "at")
+        with self.store.transaction() as s:
+            intent = s.execute(
+                select(OrderIntentRow).where(OrderIntentRow.client_order_id == client_order_id)
+            ).scalar_one_or_none()
+            if intent is None:
+                raise MissingIntentError(client_order_id)
+            row = s.execute(
+                select(OrderRow)
+                .where(OrderRow.client_order_id == client_order_id)
+                .with_for_update()
+            ).scalar_one_or_none()
+            if row is None:
+                s.add(
+                    OrderRow(
+                        client_order_id=client_order_id,
+                        broker_order_id=broker_order_id,
+                        position_id=intent.position_id,
+                        purpose=intent.purpose,
+                        side=intent.side,
+                        order_type=intent.order_type,
+                        quantity=intent.quantity,
+                        limit_price=intent.limit_price,
+                        status=status,
+                        filled_quantity=0,
+                        reject_reason=reason,
+                        submitted_at=at,
+                        updated_at=at,
+                    )
+                )
+            else:
+                row.broker_order_id = broker_order_id or row.broker_order_id
+                row.status = status
+                row.reject_reason = reason
+                row.updated_at = at
+            _sync_attempt(s, client_order_id, status, None, at)
+
+    def update_from_broker(self, state: OrderState) -> None:
+        """Take the broker's status, limit price, quantity and reason for an order (after a
+        replace, cancel or reject). Fill quantities are only ever changed by record_fill."""
+        at = _utc(state.updated_at, "updated_at")
+        with self.store.transaction() as s:
+            row = self._lock_order(s, state.client_order_id)
+            if state.quantity < row.filled_quantity:
+                raise InvariantError(
+                    f"order {state.client_order_id!r}: broker quantity {state.quantity} is below "
+                    f"the {row.filled_quantity} already filled"
+                )
+            row.broker_order_id = state.broker_order_id
+            row.quantity = state.quantity
+            row.limit_price = state.limit_price
+            if not (row.status is OrderStatus.FILLED and state.status is not OrderStatus.FILLED):
+                row.status = state.status
+            row.reject_reason = state.reason
+            row.updated_at = at
+            _sync_attempt(s, state.client_order_id, row.status, None, at)
+
+    def get_order(self, client_order_id: str) -> OrderRecord:
+        with self.store.read() as s:
+            row = s.execute(
+                select(OrderRow).where(OrderRow.client_order_id == client_order_id)
+            ).scalar_one_or_none()
+            if row is None:
+                raise NotFoundError(f"order {client_order_id!r} is not in the store")
+            return _order_record(row)
+
+    def working_orders(self) -> list[OrderRecord]:
+        working = [st for st in OrderStatus if st.is_working]
+        with self.store.read() as s:
+            rows = s.execute(select(OrderRow).where(OrderRow.status.in_(working))).scalars()
+            return [_order_record(r) for r in rows]
+
+    def known_fill_ids(self, fill_ids: Iterable[str]) -> set[str]:
+        ids = list(fill_ids)
+        with self.store.read() as s:
+            return set(s.execute(select(FillRow.fill_id).where(FillRow.fill_id.in_(ids))).scalars())
+
+    @staticmethod
+    def _lock_order(s: Session, client_order_id: str) -> OrderRow:
+        row = s.execute(
+            select(OrderRow).where(OrderRow.client_order_id == client_order_id).with_for_update()
+        ).scalar_one_or_none()
+        if row is None:
+            raise NotFoundError(
+                f"order {client_order_id!r} is not in the store: record_intent and record_order "
+                "come before its fills"
+            )
+        return row
+
+    def record_fill(self, fill: Fill) -> FillOutcome:
+        """Apply one fill once: the fill row, its order's filled quantity and average price,
+        its position (OPEN on an entry fill; reduced, realized P&L and CLOSED at zero on a
+        closing fill), the exit and attempt it belongs to, and the day's P&L."""
+        at = _utc(fill.timestamp, "fill timestamp")
+        try:
+            with self.store.transaction() as s:
+                return self._apply_fill(s, fill, at)
+        except IntegrityError as exc:
+            # Two writers raced on the same fill id: the unique constraint decided.
+            if self.known_fill_ids([fill.fill_id]):
+                raise DuplicateFillError(fill.fill_id) from exc
+            raise
+
+    def _apply_fill(self, s: Session, fill: Fill, at: datetime) -> FillOutcome:
+        if s.execute(select(FillRow.id).where(FillRow.fill_id == fill.fill_id)).first() is not None:
+            raise DuplicateFillError(fill.fill_id)
+        order = self._lock_order(s, fill.client_order_id)
+        if fill.side is not order.side:
+            raise InvariantError(
+                f"fill {fill.fill_id!r} is a {fill.side.value} but order "
+                f"{fill.client_order_id!r} is a {order.side.value}"
+            )
+        new_filled = order.filled_quantity + fill.quantity
+        if new_filled > order.quantity:
+            raise InvariantError(
+                f"fill {fill.fill_id!r} of {fill.quantity} overfills order "
+                f"{fill.client_order_id!r} ({order.filled_quantity} of {order.quantity} filled)"
+            )
+        position_id = order.position_id
+        if (
+            fill.position_id is not None
+            and position_id is not None
+            and fill.position_id != position_id
+        ):
+            raise InvariantError(
+                f"fill {fill.fill_id!r} names position {fill.position_id!r} but its order "
+                f"belongs to {position_id!r}"
+            )
+        s.add(
+            FillRow(
+                fill_id=fill.fill_id,
+                client_order_id=fill.client_order_id,
+                position_id=position_id,
+                side=fill.side,
+                quantity=fill.quantity,
+                price=fill.price,
+                commission=fill.commission,
+                filled_at=at,
+            )
+        )
+        prev_value = (order.avg_fill_price or 0.0) * order.filled_quantity
+        order.avg_fill_price = (prev_value + fill.price * fill.quantity) / new_filled
+        order.filled_quantity = new_filled
+        order.status = (
+            OrderStatus.FILLED if new_filled == order.quantity else OrderStatus.PARTIALLY_FILLED
+        )
+        order.updated_at = at
+
+        realized = 0.0
+        pos_qty: int | None = None
+        pos_status: PositionStatus | None = None
+        exit_id: int | None = None
+        if position_id is not None:
+            pos = _lock_position(s, position_id)
+            pos.commissions += fill.commission
+            if order.purpose is OrderPurpose.OPEN:
+                if pos.status is PositionStatus.PENDING:
+                    pos.status = PositionStatus.OPEN
+            else:
+                if fill.quantity > pos.quantity:
+                    raise InvariantError(
+                        f"fill {fill.fill_id!r} closes {fill.quantity} but position "
+                        f"{position_id!r} has {pos.quantity} open"
+                    )
+                realized = _realized_pnl(
+                    pos.premium_type,
+                    pos.entry_premium,
+                    fill.price,
+                    fill.quantity,
+                    _multiplier(s, position_id),
+                )
+                pos.realized_pnl += realized
+                pos.quantity -= fill.quantity
+                if pos.quantity == 0:
+                    pos.status = PositionStatus.CLOSED
+                    pos.closed_at = at
+                exit_id = _apply_to_exit(s, fill, at)
+                if pos.status is PositionStatus.CLOSING and exit_id is not None:
+                    ex = s.get(PositionExitRow, exit_id)
+                    if ex is not None and ex.status is ExitStatus.EXECUTED and pos.quantity > 0:
+                        pos.status = PositionStatus.OPEN
+            pos_qty, pos_status = pos.quantity, pos.status
+        _sync_attempt(s, fill.client_order_id, order.status, order.filled_quantity, at)
+        _add_daily(s, at.astimezone(EXCHANGE_TZ).date(), realized, fill.commission, at)
+        return FillOutcome(
+            order_status=order.status,
+            order_filled_quantity=order.filled_quantity,
+            position_id=position_id,
+            position_quantity=pos_qty,
+            position_status=pos_status,
+            realized_pnl=realized,
+            exit_id=exit_id,
+        )
+
+
+def _add_intent(s: Session, order: Order, tactic: str | None) -> None:
+    q = select(OrderIntentRow.id).where(OrderIntentRow.client_order_id == order.client_order_id)
+    if s.execute(q).first() is not None:
+        raise DuplicateError(
+            f"an intent for order {order.client_order_id!r} is already stored; re-send the "
+            "existing order (same client order id) instead of recording a new intent"
+        )
+    s.add(
+        OrderIntentRow(
+            client_order_id=order.client_order_id,
+            position_id=order.position_id,
+            purpose=order.purpose,
+            side=order.side,
+            order_type=order.order_type,
+            quantity=order.quantity,
+            limit_price=order.limit_price,
+            legs=[leg_to_dict(leg) for leg in order.legs],
+            tactic=tactic,
+            created_at=_utc(order.created_at, "order created_at"),
+        )
+    )
+    s.flush()
+
+
+def _sync_attempt(
+    s: Session, client_order_id: str, status: OrderStatus, filled: int | None, at: datetime
+) -> None:
+    att = s.execute(
+        select(ExitAttemptRow).where(ExitAttemptRow.client_order_id == client_order_id)
+    ).scalar_one_or_none()
+    if att is None:
+        return
+    att.status = status
+    if filled is not None:
+        att.filled_quantity = filled
+    att.updated_at = at
+
+
+def _apply_to_exit(s: Session, fill: Fill, at: datetime) -> int | None:
+    att = s.execute(
+        select(ExitAttemptRow).where(ExitAttemptRow.client_order_id == fill.client_order_id)
+    ).scalar_one_or_none()
+    if att is None:
+        return None
+    ex = s.execute(
+        select(PositionExitRow).where(PositionExitRow.id == att.exit_id).with_for_update()
+    ).scalar_one()
+    prev = (ex.fill_price or 0.0) * ex.filled_quantity
+    ex.filled_quantity += fill.quantity
+    ex.fill_price = (prev + fill.price * fill.quantity) / ex.filled_quantity
+    if ex.filled_quantity >= ex.quantity:
+        ex.status = ExitStatus.EXECUTED
+        ex.executed_at = at
+    return ex.id
+
+
+def _order_record(row: OrderRow) -> OrderRecord:
+    return OrderRecord(
+        client_order_id=row.client_order_id,
+        broker_order_id=row.broker_order_id,
+        position_id=row.position_id,
+        purpose=row.purpose,
+        quantity=row.quantity,
+        limit_price=row.limit_price,
+        status=row.status,
+        filled_quantity=row.filled_quantity,
+        avg_fill_price=row.avg_fill_price,
+        reject_reason=row.reject_reason,
+    )
+
+
+# --- exits -----------------------------------------------------------------------------------
+
+
+class ExitRepository:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def begin_exit(
+        self,
+        position_id: str,
+        *,
+        reason: str,
+        priority: Priority,
+        quantity: int,
+        tactic: str,
+        triggered_at: datetime,
+        rule: str | None = None,
+        unrealized_pnl_at_trigger: float | None = None,
+    ) -> int:
+        """Start working an exit of ``quantity`` units: the position becomes CLOSING with the
+        exit's reason and priority. Returns the exit id; fills of its attempts' orders
+        (:meth:`record_attempt`) reduce the position as they arrive."""
+        at = _utc(triggered_at, "triggered_at")
+        with self.store.transaction() as s:
+            pos = _lock_position(s, position_id)
+            self._check_quantity(pos, quantity)
+            ex = PositionExitRow(
+                position_id=position_id,
+                rule=rule,
+                reason=reason,
+                priority=priority,
+                quantity=quantity,
+                is_partial=quantity < pos.quantity,
+                tactic=tactic,
+                status=ExitStatus.WORKING,
+                filled_quantity=0,
+                unrealized_pnl_at_trigger=unrealized_pnl_at_trigger,
+                triggered_at=at,
+            )
+            s.add(ex)
+            pos.status = PositionStatus.CLOSING
+            pos.exit_reason = reason
+            pos.exit_priority = priority
+            s.flush()
+            return ex.id
+
+    @staticmethod
+    def _check_quantity(pos: PositionRow, quantity: int) -> None:
+        if pos.status is PositionStatus.CLOSED:
+            raise InvariantError(f"position {pos.id!r} is already CLOSED")
+        if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 1:
+            raise ValueError(f"exit quantity must be a whole number >= 1, got {quantity!r}")
+        if quantity > pos.quantity:
+            raise InvariantError(
+                f"exit of {quantity} exceeds the {pos.quantity} open in position {pos.id!r}"
+            )
+
+    def record_attempt(self, exit_id: int, order: Order, *, tactic: str | None = None) -> int:
+        """Record one order attempt of an exit together with its order intent (so the
+        intent-before-order rule holds for exits too). Returns the attempt number (1, 2, ...)."""
+        if order.purpose is not OrderPurpose.CLOSE:
+            raise ValueError(f"exit order {order.client_order_id!r} must have purpose CLOSE")
+        at = _utc(order.created_at, "order created_at")
+        with self.store.transaction() as s:
+            ex = s.execute(
+                select(PositionExitRow).where(PositionExitRow.id == exit_id).with_for_update()
+            ).scalar_one_or_none()
+            if ex is None:
+                raise NotFoundError(f"exit {exit_id} is not in the store")
+            if order.position_id != ex.position_id:
+                raise InvariantError(
+                    f"order {order.client_order_id!r} is for position {order.position_id!r}, "
+                    f"exit {exit_id} for {ex.position_id!r}"
+                )
+            n = len(
+                s.execute(select(ExitAttemptRow.id).where(ExitAttemptRow.exit_id == exit_id)).all()
+            )
+            _add_intent(s, order, tactic or ex.tactic)
+            s.add(
+                ExitAttemptRow(
+                    exit_id=exit_id,
+                    attempt_no=n + 1,
+                    client_order_id=order.client_order_id,
+                    order_type=order.order_type,
+                    limit_price=order.limit_price,
+                    quantity=order.quantity,
+                    status=OrderStatus.PENDING_SUBMIT,
+                    filled_quantity=0,
+                    attempted_at=at,
+                    updated_at=at,
+                )
+            )
+            return n + 1
+
+    def fail_exit(self, exit_id: int, at: datetime) -> None:
+        """Give an exit up (escalated or abandoned); the position goes back to OPEN if
+        anything is left and no other exit is working."""
+        at = _utc(at, "at")
+        with self.store.transaction() as s:
+            ex = s.get(PositionExitRow, exit_id, with_for_update=True)
+            if ex is None:
+                raise NotFoundError(f"exit {exit_id} is not in the store")
+            ex.status = ExitStatus.FAILED
+            pos = _lock_position(s, ex.position_id)
+            others = s.execute(
+                select(PositionExitRow.id).where(
+                    PositionExitRow.position_id == ex.position_id,
+                    PositionExitRow.status == ExitStatus.WORKING,
+                    PositionExitRow.id != exit_id,
+                )
+            ).first()
+            if pos.quantity > 0 and pos.status is PositionStatus.CLOSING and others is None:
+                pos.status = PositionStatus.OPEN
+
+    def record_exit(
+        self,
+        position_id: str,
+        *,
+        reason: str,
+        priority: Priority,
+        quantity: int,
+        fill_price: float,
+        tactic: str,
+        triggered_at: datetime,
+        executed_at: datetime,
+        rule: str | None = None,
+        unrealized_pnl_at_trigger: float | None = None,
+        commission: float = 0.0,
+    ) -> int:
+        """Record an exit that executed in full (backtests, manual closes) and reduce the
+        position in the same transaction: quantity, realized P&L (dollars), CLOSED at zero."""
+        trig = _utc(triggered_at, "triggered_at")
+        done = _utc(executed_at, "executed_at")
+        with self.store.transaction() as s:
+            pos = _lock_position(s, position_id)
+            self._check_quantity(pos, quantity)
+            realized = _realized_pnl(
+                pos.premium_type,
+                pos.entry_premium,
+                fill_price,
+                quantity,
+                _multiplier(s, position_id),
+            )
+            ex = PositionExitRow(
+                position_id=position_id,
+                rule=rule,
+                reason=reason,
+                priority=priority,
+                quantity=quantity,
+                is_partial=quantity < pos.quantity,
+                tactic=tactic,
+                status=ExitStatus.EXECUTED,
+                filled_quantity=quantity,
+                fill_price=fill_price,
+                unrealized_pnl_at_trigger=unrealized_pnl_at_trigger,
+                triggered_at=trig,
+                executed_at=done,
+            )
+            s.add(ex)
+            pos.quantity -= quantity
+            pos.realized_pnl += realized
+            pos.commissions += commission
+            pos.exit_reason = reason
+            pos.exit_priority = priority
+            if pos.quantity == 0:
+                pos.status = PositionStatus.CLOSED
+                pos.closed_at = done
+            _add_daily(s, done.astimezone(EXCHANGE_TZ).date(), realized, commission, done)
+            s.flush()
+            return ex.id
+
+    def exits_for(self, position_id: str) -> list[ExitRecord]:
+        with self.store.read() as s:
+            rows = s.execute(
+                select(PositionExitRow)
+                .where(PositionExitRow.position_id == position_id)
+                .order_by(PositionExitRow.id)
+            ).scalars()
+            return [
+                ExitRecord(
+                    id=r.id,
+                    position_id=r.position_id,
+                    rule=r.rule,
+                    reason=r.reason,
+                    priority=r.priority,
+                    quantity=r.quantity,
+                    is_partial=r.is_partial,
+                    tactic=r.tactic,
+                    status=r.status,
+                    filled_quantity=r.filled_quantity,
+                    fill_price=r.fill_price,
+                    unrealized_pnl_at_trigger=r.unrealized_pnl_at_trigger,
+                    triggered_at=r.triggered_at,
+                    executed_at=r.executed_at,
+                )
+                for r in rows
+            ]
+
+    def attempts_for(self, exit_id: int) -> list[AttemptRecord]:
+        with self.store.read() as s:
+            rows = s.execute(
+                select(ExitAttemptRow)
+                .where(ExitAttemptRow.exit_id == exit_id)
+                .order_by(ExitAttemptRow.attempt_no)
+            ).scalars()
+            return [
+                AttemptRecord(
+                    id=r.id,
+                    exit_id=r.exit_id,
+                    attempt_no=r.attempt_no,
+                    client_order_id=r.client_order_id,
+                    order_type=r.order_type,
+                    limit_price=r.limit_price,
+                    quantity=r.quantity,
+                    status=r.status,
+                    filled_quantity=r.filled_quantity,
+                    attempted_at=r.attempted_at,
+                )
+                for r in rows
+            ]
+
+
+# --- state, alerts, P&L, runs, methods -------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TradingStateRecord:
+    state: TradingState
+    reason: str
+    changed_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AlertRecord:
+    id: int
+    created_at: datetime
+    level: AlertLevel
+    kind: str
+    message: str
+    position_id: str | None
+    payload: dict[str, Any] | None
+    delivered_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class DailyPnl:
+    trade_date: date
+    realized_pnl: float
+    unrealized_pnl: float
+    commissions: float
+
+
+class StateRepository:
+    """The trading-state gate, alerts, daily P&L, runs and methods."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def trading_state(self) -> TradingStateRecord:
+        with self.store.read() as s:
+            row = s.get(TradingStateRow, 1)
+            if row is None:
+                raise StoreError("the trading_state row is missing: run `riskpilot db upgrade`")
+            return TradingStateRecord(row.state, row.reason, row.changed_at)
+
+    def set_trading_state(self, state: TradingState, reason: str, at: datetime) -> None:
+        if not reason.strip():
+            raise ValueError("a trading-state change needs a reason (it is shown to the operator)")
+        at = _utc(at, "at")
+        with self.store.transaction() as s:
+            row = s.get(TradingStateRow, 1, with_for_update=True)
+            if row is None:
+                raise StoreError("the trading_state row is missing: run `riskpilot db upgrade`")
+            row.state = state
+            row.reason = reason
+            row.changed_at = at
+
+    def add_alert(
+        self,
+        level: AlertLevel,
+        kind: str,
+        message: str,
+        at: datetime,
+        *,
+        position_id: str | None = None,
+        payload: dict[str, Any] | None = None,
+    ) -> int:
+        at = _utc(at, "at")
+        with self.store.transaction() as s:
+            row = AlertRow(
+                created_at=at,
+                level=level,
+                kind=kind,
+                message=message,
+                position_id=position_id,
+                payload=payload,
+            )
+            s.add(row)
+            s.flush()
+            return row.id
+
+    def undelivered_alerts(self) -> list[AlertRecord]:
+        with self.store.read() as s:
+            rows = s.execute(
+                select(AlertRow).where(AlertRow.delivered_at.is_(None)).order_by(AlertRow.id)
+            ).scalars()
+            return [
+                AlertRecord(
+                    r.id,
+                    r.created_at,
+                    r.level,
+                    r.kind,
+                    r.message,
+                    r.position_id,
+                    r.payload,
+                    r.delivered_at,
+                )
+                for r in rows
+            ]
+
+    def mark_delivered(self, alert_ids: Iterable[int], at: datetime) -> None:
+        at = _utc(at, "at")
+        ids = list(alert_ids)
+        with self.store.transaction() as s:
+            for row in s.execute(select(AlertRow).where(AlertRow.id.in_(ids))).scalars():
+                row.delivered_at = at
+
+    def set_unrealized(self, day: date, unrealized_pnl: float, at: datetime) -> None:
+        """Set the day's unrealized P&L (dollars) from the latest marks."""
+        at = _utc(at, "at")
+        with self.store.transaction() as s:
+            _add_daily(s, day, 0.0, 0.0, at)
+            row = s.get(DailyPnlRow, day)
+            if row is not None:
+                row.unrealized_pnl = unrealized_pnl
+
+    def daily_pnl(self, day: date) -> DailyPnl | None:
+        with self.store.read() as s:
+            row = s.get(DailyPnlRow, day)
+            if row is None:
+                return None
+            return DailyPnl(row.trade_date, row.realized_pnl, row.unrealized_pnl, row.commissions)
+
+    def start_run(
+        self,
+        *,
+        host: str,
+        version: str,
+        dry_run: bool,
+        started_at: datetime,
+        config_text: str | None = None,
+        command: str | None = None,
+    ) -> int:
+        at = _utc(started_at, "started_at")
+        with self.store.transaction() as s:
+            row = RunRow(
+                started_at=at,
+                host=host,
+                version=version,
+                dry_run=dry_run,
+                config_text=config_text,
+                command=command,
+            )
+            s.add(row)
+            s.flush()
+            return row.id
+
+    def finish_run(self, run_id: int, at: datetime) -> None:
+        at = _utc(at, "at")
+        with self.store.transaction() as s:
+            row = s.get(RunRow, run_id)
+            if row is None:
+                raise NotFoundError(f"run {run_id} is not in the store")
+            row.finished_at = at
+
+    def upsert_method(
+        self,
+        name: str,
+        at: datetime,
+        *,
+        description: str | None = None,
+        config: dict[str, Any] | None = None,
+    ) -> None:
+        at = _utc(at, "at")
+        with self.store.transaction() as s:
+            row = s.execute(
+                select(MethodRow).where(MethodRow.name == name).with_for_update()
+            ).scalar_one_or_none()
+            if row is None:
+                s.add(MethodRow(name=name, description=description, config=config, created_at=at))
+            else:
+                row.description = description
+                row.config = config

@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pytest
+
+from riskpilot.model import Leg, OptionContract, Position, PremiumType, Right
+from riskpilot.store import Store
+from riskpilot.store.testing import postgres_unreachable_reason, temporary_store
+
+_PG_REASON: list[str | None] = []
+
+
+def pg_skip_reason() -> str | None:
+    if not _PG_REASON:
+        _PG_REASON.append(postgres_unreachable_reason())
+    return _PG_REASON[0]
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def backend(request: pytest.FixtureRequest) -> str:
+    name: str = request.param
+    if name == "postgresql" and (reason := pg_skip_reason()) is not None:
+        pytest.skip(reason)
+    return name
+
+
+@pytest.fixture
+def store(backend: str, tmp_path: Path) -> Iterator[Store]:
+    with temporary_store(backend, tmp_path) as s:
+        yield s
+
+
+T0 = datetime(2024, 3, 1, 15, 0, tzinfo=UTC)
+
+
+def put_spread(pid: str = "p1", quantity: int = 4, entry: float = 1.00) -> Position:
+    """A short SPY put vertical (credit), expiring 2024-04-19."""
+    exp = date(2024, 4, 19)
+    short = OptionContract("SPY", exp, 480.0, Right.PUT)
+    long = OptionContract("SPY", exp, 475.0, Right.PUT)
+    return Position(
+        id=pid,
+        legs=(Leg(short, -1), Leg(long, 1)),
+        premium_type=PremiumType.CREDIT,
+        entry_premium=entry,
+        quantity=quantity,
+        opened_at=T0,
+        method="put-spread-moderate",
+    )
+
+
+@pytest.fixture
+def spread() -> type[_Builders]:
+    return _Builders
+
+
+class _Builders:
+    t0 = T0
+    put_spread = staticmethod(put_spread)
