@@ -319,7 +319,8 @@ class RiskPilotConfig(Strict):
                     )
                 base[rule] = data.pop(section)
         data["exit_rules"] = base
-        methods = data.get("methods")
+        # Without a methods section the one default method still inherits the defaults.
+        methods = data.setdefault("methods", {"default": {}})
         if isinstance(methods, dict):
             layered = {}
             for name, m in methods.items():
