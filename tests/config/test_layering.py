@@ -28,7 +28,8 @@ def test_method_overrides_one_key_and_inherits_the_rest() -> None:
 
 
 def test_regime_overrides_apply_only_in_that_regime() -> None:
-    cfg = config_from_dict({"regimes": {"exit_rules": {"bear_high_vol": {"profit_target": {"profit_target_pct": 0.25}}}}})
+    override = {"bear_high_vol": {"profit_target": {"profit_target_pct": 0.25}}}
+    cfg = config_from_dict({"regimes": {"exit_rules": override}})
     assert cfg.exit_rules_for("default", "bear_high_vol").profit_target.profit_target_pct == 0.25
     assert cfg.exit_rules_for("default", "bull_low_vol").profit_target.profit_target_pct == 0.35
     assert cfg.exit_rules_for("default").profit_target.profit_target_pct == 0.35
