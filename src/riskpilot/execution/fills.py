@@ -1,0 +1,274 @@
+"""Fill model: the price and quantity at which a (combo) order fills against leg quotes.
+
+Pure functions, shared by the paper broker and the backtester, so that both fill alike.
+
+Conventions
+-----------
+An order buys or sells the combo of its ``legs`` (per-unit signed quantities as held by the
+position). Leg *i* is traded ``t_i = q_i`` units per combo unit for a BUY and ``-q_i`` for a
+SELL; ``t_i > 0`` buys the leg, ``t_i < 0`` sells it.
+
+- ``net_debit = sum(t_i * price_i)`` per share of one unit: positive when the order pays,
+  negative when it receives a credit. The reported fill ``price`` is ``abs(net_debit)``,
+  the positive net premium per share of :class:`riskpilot.model.Fill`.
+- Whether the order is a debit or a credit order is decided by the combo's mid
+  (``sum(t_i * mid_i) >= 0`` pays). A LIMIT order's ``limit_price`` is then the most it will
+  pay (debit) or the least it will receive (credit): a debit limit fills when
+  ``net_debit <= limit``, a credit limit when ``-net_debit >= limit``. A marketable limit
+  fills at the model's achievable price, never worse than the limit.
+
+Slippage models (per leg, buy side / sell side):
+
+- :class:`MidSlippage`: the mid, ``(bid + ask) / 2``.
+- :class:`FixedPctSlippage`: ``mid * (1 + pct)`` to buy, ``mid * (1 - pct)`` to sell.
+- :class:`SpreadShareSlippage`: ``bid + s * (ask - bid)`` to buy, ``ask - s * (ask - bid)`` to
+  sell. With ``share=None`` the share depends on the number of legs as ORATS models it in
+  its backtester (75% of the spread for 1 leg, 66% for 2, 56% for 3, 53% for 4 or more;
+  published in ORATS' backtest documentation on slippage).
+
+Volume-aware fills cap the filled quantity at ``floor(volume_share * volume_i / |q_i|)``
+over the legs (the day's volume, in contracts); the rest stays unfilled. Commissions are
+``commission_per_contract * sum(|q_i|) * filled_quantity`` dollars.
+
+A leg whose quote is missing or crossed prevents any fill (the result says why); staleness
+is the caller's to judge, since a pure function has no clock.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from riskpilot.model._checks import non_negative
+from riskpilot.model.contract import Leg, OptionContract
+from riskpilot.model.enums import OrderType, Side
+from riskpilot.model.order import Order
+from riskpilot.model.quote import Quote
+
+#: ORATS' share of the bid-ask spread paid, by number of legs (4 applies to 4 or more).
+ORATS_SPREAD_SHARE: Mapping[int, float] = {1: 0.75, 2: 0.66, 3: 0.56, 4: 0.53}
+
+
+def orats_share(n_legs: int) -> float:
+    """Share of the spread paid per leg for an order of ``n_legs`` legs (ORATS rule)."""
+    if isinstance(n_legs, bool) or not isinstance(n_legs, int) or n_legs < 1:
+        raise ValueError(f"number of legs must be a whole number >= 1, got {n_legs!r}")
+    return ORATS_SPREAD_SHARE[min(n_legs, 4)]
+
+
+class Slippage(Protocol):
+    """Execution price per share of one leg, given its quote, direction and the order's
+    number of legs. Quotes passed in are two-sided and not crossed."""
+
+    def leg_price(self, bid: float, ask: float, buy: bool, n_legs: int) -> float: ...
+
+
+@dataclass(frozen=True, slots=True)
+class MidSlippage:
+    """No slippage: every leg trades at its mid."""
+
+    def leg_price(self, bid: float, ask: float, buy: bool, n_legs: int) -> float:
+        return (bid + ask) / 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class FixedPctSlippage:
+    """Every leg trades ``pct`` (a fraction: 0.02 = 2%) worse than its mid."""
+
+    pct: float
+
+    def __post_init__(self) -> None:
+        non_negative("slippage pct", self.pct)
+        if self.pct >= 1:
+            raise ValueError(f"slippage pct is a fraction (0.02 = 2%) below 1, got {self.pct}")
+
+    def leg_price(self, bid: float, ask: float, buy: bool, n_legs: int) -> float:
+        mid = (bid + ask) / 2.0
+        return mid * (1.0 + self.pct) if buy else mid * (1.0 - self.pct)
+
+
+@dataclass(frozen=True, slots=True)
+class SpreadShareSlippage:
+    """Pay ``share`` of each leg's spread (0 = the favourable side's touch, 0.5 = mid,
+    1 = the natural side). ``share=None`` uses :func:`orats_share` by number of legs."""
+
+    share: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.share is not None:
+            non_negative("spread share", self.share)
+            if self.share > 1:
+                raise ValueError(f"spread share must be within [0, 1], got {self.share}")
+
+    def leg_price(self, bid: float, ask: float, buy: bool, n_legs: int) -> float:
+        s = orats_share(n_legs) if self.share is None else self.share
+        spread = ask - bid
+        return bid + s * spread if buy else ask - s * spread
+
+
+@dataclass(frozen=True, slots=True)
+class FillModel:
+    """How orders fill: a slippage model, an optional volume cap (``volume_share`` of the
+    day's volume, a fraction), and commissions in dollars per contract per leg."""
+
+    slippage: Slippage = MidSlippage()
+    volume_share: float | None = None
+    commission_per_contract: float = 0.0
+
+    def __post_init__(self) -> None:
+        non_negative("commission_per_contract", self.commission_per_contract)
+        if self.volume_share is not None:
+            non_negative("volume_share", self.volume_share)
+            if self.volume_share > 1:
+                raise ValueError(f"volume_share is a fraction within [0, 1], got {self.volume_share}")
+
+
+@dataclass(frozen=True, slots=True)
+class ComboPrice:
+    """Per share of one combo unit: what the model achieves and the mid, both as signed net
+    debits (negative = credit)."""
+
+    net_debit: float
+    mid_net_debit: float
+
+    @property
+    def pays(self) -> bool:
+        """True for a debit order (pays premium), False for a credit order."""
+        return self.mid_net_debit >= 0
+
+    @property
+    def price(self) -> float:
+        """The positive net premium per share (what a Fill's price holds)."""
+        return abs(self.net_debit)
+
+
+@dataclass(frozen=True, slots=True)
+class FillResult:
+    """``filled_quantity`` combo units fill at ``price`` (positive net premium per share;
+    None when nothing fills); ``commission`` in dollars; ``reason`` says why anything is
+    left unfilled (None when all of it filled)."""
+
+    filled_quantity: int
+    unfilled_quantity: int
+    price: float | None
+    net_debit: float | None
+    commission: float
+    reason: str | None = None
+
+    @property
+    def filled(self) -> bool:
+        return self.filled_quantity > 0
+
+
+def _trade_quantities(legs: Sequence[Leg], side: Side) -> list[int]:
+    sign = 1 if side is Side.BUY else -1
+    return [sign * leg.quantity for leg in legs]
+
+
+def combo_price(
+    legs: Sequence[Leg],
+    side: Side,
+    quotes: Mapping[OptionContract, Quote],
+    slippage: Slippage,
+) -> ComboPrice | str:
+    """The achievable and mid net debit of buying/selling one unit of ``legs``, or a string
+    saying which leg's quote is unusable."""
+    if not legs:
+        raise ValueError("an order needs at least one leg")
+    n = len(legs)
+    net = 0.0
+    mid = 0.0
+    for leg, t in zip(legs, _trade_quantities(legs, side), strict=True):
+        q = quotes.get(leg.contract)
+        if q is None:
+            return f"no quote for leg {leg.contract}"
+        if q.bid is None or q.ask is None or q.is_missing:
+            return f"no two-sided market for leg {leg.contract}"
+        if q.is_crossed:
+            return f"crossed quote for leg {leg.contract} (bid {q.bid} > ask {q.ask})"
+        px = slippage.leg_price(q.bid, q.ask, t > 0, n)
+        net += t * px
+        mid += t * (q.bid + q.ask) / 2.0
+    return ComboPrice(net_debit=net, mid_net_debit=mid)
+
+
+def limit_reached(price: ComboPrice, limit_price: float) -> bool:
+    """Whether a limit order at ``limit_price`` (positive net premium) fills at ``price``."""
+    if price.pays:
+        return price.net_debit <= limit_price + 1e-12
+    return -price.net_debit >= limit_price - 1e-12
+
+
+def simulate_fill(
+    legs: Sequence[Leg],
+    side: Side,
+    quantity: int,
+    order_type: OrderType,
+    limit_price: float | None,
+    quotes: Mapping[OptionContract, Quote],
+    model: FillModel,
+) -> FillResult:
+    """Fill ``quantity`` units of the combo against ``quotes`` under ``model``."""
+    if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 1:
+        raise ValueError(f"quantity must be a whole number of units >= 1, got {quantity!r}")
+    if order_type is OrderType.LIMIT and limit_price is None:
+        raise ValueError("a LIMIT order needs a limit_price")
+    priced = combo_price(legs, side, quotes, model.slippage)
+    if isinstance(priced, str):
+        return FillResult(0, quantity, None, None, 0.0, priced)
+    if order_type is OrderType.LIMIT and limit_price is not None and not limit_reached(priced, limit_price):
+        kind = "debit" if priced.pays else "credit"
+        return FillResult(
+            0,
+            quantity,
+            None,
+            None,
+            0.0,
+            f"limit {limit_price:g} not reached: achievable {kind} {priced.price:.4f}",
+        )
+    fill_qty = quantity
+    reason: str | None = None
+    if model.volume_share is not None:
+        cap = quantity
+        for leg in legs:
+            vol = quotes[leg.contract].volume
+            if vol is None:
+                return FillResult(
+                    0,
+                    quantity,
+                    None,
+                    None,
+                    0.0,
+                    f"volume unknown for leg {leg.contract}: a volume-aware fill needs it",
+                )
+            cap = min(cap, math.floor(model.volume_share * vol / abs(leg.quantity)))
+        if cap < quantity:
+            fill_qty = max(cap, 0)
+            reason = f"volume cap: {model.volume_share:g} of the day's volume allows {fill_qty} of {quantity}"
+    if fill_qty == 0:
+        return FillResult(0, quantity, None, None, 0.0, reason)
+    contracts_per_unit = sum(abs(leg.quantity) for leg in legs)
+    commission = model.commission_per_contract * contracts_per_unit * fill_qty
+    return FillResult(fill_qty, quantity - fill_qty, priced.price, priced.net_debit, commission, reason)
+
+
+def fill_order(
+    order: Order,
+    quotes: Mapping[OptionContract, Quote],
+    model: FillModel,
+    *,
+    quantity: int | None = None,
+) -> FillResult:
+    """:func:`simulate_fill` for a :class:`riskpilot.model.Order` (``quantity`` defaults to
+    the order's; pass the remaining quantity for a partly filled order)."""
+    return simulate_fill(
+        order.legs,
+        order.side,
+        order.quantity if quantity is None else quantity,
+        order.order_type,
+        order.limit_price,
+        quotes,
+        model,
+    )
