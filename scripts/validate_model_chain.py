@@ -146,7 +146,7 @@ def _model_iv(x: _Inputs, p: ModelChainParams) -> tuple[FloatArray, FloatArray, 
     s9, s30, s93 = term_nodes(x.vix, x.vix9d, x.vix3m, p.atm_vix_ratio)
     sigma_atm = atm_vol(x.t, s9, s30, s93)
     log_m = np.log(x.strike / x.spot) - (x.rate - x.div) * x.t
-    return smile_vol(sigma_atm, log_m, x.t, p.smile()), s30, np.abs(smile_z(log_m, x.t))
+    return smile_vol(sigma_atm, log_m, x.t, p.smile()), s30, np.abs(smile_z(log_m, x.t, sigma_atm))
 
 
 _SURFACE_FIELDS = ("atm_vix_ratio", "skew", "skew_term_exponent", "curvature_put", "curvature_call")
@@ -181,7 +181,7 @@ def fit_surface(train: pd.DataFrame, base: ModelChainParams) -> ModelChainParams
     fit = least_squares(
         residual,
         start,
-        bounds=([0.4, -5.0, -1.5, 0.0, 0.0], [1.5, 5.0, 1.5, 10.0, 10.0]),
+        bounds=([0.4, -2.0, -1.5, 0.0, 0.0], [1.5, 2.0, 1.5, 1.0, 1.0]),
         loss="soft_l1",
         f_scale=1.0,
     )

@@ -18,7 +18,8 @@ What a day's chain is made of (every input is known at that day's close; nothing
   IWM 1.3%, rough long-run averages). SPX uses SPY's yield plus SPY's 0.0945% expense ratio
   (SPY pays the index dividends net of its fee). ``ModelChainParams.dividend_yield`` overrides.
 - **Implied volatility**: the parametric surface of :mod:`riskpilot.data.surface` (ATM term
-  structure from VIX9D/VIX/VIX3M closes of the day, put skew in ``ln(K/F)/sqrt(T)``), times a
+  structure from VIX9D/VIX/VIX3M closes of the day, put skew in ``ln(K/F)/sqrt(T)`` measured
+  in ATM standard deviations), times a
   per-underlying ``vol_scale``: 1.0 for SPX and SPY (SPY tracks SPX); for QQQ and IWM by default
   the trailing 252-day realized-volatility ratio to SPY (adjusted closes, bounded to 0.8..2.5),
   or 1.25 / 1.35 before 126 days of history (typical VXN/VIX and RVX/VIX ratios).
@@ -350,7 +351,7 @@ class ModelChainParams:
     Surface (dimensionless unless stated): ``atm_vix_ratio`` ATM vol / VIX-family level;
     ``vol_scale`` multiplies every vol (``None``: the trailing realized-vol ratio to SPY, for
     QQQ/IWM); ``skew``, ``skew_term_exponent``, ``curvature_put``, ``curvature_call``, ``z_min``,
-    ``z_max``: the smile in ``z = ln(K/F)/sqrt(T years)``. ``dividend_yield``: continuous decimal
+    ``z_max``: the smile in ``z = ln(K/F)/(sigma_atm sqrt(T years))``. ``dividend_yield``: continuous decimal
     per year, ``None`` for the trailing yield. Spread: ``spread_b*`` coefficients,
     ``spread_scale``, ``min_spread`` and ``tick`` in price units per share, ``max_spread_frac``
     of the mid. Grid: ``min_dte``/``max_dte`` calendar days, ``near_sd``/``band_sd`` in ATM
@@ -358,20 +359,20 @@ class ModelChainParams:
     step) pairs, ``far_step_multiplier``. ``expirations``: the weekly eras and horizons.
     """
 
-    atm_vix_ratio: float = 0.8624
+    atm_vix_ratio: float = 0.8625
     vol_scale: float | None = 1.0
-    skew: float = -1.688
-    skew_term_exponent: float = 0.0774
+    skew: float = -0.2519
+    skew_term_exponent: float = 0.0827
     curvature_put: float = 0.0
-    curvature_call: float = 1.5063
-    z_min: float = -1.5
-    z_max: float = 0.6
+    curvature_call: float = 0.0337
+    z_min: float = -3.0
+    z_max: float = 3.0
     dividend_yield: float | None = None
-    spread_b0: float = -7.027
-    spread_b_log_mid: float = 0.3197
-    spread_b_log_dte: float = 0.0859
-    spread_b_log_vol: float = 0.6339
-    spread_b_abs_z: float = -0.2351
+    spread_b0: float = -6.9634
+    spread_b_log_mid: float = 0.3295
+    spread_b_log_dte: float = 0.0818
+    spread_b_log_vol: float = 0.7143
+    spread_b_abs_z: float = -0.0214
     spread_scale: float = 1.0
     min_spread: float = 0.05
     max_spread_frac: float = 1.0
@@ -692,7 +693,7 @@ def _price_rows(
     iv = smile_vol(sigma_atm, log_m, t, p.smile())
     mid = bsm_price(spot, strike, t, rate, div, iv, is_call)
     greeks = bsm_greeks(spot, strike, t, rate, div, iv, is_call)
-    abs_z = np.abs(smile_z(log_m, t))
+    abs_z = np.abs(smile_z(log_m, t, sigma_atm))
     spread = model_spread(mid, spot, dte, s30, abs_z, p.spread())
     tick = p.tick
     bid = np.maximum(np.floor((mid - spread / 2.0) / tick + 1e-9) * tick, 0.0)

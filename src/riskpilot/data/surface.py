@@ -20,10 +20,16 @@ The surface
    2011-2024 closes (median absolute error 0.88 vol points, against 1.68 for a flat curve).
    These two constants are the only ones here fitted on data later than some of the days they
    are applied to; they describe the shape of the curve, not any day's level.
-2. **Smile.** With log-moneyness ``k = ln(K / F)`` against the forward and ``z = k / sqrt(T)``,
-   ``sigma = sigma_atm(T) * (1 + skew(T) z + c z^2)`` where ``c`` is ``curvature_put`` for
-   ``z < 0`` and ``curvature_call`` for ``z >= 0``, ``skew(T) = skew * (T / 30d) ** skew_term_exponent``;
-   ``z`` is clamped to ``[z_min, z_max]`` (flat wings) and the factor floored at ``0.2``.
+2. **Smile.** With log-moneyness ``k = ln(K / F)`` against the forward and the standardized
+   moneyness ``z = k / (sigma_atm(T) sqrt(T))`` (log-moneyness over sqrt(T), in ATM standard
+   deviations), ``sigma = sigma_atm(T) * (1 + skew(T) z + c z^2)`` where ``c`` is
+   ``curvature_put`` for ``z < 0`` and ``curvature_call`` for ``z >= 0`` and
+   ``skew(T) = skew * (T / 30d) ** skew_term_exponent``; ``z`` is clamped to
+   ``[z_min, z_max]`` (flat wings) and the factor floored at ``0.2``. Measuring moneyness in
+   ATM standard deviations keeps the slope d sigma / d ln K equal to ``skew / sqrt(T)`` whatever
+   the vol level: a slope proportional to the vol level (as in ``k / sqrt(T)`` alone) made put
+   prices fall with the strike (a vertical-spread arbitrage) once VIX passed about 50 in 2008
+   and 2020.
 3. **Per-underlying scale.** ``sigma`` is multiplied by the underlying's ``vol_scale``.
 
 The spread model
@@ -58,7 +64,7 @@ SMILE_FACTOR_FLOOR = 0.2
 
 @dataclass(frozen=True, slots=True)
 class SmileShape:
-    """Smile parameters (dimensionless; ``z = ln(K/F) / sqrt(T in years)``)."""
+    """Smile parameters (dimensionless; ``z = ln(K/F) / (sigma_atm sqrt(T in years))``)."""
 
     skew: float
     skew_term_exponent: float
@@ -132,9 +138,10 @@ def atm_vol(
     return out
 
 
-def smile_z(log_moneyness: FloatArray, t_years: FloatArray) -> FloatArray:
-    """``z = ln(K/F) / sqrt(T)``, the smile's coordinate (unclamped)."""
-    out: FloatArray = log_moneyness / np.sqrt(np.maximum(t_years, 1e-12))
+def smile_z(log_moneyness: FloatArray, t_years: FloatArray, sigma_atm: FloatArray) -> FloatArray:
+    """``z = ln(K/F) / (sigma_atm sqrt(T))``, the smile's coordinate (unclamped), in ATM
+    standard deviations."""
+    out: FloatArray = log_moneyness / (np.maximum(sigma_atm, 1e-6) * np.sqrt(np.maximum(t_years, 1e-12)))
     return out
 
 
@@ -142,7 +149,7 @@ def smile_vol(
     sigma_atm: FloatArray, log_moneyness: FloatArray, t_years: FloatArray, shape: SmileShape
 ) -> FloatArray:
     """Implied volatility (decimal) at log-moneyness ``ln(K/F)`` for ATM level ``sigma_atm``."""
-    z = np.clip(smile_z(log_moneyness, t_years), shape.z_min, shape.z_max)
+    z = np.clip(smile_z(log_moneyness, t_years, sigma_atm), shape.z_min, shape.z_max)
     skew = shape.skew * (np.maximum(t_years, 1e-12) / T_30D) ** shape.skew_term_exponent
     curvature = np.where(z < 0.0, shape.curvature_put, shape.curvature_call)
     factor = np.maximum(1.0 + skew * z + curvature * z * z, SMILE_FACTOR_FLOOR)
