@@ -130,24 +130,37 @@ class Position:
         return self.profit(current_premium) * self.multiplier * self.quantity
 
     # --- pure transitions -----------------------------------------------------------
-    def marked(self, premium: float, now: datetime) -> Position:
+    def marked(self, premium: float, now: datetime, today: date | None = None) -> Position:
         """This position after observing ``premium`` (a good quote's close-out premium) at
-        ``now``: peak, trough, MFE, MAE and days held updated. Pure."""
-        finite("premium", premium)
+        ``now``: peak, trough, MFE, MAE and days held updated. Pure. ``today`` (the exchange
+        date of ``now``) may be passed by callers that mark many positions at once."""
+        if premium != premium or premium < 0:  # NaN or negative: refuse, never record it
+            raise ValueError(f"position {self.id}: cannot mark at premium {premium!r}")
         st = self.state
         pnl = self.profit(premium)
-        days = (now.astimezone(EXCHANGE_TZ).date() - self.opened_at.astimezone(EXCHANGE_TZ).date()).days
-        new_state = replace(
-            st,
-            peak_premium=max(st.peak_premium, premium),
-            trough_premium=min(st.trough_premium, premium),
-            mfe=max(st.mfe, pnl),
-            mae=min(st.mae, pnl),
-            days_held=max(st.days_held, days),
+        if today is None:
+            today = now.astimezone(EXCHANGE_TZ).date()
+        days = (today - self.opened_at.astimezone(EXCHANGE_TZ).date()).days
+        new_state = PositionState(
+            peak_premium=premium if premium > st.peak_premium else st.peak_premium,
+            trough_premium=premium if premium < st.trough_premium else st.trough_premium,
+            mfe=pnl if pnl > st.mfe else st.mfe,
+            mae=pnl if pnl < st.mae else st.mae,
+            days_held=days if days > st.days_held else st.days_held,
             last_premium=premium,
             last_marked_at=now,
+            stages_done=st.stages_done,
         )
-        return replace(self, state=new_state)
+        return self._with_state(new_state)
+
+    def _with_state(self, state: PositionState) -> Position:
+        # A copy that skips __post_init__: only the tracked state changes, and the rest was
+        # validated when this position was built. Hot path of every evaluation.
+        new = object.__new__(Position)
+        for name in _POSITION_FIELDS:
+            object.__setattr__(new, name, getattr(self, name))
+        object.__setattr__(new, "state", state)
+        return new
 
     def reduced(self, closed_quantity: int) -> Position:
         whole("closed_quantity", closed_quantity, minimum=1)
@@ -163,7 +176,10 @@ class Position:
         )
 
     def with_stage_done(self, stage: str) -> Position:
-        return replace(self, state=replace(self.state, stages_done=self.state.stages_done | {stage}))
+        return self._with_state(replace(self.state, stages_done=self.state.stages_done | {stage}))
+
+
+_POSITION_FIELDS = tuple(f for f in Position.__dataclass_fields__ if f != "state")
 
 
 def premium_is_usable(premium: float | None) -> bool:

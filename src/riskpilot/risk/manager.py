@@ -431,7 +431,7 @@ class RiskManager:
                 trail = TrailState.new(pos.entry_premium, credit=pos.is_credit)
             f = features.get(pos.id, no_features) if features is not None else no_features
             ctx, new_pos, new_trail = prepare_context(
-                pos, m, now, trail=trail, trail_config=tcfg, portfolio=view, features=f
+                pos, m, now, trail=trail, trail_config=tcfg, portfolio=view, features=f, today=today
             )
             if new_trail is not None:
                 self.trails[pos.id] = new_trail

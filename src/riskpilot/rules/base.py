@@ -83,10 +83,12 @@ class RuleContext:
         features: Mapping[str, float] | None = None,
         trail: TrailState | None = None,
         trail_action: TrailingStopAction = TrailingStopAction.HOLD,
+        today: date | None = None,
     ) -> RuleContext:
         if now.tzinfo is None:
             raise ValueError("now must be timezone-aware; rules never guess a time zone")
-        today = now.astimezone(EXCHANGE_TZ).date()
+        if today is None:
+            today = now.astimezone(EXCHANGE_TZ).date()
         premium = mark.premium if mark.premium is not None else float("nan")
         return cls(
             position=position,

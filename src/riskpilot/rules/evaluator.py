@@ -16,9 +16,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
+from riskpilot.model.contract import EXCHANGE_TZ
 from riskpilot.model.decision import ExitDecision, RuleFiring
 from riskpilot.model.enums import Priority
 from riskpilot.model.mark import Mark
@@ -156,13 +157,16 @@ def prepare_context(
     trail_config: TrailingStopConfig | None = None,
     portfolio: PortfolioView = EMPTY_PORTFOLIO,
     features: Mapping[str, float] | None = None,
+    today: date | None = None,
 ) -> tuple[RuleContext, Position, TrailState | None]:
     """Observe ``mark`` purely: returns the rule context, the position with its tracked state
     updated, and the trailing stop stepped. A mark with a problem updates nothing (no peak,
     no MFE, no trailing step): a bad quote must not move a stop either."""
     action = TrailingStopAction.HOLD
-    if mark.is_valid and mark.premium is not None:
-        position = position.marked(mark.premium, now)
+    if today is None:
+        today = now.astimezone(EXCHANGE_TZ).date()
+    if mark.problem is None and mark.premium is not None:
+        position = position.marked(mark.premium, now, today)
         if trail is not None and trail_config is not None:
             trail, action = trail_step(trail, mark.premium, trail_config)
     ctx = RuleContext.build(
@@ -173,5 +177,6 @@ def prepare_context(
         features=features,
         trail=trail,
         trail_action=action,
+        today=today,
     )
     return ctx, position, trail
