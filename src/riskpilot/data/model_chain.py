@@ -79,6 +79,7 @@ relative terms than SPX's; a rough choice, not fitted).
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field, fields, replace
 from datetime import date, timedelta
@@ -198,7 +199,10 @@ DEFAULT_EXPIRATION_ERAS: dict[str, ExpirationEras] = {
 @cache
 def _sessions() -> npt.NDArray[np.datetime64]:
     """NYSE trading days 1990..2030 as datetime64[D] (exchange_calendars XNYS)."""
-    calendar = xcals.get_calendar("XNYS", start=_CALENDAR_START, end=_CALENDAR_END)
+    with warnings.catch_warnings():
+        # exchange_calendars itself trips a pandas deprecation notice on construction.
+        warnings.filterwarnings("ignore", message=r"Series\.values returning")
+        calendar = xcals.get_calendar("XNYS", start=_CALENDAR_START, end=_CALENDAR_END)
     return np.asarray(calendar.sessions.values.astype("datetime64[D]"))
 
 
