@@ -132,6 +132,7 @@ class ComboPrice:
 
     net_debit: float
     mid_net_debit: float
+    leg_prices: tuple[float, ...] = ()
 
     @property
     def pays(self) -> bool:
@@ -148,7 +149,8 @@ class ComboPrice:
 class FillResult:
     """``filled_quantity`` combo units fill at ``price`` (positive net premium per share;
     None when nothing fills); ``commission`` in dollars; ``reason`` says why anything is
-    left unfilled (None when all of it filled)."""
+    left unfilled (None when all of it filled); ``leg_prices`` each leg's execution price
+    per share, in leg order."""
 
     filled_quantity: int
     unfilled_quantity: int
@@ -156,6 +158,7 @@ class FillResult:
     net_debit: float | None
     commission: float
     reason: str | None = None
+    leg_prices: tuple[float, ...] = ()
 
     @property
     def filled(self) -> bool:
@@ -180,6 +183,7 @@ def combo_price(
     n = len(legs)
     net = 0.0
     mid = 0.0
+    prices: list[float] = []
     for leg, t in zip(legs, _trade_quantities(legs, side), strict=True):
         q = quotes.get(leg.contract)
         if q is None:
@@ -189,9 +193,10 @@ def combo_price(
         if q.is_crossed:
             return f"crossed quote for leg {leg.contract} (bid {q.bid} > ask {q.ask})"
         px = slippage.leg_price(q.bid, q.ask, t > 0, n)
+        prices.append(px)
         net += t * px
         mid += t * (q.bid + q.ask) / 2.0
-    return ComboPrice(net_debit=net, mid_net_debit=mid)
+    return ComboPrice(net_debit=net, mid_net_debit=mid, leg_prices=tuple(prices))
 
 
 def limit_reached(price: ComboPrice, limit_price: float) -> bool:
@@ -251,7 +256,15 @@ def simulate_fill(
         return FillResult(0, quantity, None, None, 0.0, reason)
     contracts_per_unit = sum(abs(leg.quantity) for leg in legs)
     commission = model.commission_per_contract * contracts_per_unit * fill_qty
-    return FillResult(fill_qty, quantity - fill_qty, priced.price, priced.net_debit, commission, reason)
+    return FillResult(
+        fill_qty,
+        quantity - fill_qty,
+        priced.price,
+        priced.net_debit,
+        commission,
+        reason,
+        priced.leg_prices,
+    )
 
 
 def fill_order(

@@ -1,0 +1,711 @@
+"""A paper broker: a real, usable venue that fills orders against a quote source.
+
+It implements :class:`riskpilot.execution.port.BrokerPort` with the fill rules of
+:mod:`riskpilot.execution.fills`, keeps its book (orders, fills, net positions) in the
+relational store so a restart resumes where it stopped, and can inject the faults a real
+venue shows (:class:`Faults`): latency, partial fills, rejects, timeouts, disconnects and
+stale quotes. It counts every API call (``api_calls``), so the monitor's call budget can be
+checked against it.
+
+Quote sources (all take the time from the broker's clock):
+
+- :class:`ScriptedMarket`: quotes set by hand (tests, demos).
+- :class:`RandomWalkMarket`: seeded random walk of mids with a fixed relative spread.
+- :class:`ChainReplaySource`: a replay of end-of-day chains from the columnar chain store,
+  one trading day every ``speed`` seconds of clock time.
+
+Timing: an order is matched when it is placed or replaced, and on every :meth:`PaperBroker.process`
+(call it after the market moves, or let :meth:`PaperBroker.run` call it periodically). A
+match fills at the fill model's price against the quotes of that instant.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import random
+from collections import Counter
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, Protocol
+
+import pyarrow as pa
+from sqlalchemy import select
+
+from riskpilot.data.schema import UNUSABLE_FOR_PRICING, Quality
+from riskpilot.execution.fills import FillModel, fill_order
+from riskpilot.execution.port import (
+    BrokerDisconnectedError,
+    BrokerPosition,
+    BrokerTimeoutError,
+    OrderEvent,
+    OrderModificationError,
+    OrderState,
+    OrderStatus,
+    UnknownOrderError,
+)
+from riskpilot.model.contract import OptionContract
+from riskpilot.model.enums import OrderType, Right, Side
+from riskpilot.model.order import Fill, Order
+from riskpilot.model.quote import Quote
+from riskpilot.store.database import Store
+from riskpilot.store.models import (
+    PaperAccountRow,
+    PaperFillRow,
+    PaperOrderRow,
+    PaperPositionRow,
+)
+from riskpilot.store.serialize import (
+    contract_from_dict,
+    contract_key,
+    contract_to_dict,
+    order_from_dict,
+    order_to_dict,
+)
+
+Clock = Callable[[], datetime]
+
+
+def wall_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+# --- quote sources ---------------------------------------------------------------------------
+
+
+class QuoteSource(Protocol):
+    def quotes(self, contracts: Sequence[OptionContract], now: datetime) -> dict[OptionContract, Quote]:
+        """Quotes at ``now`` for the contracts it has a market for (others are absent)."""
+        ...
+
+
+class ScriptedMarket:
+    """Quotes set by hand: ``set(contract, bid, ask, volume)``; stamped with ``now``."""
+
+    def __init__(self) -> None:
+        self._book: dict[OptionContract, tuple[float | None, float | None, int | None]] = {}
+
+    def set(self, contract: OptionContract, bid: float | None, ask: float | None, volume: int | None = None) -> None:
+        self._book[contract] = (bid, ask, volume)
+
+    def remove(self, contract: OptionContract) -> None:
+        self._book.pop(contract, None)
+
+    def quotes(self, contracts: Sequence[OptionContract], now: datetime) -> dict[OptionContract, Quote]:
+        out: dict[OptionContract, Quote] = {}
+        for c in contracts:
+            if c in self._book:
+                bid, ask, vol = self._book[c]
+                out[c] = Quote(bid, ask, now, volume=vol)
+        return out
+
+
+class RandomWalkMarket:
+    """Mids follow a seeded geometric random walk, one step per :meth:`step`; quotes are
+    ``mid * (1 -/+ half_spread_pct)`` with a fixed daily ``volume``. Prices per share."""
+
+    def __init__(
+        self,
+        mids: Mapping[OptionContract, float],
+        *,
+        seed: int,
+        step_vol: float = 0.02,
+        half_spread_pct: float = 0.02,
+        volume: int = 1000,
+    ) -> None:
+        if step_vol < 0 or half_spread_pct < 0 or half_spread_pct >= 1:
+            raise ValueError(
+                f"step_vol must be >= 0 and half_spread_pct within [0, 1): got {step_vol}, {half_spread_pct}"
+            )
+        for c, m in mids.items():
+            if not (m > 0 and math.isfinite(m)):
+                raise ValueError(f"starting mid for {c} must be a positive number, got {m!r}")
+        self._mids = dict(mids)
+        self._rng = random.Random(seed)
+        self.step_vol = step_vol
+        self.half_spread_pct = half_spread_pct
+        self.volume = volume
+
+    def step(self, n: int = 1) -> None:
+        for _ in range(n):
+            for c in self._mids:
+                self._mids[c] *= math.exp(self._rng.gauss(0.0, self.step_vol))
+
+    def mid(self, contract: OptionContract) -> float:
+        return self._mids[contract]
+
+    def quotes(self, contracts: Sequence[OptionContract], now: datetime) -> dict[OptionContract, Quote]:
+        h = self.half_spread_pct
+        return {
+            c: Quote(self._mids[c] * (1 - h), self._mids[c] * (1 + h), now, volume=self.volume)
+            for c in contracts
+            if c in self._mids
+        }
+
+
+class DayChains(Protocol):
+    """What the replay needs of the chain store (:class:`riskpilot.data.store.ChainStore`)."""
+
+    def days(self, underlying: str, start: date | None = None, end: date | None = None) -> list[date]: ...
+
+    def day(self, underlying: str, quote_date: date) -> pa.Table: ...
+
+
+class ChainReplaySource:
+    """Replays stored end-of-day chains, compressing each trading day into ``speed``
+    seconds of clock time: at clock time ``t`` the quotes are those of trading day
+    ``floor((t - t0) / speed)`` after ``start`` (the last day once the data ends). ``t0``
+    is the clock's time at construction. Rows flagged unusable for pricing are absent,
+    except crossed quotes, which are served as they are (a crossed quote must be seen
+    to be refused). A contract matches a row by underlying, expiration, strike and right;
+    when several roots list it (SPX and SPXW), the root equal to the underlying wins."""
+
+    def __init__(
+        self,
+        store: DayChains,
+        underlying: str,
+        start: date,
+        speed: float,
+        *,
+        end: date | None = None,
+        clock: Clock = wall_clock,
+    ) -> None:
+        if not (speed > 0 and math.isfinite(speed)):
+            raise ValueError(f"speed is seconds of clock time per trading day, > 0; got {speed!r}")
+        self.underlying = underlying
+        self.speed = speed
+        self.clock = clock
+        self._store = store
+        self._days = store.days(underlying, start, end)
+        if not self._days:
+            raise ValueError(
+                f"the chain store has no {underlying} days from {start.isoformat()}"
+                f"{' to ' + end.isoformat() if end else ''}: import chains first "
+                "(`riskpilot data import`) or pick another start"
+            )
+        self._t0 = clock()
+        self._loaded: date | None = None
+        self._book: dict[tuple[date, float, Right], tuple[float | None, float | None, int | None]] = {}
+
+    @property
+    def days(self) -> list[date]:
+        return list(self._days)
+
+    def current_day(self, now: datetime | None = None) -> date:
+        t = self.clock() if now is None else now
+        i = int((t - self._t0).total_seconds() // self.speed)
+        return self._days[max(0, min(i, len(self._days) - 1))]
+
+    def _load(self, day: date) -> None:
+        if self._loaded == day:
+            return
+        t = self._store.day(self.underlying, day)
+        cols = t.select(["root", "expiration", "strike", "right", "bid", "ask", "volume", "quality"]).to_pydict()
+        book: dict[tuple[date, float, Right], tuple[float | None, float | None, int | None]] = {}
+        preferred: set[tuple[date, float, Right]] = set()
+        tolerated = int(Quality.CROSSED)
+        for root, exp, strike, right, bid, ask, vol, qual in zip(
+            cols["root"],
+            cols["expiration"],
+            cols["strike"],
+            cols["right"],
+            cols["bid"],
+            cols["ask"],
+            cols["volume"],
+            cols["quality"],
+            strict=True,
+        ):
+            if qual & int(UNUSABLE_FOR_PRICING) & ~tolerated:
+                continue
+            key = (exp, float(strike), Right.parse(right))
+            if key in preferred:
+                continue
+            book[key] = (bid, ask, vol)
+            if root == self.underlying:
+                preferred.add(key)
+        self._book = book
+        self._loaded = day
+
+    def quotes(self, contracts: Sequence[OptionContract], now: datetime) -> dict[OptionContract, Quote]:
+        self._load(self.current_day(now))
+        out: dict[OptionContract, Quote] = {}
+        for c in contracts:
+            if c.underlying != self.underlying:
+                continue
+            row = self._book.get((c.expiration, c.strike, c.right))
+            if row is not None:
+                out[c] = Quote(row[0], row[1], now, volume=row[2])
+        return out
+
+
+# --- faults ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Faults:
+    """Faults to inject; rates are probabilities per call (seeded, so runs repeat).
+
+    - ``latency_seconds``: every call waits this long before it acts.
+    - ``partial_fill_ratio``: each match fills at most ``ceil(ratio * remaining)`` units.
+    - ``reject_rate`` / ``reject_client_ids``: new orders are REJECTED.
+    - ``timeout_rate``: ``place_order`` accepts the order but raises BrokerTimeoutError (the
+      caller cannot know it arrived: it must re-send the same client order id).
+    - ``disconnected``: every call raises BrokerDisconnectedError and nothing happens.
+    - ``stale_quotes_seconds``: quotes are served this many seconds old.
+    """
+
+    latency_seconds: float = 0.0
+    partial_fill_ratio: float | None = None
+    reject_rate: float = 0.0
+    reject_client_ids: frozenset[str] = frozenset()
+    timeout_rate: float = 0.0
+    disconnected: bool = False
+    stale_quotes_seconds: float = 0.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("latency_seconds", "stale_quotes_seconds"):
+            v = getattr(self, name)
+            if not (v >= 0 and math.isfinite(v)):
+                raise ValueError(f"Faults.{name} must be a finite number >= 0, got {v!r}")
+        for name in ("reject_rate", "timeout_rate"):
+            v = getattr(self, name)
+            if not 0 <= v <= 1:
+                raise ValueError(f"Faults.{name} is a probability within [0, 1], got {v!r}")
+        r = self.partial_fill_ratio
+        if r is not None and not 0 < r <= 1:
+            raise ValueError(f"Faults.partial_fill_ratio must be within (0, 1], got {r!r}")
+
+
+# --- the broker ------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Book:
+    order: Order
+    state: OrderState
+
+
+@dataclass(slots=True)
+class _Holding:
+    contract: OptionContract
+    quantity: int
+    avg_price: float
+
+
+@dataclass(slots=True)
+class _Changes:
+    orders: list[_Book] = field(default_factory=list)
+    fills: list[tuple[Fill, str]] = field(default_factory=list)
+    holdings: list[_Holding] = field(default_factory=list)
+    events: list[OrderEvent] = field(default_factory=list)
+
+
+class PaperBroker:
+    """A simulated venue implementing :class:`riskpilot.execution.port.BrokerPort`."""
+
+    def __init__(
+        self,
+        store: Store,
+        source: QuoteSource,
+        *,
+        account: str = "paper",
+        fill_model: FillModel | None = None,
+        faults: Faults | None = None,
+        clock: Clock = wall_clock,
+    ) -> None:
+        if not account or len(account) > 32:
+            raise ValueError(f"account must be a non-empty name of at most 32 characters, got {account!r}")
+        self.store = store
+        self.source = source
+        self.account = account
+        self.fill_model = fill_model or FillModel()
+        self.clock = clock
+        self.api_calls: Counter[str] = Counter()
+        self._faults = faults or Faults()
+        self._rng = random.Random(self._faults.seed)
+        self._orders: dict[str, _Book] = {}
+        self._fills: list[Fill] = []
+        self._holdings: dict[str, _Holding] = {}
+        self._order_seq = 0
+        self._fill_seq = 0
+        self._subscribers: list[asyncio.Queue[OrderEvent]] = []
+        self._lock = asyncio.Lock()
+        self._load()
+
+    # --- configuration -------------------------------------------------------------------
+    @property
+    def faults(self) -> Faults:
+        return self._faults
+
+    @faults.setter
+    def faults(self, faults: Faults) -> None:
+        """Change the injected faults (the random stream is reseeded from ``faults.seed``)."""
+        self._faults = faults
+        self._rng = random.Random(faults.seed)
+
+    @property
+    def total_api_calls(self) -> int:
+        return sum(self.api_calls.values())
+
+    # --- persistence ---------------------------------------------------------------------
+    def _load(self) -> None:
+        now = self.clock()
+        with self.store.transaction() as s:
+            acct = s.get(PaperAccountRow, self.account)
+            if acct is None:
+                s.add(PaperAccountRow(account=self.account, order_seq=0, fill_seq=0, created_at=now))
+                return
+            self._order_seq, self._fill_seq = acct.order_seq, acct.fill_seq
+            for r in s.execute(select(PaperOrderRow).where(PaperOrderRow.account == self.account)).scalars():
+                order = order_from_dict(r.order)
+                self._orders[r.client_order_id] = _Book(
+                    order,
+                    OrderState(
+                        client_order_id=r.client_order_id,
+                        broker_order_id=r.broker_order_id,
+                        status=r.status,
+                        quantity=order.quantity,
+                        filled_quantity=r.filled_quantity,
+                        avg_fill_price=r.avg_fill_price,
+                        limit_price=order.limit_price,
+                        updated_at=r.updated_at,
+                        reason=r.reason,
+                    ),
+                )
+            fills = s.execute(
+                select(PaperFillRow)
+                .where(PaperFillRow.account == self.account)
+                .order_by(PaperFillRow.filled_at, PaperFillRow.fill_id)
+            ).scalars()
+            for f in fills:
+                self._fills.append(
+                    Fill(
+                        f.fill_id,
+                        f.client_order_id,
+                        f.quantity,
+                        f.price,
+                        f.filled_at,
+                        f.side,
+                        self._orders[f.client_order_id].order.position_id,
+                        f.commission,
+                    )
+                )
+            for p in s.execute(select(PaperPositionRow).where(PaperPositionRow.account == self.account)).scalars():
+                self._holdings[p.contract_key] = _Holding(contract_from_dict(p.contract), p.quantity, p.avg_price)
+
+    def _persist(self, ch: _Changes) -> None:
+        now = self.clock()
+        with self.store.transaction() as s:
+            acct = s.get(PaperAccountRow, self.account, with_for_update=True)
+            if acct is None:
+                raise RuntimeError(f"paper account {self.account!r} vanished from the store")
+            acct.order_seq, acct.fill_seq = self._order_seq, self._fill_seq
+            for b in ch.orders:
+                row = s.get(PaperOrderRow, b.state.broker_order_id)
+                if row is None:
+                    s.add(
+                        PaperOrderRow(
+                            broker_order_id=b.state.broker_order_id,
+                            account=self.account,
+                            client_order_id=b.order.client_order_id,
+                            order=order_to_dict(b.order),
+                            status=b.state.status,
+                            filled_quantity=b.state.filled_quantity,
+                            avg_fill_price=b.state.avg_fill_price,
+                            reason=b.state.reason,
+                            created_at=now,
+                            updated_at=b.state.updated_at,
+                        )
+                    )
+                    s.flush()
+                else:
+                    row.order = order_to_dict(b.order)
+                    row.status = b.state.status
+                    row.filled_quantity = b.state.filled_quantity
+                    row.avg_fill_price = b.state.avg_fill_price
+                    row.reason = b.state.reason
+                    row.updated_at = b.state.updated_at
+            for f, broker_id in ch.fills:
+                s.add(
+                    PaperFillRow(
+                        fill_id=f.fill_id,
+                        account=self.account,
+                        broker_order_id=broker_id,
+                        client_order_id=f.client_order_id,
+                        side=f.side,
+                        quantity=f.quantity,
+                        price=f.price,
+                        commission=f.commission,
+                        filled_at=f.timestamp,
+                    )
+                )
+            for h in ch.holdings:
+                key = contract_key(h.contract)
+                prow = s.get(PaperPositionRow, (self.account, key))
+                if prow is None:
+                    s.add(
+                        PaperPositionRow(
+                            account=self.account,
+                            contract_key=key,
+                            contract=contract_to_dict(h.contract),
+                            quantity=h.quantity,
+                            avg_price=h.avg_price,
+                            updated_at=now,
+                        )
+                    )
+                else:
+                    prow.quantity, prow.avg_price, prow.updated_at = h.quantity, h.avg_price, now
+
+    def _publish(self, events: list[OrderEvent]) -> None:
+        for e in events:
+            for q in self._subscribers:
+                q.put_nowait(e)
+
+    # --- call plumbing -------------------------------------------------------------------
+    async def _enter(self, name: str) -> None:
+        self.api_calls[name] += 1
+        if self._faults.disconnected:
+            raise BrokerDisconnectedError(f"paper broker {self.account!r}: disconnected (injected fault)")
+        if self._faults.latency_seconds:
+            await asyncio.sleep(self._faults.latency_seconds)
+
+    # --- port: quotes --------------------------------------------------------------------
+    async def get_quotes(self, contracts: Sequence[OptionContract]) -> dict[OptionContract, Quote]:
+        await self._enter("get_quotes")
+        now = self.clock()
+        quotes = self.source.quotes(list(dict.fromkeys(contracts)), now)
+        age = self._faults.stale_quotes_seconds
+        if age:
+            stamp = now - timedelta(seconds=age)
+            quotes = {c: replace(q, timestamp=stamp) for c, q in quotes.items()}
+        return quotes
+
+    # --- port: orders --------------------------------------------------------------------
+    async def place_order(self, order: Order) -> OrderState:
+        await self._enter("place_order")
+        async with self._lock:
+            existing = self._orders.get(order.client_order_id)
+            if existing is not None:
+                return existing.state  # idempotent re-send
+            now = self.clock()
+            self._order_seq += 1
+            broker_id = f"{self.account}-O{self._order_seq:08d}"
+            reject = order.client_order_id in self._faults.reject_client_ids or (
+                self._faults.reject_rate > 0 and self._rng.random() < self._faults.reject_rate
+            )
+            state = OrderState(
+                client_order_id=order.client_order_id,
+                broker_order_id=broker_id,
+                status=OrderStatus.REJECTED if reject else OrderStatus.SUBMITTED,
+                quantity=order.quantity,
+                filled_quantity=0,
+                avg_fill_price=None,
+                limit_price=order.limit_price,
+                updated_at=now,
+                reason="rejected by the paper venue (injected fault)" if reject else None,
+            )
+            book = _Book(order, state)
+            self._orders[order.client_order_id] = book
+            ch = _Changes(orders=[book], events=[OrderEvent(state)])
+            if not reject:
+                self._match(book, ch)
+            self._persist(ch)
+            self._publish(ch.events)
+            timed_out = self._faults.timeout_rate > 0 and self._rng.random() < self._faults.timeout_rate
+        if timed_out:
+            raise BrokerTimeoutError(
+                f"paper broker {self.account!r}: no answer for order {order.client_order_id!r} "
+                "(injected timeout; the order did arrive: re-send it or ask order_status)"
+            )
+        return book.state
+
+    def _known(self, client_order_id: str) -> _Book:
+        book = self._orders.get(client_order_id)
+        if book is None:
+            raise UnknownOrderError(client_order_id)
+        return book
+
+    async def cancel_order(self, client_order_id: str) -> OrderState:
+        await self._enter("cancel_order")
+        async with self._lock:
+            book = self._known(client_order_id)
+            if book.state.status.is_final:
+                return book.state
+            book.state = replace(
+                book.state, status=OrderStatus.CANCELLED, updated_at=self.clock(), reason="cancelled by client"
+            )
+            ch = _Changes(orders=[book], events=[OrderEvent(book.state)])
+            self._persist(ch)
+            self._publish(ch.events)
+            return book.state
+
+    async def replace_order(
+        self,
+        client_order_id: str,
+        *,
+        limit_price: float | None = None,
+        quantity: int | None = None,
+    ) -> OrderState:
+        await self._enter("replace_order")
+        async with self._lock:
+            book = self._known(client_order_id)
+            if book.state.status.is_final:
+                raise OrderModificationError(
+                    f"order {client_order_id!r} is {book.state.status.value}; only working orders can be replaced"
+                )
+            if limit_price is not None and book.order.order_type is not OrderType.LIMIT:
+                raise OrderModificationError(f"order {client_order_id!r} is a MARKET order and takes no limit price")
+            if quantity is not None and quantity < max(book.state.filled_quantity, 1):
+                raise OrderModificationError(
+                    f"order {client_order_id!r}: new quantity {quantity} is below the "
+                    f"{book.state.filled_quantity} already filled (or below 1)"
+                )
+            new_order = replace(
+                book.order,
+                limit_price=book.order.limit_price if limit_price is None else limit_price,
+                quantity=book.order.quantity if quantity is None else quantity,
+            )
+            done = book.state.filled_quantity >= new_order.quantity
+            book.order = new_order
+            book.state = replace(
+                book.state,
+                quantity=new_order.quantity,
+                limit_price=new_order.limit_price,
+                status=OrderStatus.FILLED if done else book.state.status,
+                updated_at=self.clock(),
+            )
+            ch = _Changes(orders=[book], events=[OrderEvent(book.state)])
+            if not done:
+                self._match(book, ch)
+            self._persist(ch)
+            self._publish(ch.events)
+            return book.state
+
+    async def order_status(self, client_order_id: str) -> OrderState:
+        await self._enter("order_status")
+        return self._known(client_order_id).state
+
+    async def order_events(self) -> AsyncIterator[OrderEvent]:
+        """Every order event from the moment of subscription, as an async iterator."""
+        q: asyncio.Queue[OrderEvent] = asyncio.Queue()
+        self._subscribers.append(q)
+        try:
+            while True:
+                yield await q.get()
+        finally:
+            self._subscribers.remove(q)
+
+    def subscribe(self) -> asyncio.Queue[OrderEvent]:
+        """A queue that receives every order event from now on (the non-generator form)."""
+        q: asyncio.Queue[OrderEvent] = asyncio.Queue()
+        self._subscribers.append(q)
+        return q
+
+    async def positions(self) -> list[BrokerPosition]:
+        await self._enter("positions")
+        return [BrokerPosition(h.contract, h.quantity, h.avg_price) for h in self._holdings.values() if h.quantity != 0]
+
+    async def executions(self, since: datetime | None = None) -> list[Fill]:
+        await self._enter("executions")
+        return [f for f in self._fills if since is None or f.timestamp >= since]
+
+    # --- matching ------------------------------------------------------------------------
+    async def process(self) -> list[OrderEvent]:
+        """Match every working order against the current quotes; returns the events. Not
+        counted as an API call: it is the venue's own matching, not a client request."""
+        if self._faults.disconnected:
+            return []
+        async with self._lock:
+            ch = _Changes()
+            for book in self._orders.values():
+                if book.state.status.is_working:
+                    self._match(book, ch)
+            if ch.orders:
+                self._persist(ch)
+                self._publish(ch.events)
+            return ch.events
+
+    async def run(self, interval_seconds: float, stop: asyncio.Event) -> None:
+        """Match working orders every ``interval_seconds`` until ``stop`` is set."""
+        while not stop.is_set():
+            await self.process()
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=interval_seconds)
+            except TimeoutError:
+                continue
+
+    def _match(self, book: _Book, ch: _Changes) -> None:
+        remaining = book.state.remaining
+        if remaining <= 0:
+            return
+        now = self.clock()
+        quotes = self.source.quotes([leg.contract for leg in book.order.legs], now)
+        result = fill_order(book.order, quotes, self.fill_model, quantity=remaining)
+        qty = result.filled_quantity
+        ratio = self._faults.partial_fill_ratio
+        if ratio is not None and qty > 0:
+            qty = min(qty, max(1, math.ceil(ratio * remaining)))
+        if qty == 0 or result.price is None:
+            return
+        self._fill_seq += 1
+        commission = result.commission * qty / result.filled_quantity
+        fill = Fill(
+            fill_id=f"{self.account}-F{self._fill_seq:08d}",
+            client_order_id=book.order.client_order_id,
+            quantity=qty,
+            price=result.price,
+            timestamp=now,
+            side=book.order.side,
+            position_id=book.order.position_id,
+            commission=commission,
+        )
+        st = book.state
+        filled = st.filled_quantity + qty
+        avg = ((st.avg_fill_price or 0.0) * st.filled_quantity + result.price * qty) / filled
+        book.state = replace(
+            st,
+            filled_quantity=filled,
+            avg_fill_price=avg,
+            status=OrderStatus.FILLED if filled == st.quantity else OrderStatus.PARTIALLY_FILLED,
+            updated_at=now,
+        )
+        self._fills.append(fill)
+        ch.fills.append((fill, st.broker_order_id))
+        if book not in ch.orders:
+            ch.orders.append(book)
+        ch.events.append(OrderEvent(book.state, fill))
+        sign = 1 if book.order.side is Side.BUY else -1
+        for leg, px in zip(book.order.legs, result.leg_prices, strict=True):
+            ch.holdings.append(self._apply_holding(leg.contract, sign * leg.quantity * qty, px))
+
+    def _apply_holding(self, contract: OptionContract, delta: int, price: float) -> _Holding:
+        key = contract_key(contract)
+        h = self._holdings.get(key)
+        if h is None:
+            h = _Holding(contract, 0, 0.0)
+            self._holdings[key] = h
+        new_qty = h.quantity + delta
+        if h.quantity == 0 or (h.quantity > 0) == (delta > 0):
+            h.avg_price = (abs(h.quantity) * h.avg_price + abs(delta) * price) / abs(new_qty)
+        elif new_qty != 0 and (new_qty > 0) != (h.quantity > 0):
+            h.avg_price = price  # flipped through zero: the rest opened at this price
+        h.quantity = new_qty
+        return h
+
+    def snapshot(self) -> dict[str, Any]:
+        """Counts for logs and tests: orders by status, fills, API calls."""
+        by_status = Counter(b.state.status.value for b in self._orders.values())
+        return {"orders": dict(by_status), "fills": len(self._fills), "api_calls": dict(self.api_calls)}
+
+
+__all__ = [
+    "ChainReplaySource",
+    "Faults",
+    "PaperBroker",
+    "QuoteSource",
+    "RandomWalkMarket",
+    "ScriptedMarket",
+    "wall_clock",
+]
