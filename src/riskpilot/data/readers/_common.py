@@ -165,29 +165,36 @@ class RawTable:
             )
         return pc.cast(values, pa.int64())
 
-    def dates(self, name: str, *, required: bool = True,
-              formats: Sequence[str] = ("%Y-%m-%d", "%m/%d/%Y")) -> pa.Array:
+    def dates(self, name: str, *, required: bool = True) -> pa.Array:
+        """Dates written ``YYYY-MM-DD`` or ``M/D/YYYY`` (a time after the date is ignored);
+        impossible dates such as 2020-02-30 are errors, not rolled over."""
         arr = self.column(name)
         if pa.types.is_timestamp(arr.type) or pa.types.is_date(arr.type):
             out = pc.cast(arr, pa.date32()) if not pa.types.is_date32(arr.type) else arr
         else:
             text = _clean_text(arr)
             # Date-times such as '2019-04-25 00:00:00' keep their date part.
-            text = pc.utf8_slice_codeunits(
-                text, 0, 10
-            ) if _looks_like_datetime(text) else text
+            if _looks_like_datetime(text):
+                text = pc.utf8_slice_codeunits(text, 0, 10)
             out = pa.nulls(len(text), pa.date32())
-            for fmt in formats:
+            for fmt, pattern in _DATE_FORMATS:
+                parts = pc.extract_regex(text, pattern)
+                month = pc.cast(pc.struct_field(parts, "m"), pa.int64())
+                day = pc.cast(pc.struct_field(parts, "d"), pa.int64())
                 parsed = pc.cast(
                     pc.strptime(text, format=fmt, unit="s", error_is_null=True), pa.date32()
                 )
+                # Arrow rolls 2020-02-30 over to March 1st: keep only exact round trips.
+                exact = pc.and_(pc.equal(pc.day(parsed), day), pc.equal(pc.month(parsed), month))
+                parsed = pc.if_else(pc.fill_null(exact, False), parsed,
+                                    pa.scalar(None, pa.date32()))
                 out = pc.coalesce(out, parsed)
             failed = pc.and_(pc.is_valid(text), pc.is_null(out))
             if pc.any(failed).as_py():
                 bad = _first_true(failed)
                 raise self.error(
-                    f"cannot parse {text[bad].as_py()!r} as a date; expected one of "
-                    f"{', '.join(formats)}",
+                    f"cannot parse {text[bad].as_py()!r} as a date; expected YYYY-MM-DD or "
+                    "M/D/YYYY",
                     index=bad, column=name,
                 )
         if required:
@@ -369,6 +376,11 @@ def _nan_to_null(arr: pa.Array | pa.ChunkedArray) -> pa.Array:
         return arr
     return pc.if_else(nan, pa.scalar(None, arr.type), arr)
 
+
+_DATE_FORMATS: tuple[tuple[str, str], ...] = (
+    ("%Y-%m-%d", r"^(?P<y>\d{4})-(?P<m>\d{1,2})-(?P<d>\d{1,2})$"),
+    ("%m/%d/%Y", r"^(?P<m>\d{1,2})/(?P<d>\d{1,2})/(?P<y>\d{4})$"),
+)
 
 _FLOAT_RE = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$|^[+-]?(nan|inf|infinity)$",
                        re.IGNORECASE)
