@@ -163,3 +163,13 @@ def test_snapshot_restore_keeps_state_and_trailing_stops() -> None:
     rm2 = make_rm()
     rm2.restore(snap)
     assert rm2.trading_state is TradingState.HALTED and rm2.trails == rm.trails
+
+
+def test_marking_copy_keeps_every_field_of_the_position() -> None:
+    # Position._with_state copies fields one by one for speed; a new field must be added there.
+    pos = spread("p1", qty=3)
+    marked = pos.marked(0.8, DAY1)
+    for name in Position.__dataclass_fields__:
+        if name != "state":
+            assert getattr(marked, name) == getattr(pos, name), name
+    assert marked.state.last_premium == 0.8

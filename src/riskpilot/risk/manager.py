@@ -19,17 +19,20 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+import numpy as np
+
 from riskpilot.config.schema import ExitRulesConfig, RegimeName, RiskPilotConfig
 from riskpilot.model.contract import EXCHANGE_TZ
 from riskpilot.model.decision import ExitDecision
-from riskpilot.model.enums import PremiumType, Side, TradingState
+from riskpilot.model.enums import ExitAction, PremiumType, Side, TradingState
 from riskpilot.model.mark import Mark
 from riskpilot.model.order import Fill
 from riskpilot.model.position import Position
 from riskpilot.risk.regime import regime_multiplier
-from riskpilot.rules.base import PortfolioView, RuleParams
-from riskpilot.rules.evaluator import ExitEvaluator, prepare_context
-from riskpilot.rules.trailing_stop import TrailingStopAction, TrailingStopConfig, TrailState
+from riskpilot.rules.base import PortfolioView, RuleContext, RuleParams
+from riskpilot.rules.evaluator import ExitEvaluator, hold_on_bad_mark
+from riskpilot.rules.screen import ScreenBatch
+from riskpilot.rules.trailing_stop import TrailingStopAction, TrailingStopConfig, TrailState, trail_step
 from riskpilot.rules.trailing_stop_rule import TrailingStopParams
 
 
@@ -412,31 +415,53 @@ class RiskManager:
         if limit is not None and -day_pnl >= limit and self.trading_state is not TradingState.HALTED:
             self.halt(f"circuit breaker: day P&L {day_pnl:,.0f} hit limit -{limit:,.0f}", today)
         view = PortfolioView(equity=book.equity, day_pnl=day_pnl, daily_loss_limit=limit)
-        out: list[PositionCheck] = []
+        out: list[PositionCheck | None] = [None] * len(positions)
         no_features: Mapping[str, float] = {}
-        for pos in positions:
+        # Pass 1, per position: observe the mark (tracked state, trailing stop) and gather the
+        # numbers the vectorized screens need. Pass 2, per evaluator: screen the batch and
+        # run the rules only where one may fire; the others hold.
+        groups: dict[tuple[str, RegimeName | None], _Group] = {}
+        for i, pos in enumerate(positions):
             m = marks.get(pos.id)
             if m is None:
-                out.append(PositionCheck(pos, ExitDecision.hold(pos.id, "no quote"),
-                                         Mark(None, None, None, now), self.trails.get(pos.id),
-                                         TrailingStopAction.HOLD))
+                out[i] = PositionCheck(pos, ExitDecision.hold(pos.id, "no quote"), Mark(None, None, None, now),
+                                       self.trails.get(pos.id), TrailingStopAction.HOLD)
+                continue
+            premium = m.premium
+            if m.problem is not None or premium is None:
+                out[i] = PositionCheck(pos, hold_on_bad_mark(pos, m), m, self.trails.get(pos.id),
+                                       TrailingStopAction.HOLD)
                 continue
             key = (pos.method, regime)
-            ev = self._evaluators.get(key)
-            if ev is None:
-                ev = self._build_evaluator(pos.method, regime)
-            tcfg = self._trail_configs[key]
+            g = groups.get(key)
+            if g is None:
+                ev = self._evaluators.get(key) or self._build_evaluator(pos.method, regime)
+                g = groups[key] = _Group(ev, self._trail_configs[key])
+            new_pos = pos.marked(premium, now, today)
             trail = self.trails.get(pos.id)
-            if trail is None and tcfg is not None:
-                trail = TrailState.new(pos.entry_premium, credit=pos.is_credit)
+            action = TrailingStopAction.HOLD
+            if g.trail_config is not None:
+                if trail is None:
+                    trail = TrailState.new(pos.entry_premium, credit=pos.is_credit)
+                trail, action = trail_step(trail, premium, g.trail_config)
+                self.trails[pos.id] = trail
             f = features.get(pos.id, no_features) if features is not None else no_features
-            ctx, new_pos, new_trail = prepare_context(
-                pos, m, now, trail=trail, trail_config=tcfg, portfolio=view, features=f, today=today
-            )
-            if new_trail is not None:
-                self.trails[pos.id] = new_trail
-            out.append(PositionCheck(new_pos, ev.evaluate(ctx), m, new_trail, ctx.trail_action))
-        return out
+            g.add(i, new_pos, m, trail, action, f, premium, today)
+        for g in groups.values():
+            may_fire = g.ev.screen(g.batch(view)) if g.ev.rules else None
+            for j, i in enumerate(g.index):
+                pos, m, trail, action, f = g.items[j]
+                if may_fire is not None and may_fire[j] and pos.quantity > 0:
+                    ctx = RuleContext(pos, m, now, view, f, trail, action, g.premium[j], g.profit_pct[j],
+                                      int(g.dte[j]), today)
+                    decision = g.ev.evaluate(ctx)
+                else:
+                    pp = g.profit_pct[j]
+                    dte = int(g.dte[j])
+                    decision = ExitDecision(pos.id, _HOLD, f"no rule fired: profit {pp:.1%}, {dte} DTE",
+                                            inputs={"profit_pct": pp, "dte": dte, "premium": g.premium[j]})
+                out[i] = PositionCheck(pos, decision, m, trail, action)
+        return [c for c in out if c is not None]
 
     def evaluator(self, method: str, regime: RegimeName | None = None) -> ExitEvaluator:
         ev = self._evaluators.get((method, regime))
@@ -517,6 +542,67 @@ class RiskManager:
         h = snap.get("halted_on")
         self.halted_on = date.fromisoformat(h) if h else None
         self.trails = {pid: TrailState.from_dict(d) for pid, d in dict(snap.get("trails", {})).items()}
+
+
+_HOLD = ExitAction.HOLD
+
+
+class _Group:
+    """Positions of one check that share an evaluator, with their screen inputs."""
+
+    __slots__ = ("credit", "days_held", "dte", "ev", "event", "has_features", "index", "items", "min_volume",
+                 "premium", "profit_pct", "rel_spread", "spread", "trail_config", "trigger")
+
+    def __init__(self, ev: ExitEvaluator, trail_config: TrailingStopConfig | None) -> None:
+        self.ev = ev
+        self.trail_config = trail_config
+        self.index: list[int] = []
+        self.items: list[tuple[Position, Mark, TrailState | None, TrailingStopAction, Mapping[str, float]]] = []
+        self.premium: list[float] = []
+        self.profit_pct: list[float] = []
+        self.credit: list[bool] = []
+        self.dte: list[int] = []
+        self.spread: list[float] = []
+        self.rel_spread: list[float] = []
+        self.min_volume: list[float] = []
+        self.event: list[bool] = []
+        self.days_held: list[int] = []
+        self.trigger: list[bool] = []
+        self.has_features: list[bool] = []
+
+    def add(self, i: int, pos: Position, m: Mark, trail: TrailState | None, action: TrailingStopAction,
+            f: Mapping[str, float], premium: float, today: date) -> None:
+        self.index.append(i)
+        self.items.append((pos, m, trail, action, f))
+        self.premium.append(premium)
+        self.profit_pct.append(pos.profit_pct(premium))
+        self.credit.append(pos.is_credit)
+        self.dte.append((pos.expiration - today).days)
+        sp = m.spread
+        self.spread.append(math.nan if sp is None else sp)
+        rel = m.relative_spread
+        self.rel_spread.append(math.nan if rel is None else rel)
+        self.min_volume.append(math.nan if m.min_volume is None else m.min_volume)
+        self.event.append(pos.multiplier == 1)
+        self.days_held.append(pos.state.days_held)
+        self.trigger.append(action is TrailingStopAction.TRIGGER)
+        self.has_features.append(bool(f))
+
+    def batch(self, view: PortfolioView) -> ScreenBatch:
+        return ScreenBatch(
+            profit_pct=np.asarray(self.profit_pct, dtype=np.float64),
+            credit=np.asarray(self.credit, dtype=np.bool_),
+            dte=np.asarray(self.dte, dtype=np.float64),
+            spread=np.asarray(self.spread, dtype=np.float64),
+            relative_spread=np.asarray(self.rel_spread, dtype=np.float64),
+            min_volume=np.asarray(self.min_volume, dtype=np.float64),
+            event_contract=np.asarray(self.event, dtype=np.bool_),
+            days_held=np.asarray(self.days_held, dtype=np.float64),
+            trail_trigger=np.asarray(self.trigger, dtype=np.bool_),
+            has_features=np.asarray(self.has_features, dtype=np.bool_),
+            day_loss=-view.day_pnl,
+            daily_loss_limit=view.daily_loss_limit,
+        )
 
 
 def _room(current: float, per_unit: float, limit: float) -> float:

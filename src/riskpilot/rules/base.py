@@ -20,6 +20,7 @@ from riskpilot.model.decision import RuleFiring
 from riskpilot.model.enums import Priority
 from riskpilot.model.mark import Mark
 from riskpilot.model.position import Position
+from riskpilot.rules.screen import BoolArray, ScreenBatch
 from riskpilot.rules.trailing_stop import TrailingStopAction, TrailState
 
 _NO_FEATURES: Mapping[str, float] = MappingProxyType({})
@@ -105,6 +106,15 @@ class RuleContext:
         )
 
 
+def feature(ctx: RuleContext, name: str) -> float | None:
+    """A caller-supplied feature, or None when it is absent or not a finite number (a model
+    that produced NaN has said nothing; a rule must not act on it)."""
+    v = ctx.features.get(name)
+    if v is None or v != v or v in (float("inf"), float("-inf")):
+        return None
+    return v
+
+
 P = TypeVar("P", bound=RuleParams)
 RuleFn = Callable[[RuleContext, Any], "RuleFiring | None"]
 
@@ -118,6 +128,9 @@ class RuleSpec(Generic[P]):
     params_model: type[P]
     fn: Callable[[RuleContext, P], RuleFiring | None]
     doc: str = ""
+    #: Vectorized "may fire" pre-screen over a batch (see riskpilot.rules.screen); None means
+    #: the rule is evaluated for every position.
+    screen: Callable[[ScreenBatch, P], BoolArray] | None = None
 
 
 class RuleRegistry:

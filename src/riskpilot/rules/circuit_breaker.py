@@ -8,6 +8,7 @@ from __future__ import annotations
 from riskpilot.model.decision import RuleFiring
 from riskpilot.model.enums import ExitAction, Priority
 from riskpilot.rules.base import RuleContext, RuleParams, RuleSpec
+from riskpilot.rules.screen import BoolArray, ScreenBatch
 
 
 class CircuitBreakerParams(RuleParams):
@@ -31,4 +32,8 @@ def evaluate(ctx: RuleContext, p: CircuitBreakerParams) -> RuleFiring | None:
     )
 
 
-SPEC = RuleSpec("circuit_breaker", Priority.CRITICAL, CircuitBreakerParams, evaluate, __doc__ or "")
+
+def screen(b: ScreenBatch, p: CircuitBreakerParams) -> BoolArray:
+    return b.everywhere(b.daily_loss_limit is not None and b.day_loss >= b.daily_loss_limit)
+
+SPEC = RuleSpec("circuit_breaker", Priority.CRITICAL, CircuitBreakerParams, evaluate, __doc__ or "", screen)

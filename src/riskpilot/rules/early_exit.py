@@ -7,7 +7,8 @@ from pydantic import Field
 
 from riskpilot.model.decision import RuleFiring
 from riskpilot.model.enums import ExitAction, Priority
-from riskpilot.rules.base import RuleContext, RuleParams, RuleSpec
+from riskpilot.rules.base import RuleContext, RuleParams, RuleSpec, feature
+from riskpilot.rules.screen import BoolArray, ScreenBatch
 
 
 class EarlyExitParams(RuleParams):
@@ -15,7 +16,7 @@ class EarlyExitParams(RuleParams):
 
 
 def evaluate(ctx: RuleContext, p: EarlyExitParams) -> RuleFiring | None:
-    edge = ctx.features.get("edge")
+    edge = feature(ctx, "edge")
     if edge is None or edge >= p.min_edge:
         return None
     return RuleFiring(
@@ -28,4 +29,8 @@ def evaluate(ctx: RuleContext, p: EarlyExitParams) -> RuleFiring | None:
     )
 
 
-SPEC = RuleSpec("early_exit", Priority.LOW, EarlyExitParams, evaluate, __doc__ or "")
+
+def screen(b: ScreenBatch, p: EarlyExitParams) -> BoolArray:
+    return b.has_features
+
+SPEC = RuleSpec("early_exit", Priority.LOW, EarlyExitParams, evaluate, __doc__ or "", screen)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from riskpilot.model.decision import RuleFiring
 from riskpilot.model.enums import ExitAction, Priority
-from riskpilot.rules.base import RuleContext, RuleParams, RuleSpec
+from riskpilot.rules.base import RuleContext, RuleParams, RuleSpec, feature
+from riskpilot.rules.screen import BoolArray, ScreenBatch
 
 
 class EdgeDisappearedParams(RuleParams):
@@ -12,7 +13,7 @@ class EdgeDisappearedParams(RuleParams):
 
 
 def evaluate(ctx: RuleContext, p: EdgeDisappearedParams) -> RuleFiring | None:
-    edge = ctx.features.get("edge")
+    edge = feature(ctx, "edge")
     if edge is None or edge >= 0:
         return None
     return RuleFiring(
@@ -25,4 +26,8 @@ def evaluate(ctx: RuleContext, p: EdgeDisappearedParams) -> RuleFiring | None:
     )
 
 
-SPEC = RuleSpec("edge_disappeared", Priority.LOW, EdgeDisappearedParams, evaluate, __doc__ or "")
+
+def screen(b: ScreenBatch, p: EdgeDisappearedParams) -> BoolArray:
+    return b.has_features
+
+SPEC = RuleSpec("edge_disappeared", Priority.LOW, EdgeDisappearedParams, evaluate, __doc__ or "", screen)

@@ -25,6 +25,7 @@ from riskpilot.model.enums import Priority
 from riskpilot.model.mark import Mark
 from riskpilot.model.position import Position
 from riskpilot.rules.base import EMPTY_PORTFOLIO, PortfolioView, RuleContext, RuleParams
+from riskpilot.rules.screen import BoolArray, ScreenBatch
 from riskpilot.rules.trailing_stop import (
     TrailingStopAction,
     TrailingStopConfig,
@@ -44,6 +45,7 @@ class BoundRule:
     priority: Priority
     fn: Callable[[RuleContext, Any], RuleFiring | None]
     params: RuleParams
+    screen: Callable[[ScreenBatch, Any], BoolArray] | None = None
 
 
 class ExitEvaluator:
@@ -92,7 +94,7 @@ class ExitEvaluator:
                     f"settings for rule {n!r} must be {spec.params_model.__name__}, "
                     f"got {type(params).__name__}"
                 )
-            bound.append(BoundRule(n, pri.get(n, spec.priority), spec.fn, params))
+            bound.append(BoundRule(n, pri.get(n, spec.priority), spec.fn, params, spec.screen))
         return cls(bound)
 
     @classmethod
@@ -119,14 +121,21 @@ class ExitEvaluator:
                 return r.params
         return None
 
+    def screen(self, batch: ScreenBatch) -> BoolArray:
+        """True for each position of ``batch`` on which some rule may fire. Positions where
+        it is False would hold: the caller may skip :meth:`evaluate` for them."""
+        mask = batch.everywhere(False)
+        for r in self._rules:
+            if r.screen is None:
+                return batch.everywhere(True)
+            mask |= r.screen(batch, r.params)
+        return mask
+
     def evaluate(self, ctx: RuleContext) -> ExitDecision:
         pos = ctx.position
         mark = ctx.mark
         if mark.problem is not None or mark.premium is None:
-            problem = mark.problem.value if mark.problem is not None else "missing"
-            return ExitDecision.hold(
-                pos.id, f"quote {problem}: no rule evaluated", {"quote_problem": problem}
-            )
+            return hold_on_bad_mark(pos, mark)
         if pos.quantity <= 0:
             return ExitDecision.hold(pos.id, "nothing open")
         fired: list[RuleFiring] = []
@@ -146,6 +155,12 @@ class ExitEvaluator:
             # Already in priority order because the rules are; keep it explicit and stable.
             fired.sort(key=lambda f: -int(f.priority))
         return ExitDecision.from_firings(pos.id, fired)
+
+
+def hold_on_bad_mark(position: Position, mark: Mark) -> ExitDecision:
+    """The HOLD for a mark that may not be used, naming the quote problem."""
+    problem = mark.problem.value if mark.problem is not None else "missing"
+    return ExitDecision.hold(position.id, f"quote {problem}: no rule evaluated", {"quote_problem": problem})
 
 
 def prepare_context(

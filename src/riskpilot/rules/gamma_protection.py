@@ -8,6 +8,7 @@ from pydantic import Field
 from riskpilot.model.decision import RuleFiring
 from riskpilot.model.enums import ExitAction, Priority
 from riskpilot.rules.base import RuleContext, RuleParams, RuleSpec
+from riskpilot.rules.screen import BoolArray, ScreenBatch
 
 EPS = 1e-9
 
@@ -31,4 +32,8 @@ def evaluate(ctx: RuleContext, p: GammaProtectionParams) -> RuleFiring | None:
     )
 
 
-SPEC = RuleSpec("gamma_protection", Priority.MEDIUM, GammaProtectionParams, evaluate, __doc__ or "")
+
+def screen(b: ScreenBatch, p: GammaProtectionParams) -> BoolArray:
+    return (b.dte <= p.gamma_protection_dte) & (b.profit_pct + EPS >= p.gamma_protection_pnl)
+
+SPEC = RuleSpec("gamma_protection", Priority.MEDIUM, GammaProtectionParams, evaluate, __doc__ or "", screen)

@@ -7,11 +7,13 @@ feed reports no volume). Set ``min_volume`` to 0 to disable the volume test."""
 
 from __future__ import annotations
 
+import numpy as np
 from pydantic import Field
 
 from riskpilot.model.decision import RuleFiring
 from riskpilot.model.enums import ExitAction, Priority
 from riskpilot.rules.base import RuleContext, RuleParams, RuleSpec
+from riskpilot.rules.screen import BoolArray, ScreenBatch
 
 
 class LiquidityParams(RuleParams):
@@ -51,4 +53,11 @@ def _fire(ctx: RuleContext, why: str, inputs: dict[str, float | int | None]) -> 
     )
 
 
-SPEC = RuleSpec("liquidity_dried_up", Priority.HIGH, LiquidityParams, evaluate, __doc__ or "")
+
+def screen(b: ScreenBatch, p: LiquidityParams) -> BoolArray:
+    wide = np.where(b.event_contract, b.spread > p.max_spread + 1e-9, b.relative_spread > p.max_relative_spread)
+    if p.min_volume > 0:
+        return wide | (b.min_volume < p.min_volume)
+    return wide
+
+SPEC = RuleSpec("liquidity_dried_up", Priority.HIGH, LiquidityParams, evaluate, __doc__ or "", screen)

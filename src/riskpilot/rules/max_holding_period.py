@@ -7,6 +7,7 @@ from pydantic import Field
 from riskpilot.model.decision import RuleFiring
 from riskpilot.model.enums import ExitAction, Priority
 from riskpilot.rules.base import RuleContext, RuleParams, RuleSpec
+from riskpilot.rules.screen import BoolArray, ScreenBatch
 
 
 class MaxHoldingPeriodParams(RuleParams):
@@ -27,4 +28,8 @@ def evaluate(ctx: RuleContext, p: MaxHoldingPeriodParams) -> RuleFiring | None:
     )
 
 
-SPEC = RuleSpec("max_holding_period", Priority.LOW, MaxHoldingPeriodParams, evaluate, __doc__ or "")
+
+def screen(b: ScreenBatch, p: MaxHoldingPeriodParams) -> BoolArray:
+    return b.days_held > p.max_days
+
+SPEC = RuleSpec("max_holding_period", Priority.LOW, MaxHoldingPeriodParams, evaluate, __doc__ or "", screen)

@@ -17,6 +17,7 @@ from pydantic import Field, model_validator
 from riskpilot.model.decision import RuleFiring
 from riskpilot.model.enums import ExitAction, Priority
 from riskpilot.rules.base import RuleContext, RuleParams, RuleSpec
+from riskpilot.rules.screen import BoolArray, ScreenBatch
 
 EPS = 1e-9
 
@@ -89,4 +90,10 @@ def evaluate(ctx: RuleContext, p: PartialExitParams) -> RuleFiring | None:
     return None
 
 
-SPEC = RuleSpec("partial_exit_target", Priority.MEDIUM, PartialExitParams, evaluate, __doc__ or "")
+
+def screen(b: ScreenBatch, p: PartialExitParams) -> BoolArray:
+    if not p.stages:
+        return b.everywhere(False)
+    return b.profit_pct + EPS >= min(s.profit_threshold for s in p.stages)
+
+SPEC = RuleSpec("partial_exit_target", Priority.MEDIUM, PartialExitParams, evaluate, __doc__ or "", screen)

@@ -8,6 +8,7 @@ from pydantic import Field
 from riskpilot.model.decision import RuleFiring
 from riskpilot.model.enums import ExitAction, Priority
 from riskpilot.rules.base import RuleContext, RuleParams, RuleSpec
+from riskpilot.rules.screen import BoolArray, ScreenBatch
 
 EPS = 1e-9
 
@@ -30,4 +31,8 @@ def evaluate(ctx: RuleContext, p: ProfitTargetParams) -> RuleFiring | None:
     )
 
 
-SPEC = RuleSpec("profit_target", Priority.MEDIUM, ProfitTargetParams, evaluate, __doc__ or "")
+
+def screen(b: ScreenBatch, p: ProfitTargetParams) -> BoolArray:
+    return b.profit_pct + EPS >= p.profit_target_pct
+
+SPEC = RuleSpec("profit_target", Priority.MEDIUM, ProfitTargetParams, evaluate, __doc__ or "", screen)

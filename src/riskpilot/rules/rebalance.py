@@ -7,7 +7,10 @@ from pydantic import Field
 
 from riskpilot.model.decision import RuleFiring
 from riskpilot.model.enums import ExitAction, Priority
-from riskpilot.rules.base import RuleContext, RuleParams, RuleSpec
+from riskpilot.rules.base import RuleContext, RuleParams, RuleSpec, feature
+from riskpilot.rules.screen import BoolArray, ScreenBatch
+
+EPS = 1e-9
 
 
 class RebalanceParams(RuleParams):
@@ -15,9 +18,9 @@ class RebalanceParams(RuleParams):
 
 
 def evaluate(ctx: RuleContext, p: RebalanceParams) -> RuleFiring | None:
-    edge = ctx.features.get("edge")
-    alt = ctx.features.get("alternative_edge")
-    if edge is None or alt is None or alt - edge < p.margin:
+    edge = feature(ctx, "edge")
+    alt = feature(ctx, "alternative_edge")
+    if edge is None or alt is None or alt - edge + EPS < p.margin:
         return None
     return RuleFiring(
         "rebalance",
@@ -29,4 +32,8 @@ def evaluate(ctx: RuleContext, p: RebalanceParams) -> RuleFiring | None:
     )
 
 
-SPEC = RuleSpec("rebalance", Priority.LOW, RebalanceParams, evaluate, __doc__ or "")
+
+def screen(b: ScreenBatch, p: RebalanceParams) -> BoolArray:
+    return b.has_features
+
+SPEC = RuleSpec("rebalance", Priority.LOW, RebalanceParams, evaluate, __doc__ or "", screen)

@@ -6,11 +6,13 @@ fraction of entry. With 1.25 a credit of 1.00 stops out when it costs 2.25 or mo
 
 from __future__ import annotations
 
+import numpy as np
 from pydantic import Field
 
 from riskpilot.model.decision import RuleFiring
 from riskpilot.model.enums import ExitAction, Priority
 from riskpilot.rules.base import RuleContext, RuleParams, RuleSpec
+from riskpilot.rules.screen import BoolArray, ScreenBatch
 
 EPS = 1e-9
 
@@ -38,4 +40,9 @@ def evaluate(ctx: RuleContext, p: StopLossParams) -> RuleFiring | None:
     )
 
 
-SPEC = RuleSpec("stop_loss", Priority.CRITICAL, StopLossParams, evaluate, __doc__ or "")
+
+def screen(b: ScreenBatch, p: StopLossParams) -> BoolArray:
+    limit = np.where(b.credit, p.stop_loss_pct, p.debit_stop_loss_pct)
+    return -b.profit_pct + EPS >= limit
+
+SPEC = RuleSpec("stop_loss", Priority.CRITICAL, StopLossParams, evaluate, __doc__ or "", screen)

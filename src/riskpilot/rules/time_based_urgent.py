@@ -7,6 +7,7 @@ from pydantic import Field
 from riskpilot.model.decision import RuleFiring
 from riskpilot.model.enums import ExitAction, Priority
 from riskpilot.rules.base import RuleContext, RuleParams, RuleSpec
+from riskpilot.rules.screen import BoolArray, ScreenBatch
 
 
 class TimeBasedUrgentParams(RuleParams):
@@ -14,7 +15,7 @@ class TimeBasedUrgentParams(RuleParams):
 
 
 def evaluate(ctx: RuleContext, p: TimeBasedUrgentParams) -> RuleFiring | None:
-    if ctx.dte > 0:  # cheap screen: nothing expires today
+    if ctx.dte > 1:  # settlement is within a day of its expiration date: nothing close
         return None
     left = ctx.position.minutes_to_expiry(ctx.now)
     if left >= p.minutes:
@@ -29,4 +30,8 @@ def evaluate(ctx: RuleContext, p: TimeBasedUrgentParams) -> RuleFiring | None:
     )
 
 
-SPEC = RuleSpec("time_based_urgent", Priority.HIGH, TimeBasedUrgentParams, evaluate, __doc__ or "")
+
+def screen(b: ScreenBatch, p: TimeBasedUrgentParams) -> BoolArray:
+    return b.dte <= 1
+
+SPEC = RuleSpec("time_based_urgent", Priority.HIGH, TimeBasedUrgentParams, evaluate, __doc__ or "", screen)

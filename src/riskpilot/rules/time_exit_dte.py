@@ -9,6 +9,7 @@ from pydantic import Field
 from riskpilot.model.decision import RuleFiring
 from riskpilot.model.enums import ExitAction, Priority
 from riskpilot.rules.base import RuleContext, RuleParams, RuleSpec
+from riskpilot.rules.screen import BoolArray, ScreenBatch
 
 
 class TimeExitDteParams(RuleParams):
@@ -30,4 +31,8 @@ def evaluate(ctx: RuleContext, p: TimeExitDteParams) -> RuleFiring | None:
     )
 
 
-SPEC = RuleSpec("time_exit_dte", Priority.MEDIUM, TimeExitDteParams, evaluate, __doc__ or "")
+
+def screen(b: ScreenBatch, p: TimeExitDteParams) -> BoolArray:
+    return b.dte <= p.time_exit_dte
+
+SPEC = RuleSpec("time_exit_dte", Priority.MEDIUM, TimeExitDteParams, evaluate, __doc__ or "", screen)

@@ -28,7 +28,7 @@ missing quote.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from enum import Enum
 
 #: Float slack so that 0.97 - 0.96 >= 0.01 holds with binary floating point.
@@ -135,8 +135,20 @@ def trail_step(
 ) -> tuple[TrailState, TrailingStopAction]:
     """Advance the trailing stop by one observation. Pure."""
     if premium is None or not _usable(premium):
-        return replace(state, last_action=TrailingStopAction.HOLD), TrailingStopAction.HOLD
+        return state, TrailingStopAction.HOLD
     p = float(premium)
+    if (
+        not state.active
+        and state.best is not None
+        and state.highest is not None
+        and state.lowest is not None
+        and state.lowest <= p <= state.highest
+        and (state.best - state.entry_premium if not state.credit else state.entry_premium - state.best)
+        / state.entry_premium * 100.0 + _EPS < config.activation_pct
+    ):
+        # Fast path: inactive, no new extreme and the best premium short of activation, so
+        # nothing can change. The state object is returned as it is.
+        return state, TrailingStopAction.HOLD
     highest = p if state.highest is None else max(state.highest, p)
     lowest = p if state.lowest is None else min(state.lowest, p)
     tick = config.tick_size
@@ -151,6 +163,7 @@ def trail_step(
     action = TrailingStopAction.HOLD
     stop = state.stop
     active = state.active
+    last_action = state.last_action
     if not active:
         if gain_pct + _EPS >= config.activation_pct and (state.credit or candidate > 0):
             active = True
@@ -166,6 +179,8 @@ def trail_step(
             action = TrailingStopAction.UPDATE
         elif (not state.credit and p <= stop + _EPS) or (state.credit and p >= stop - _EPS):
             action = TrailingStopAction.TRIGGER
+    if action is not TrailingStopAction.HOLD:
+        last_action = action
     new_state = TrailState(
         entry_premium=state.entry_premium,
         credit=state.credit,
@@ -174,6 +189,6 @@ def trail_step(
         best=best,
         highest=highest,
         lowest=lowest,
-        last_action=action,
+        last_action=last_action,
     )
     return new_state, action

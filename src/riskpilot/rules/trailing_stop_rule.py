@@ -11,6 +11,7 @@ from pydantic import Field
 from riskpilot.model.decision import RuleFiring
 from riskpilot.model.enums import ExitAction, Priority
 from riskpilot.rules.base import RuleContext, RuleParams, RuleSpec
+from riskpilot.rules.screen import BoolArray, ScreenBatch
 from riskpilot.rules.trailing_stop import TrailingStopAction, TrailingStopConfig
 
 
@@ -45,4 +46,8 @@ def evaluate(ctx: RuleContext, p: TrailingStopParams) -> RuleFiring | None:
     )
 
 
-SPEC = RuleSpec("trailing_stop", Priority.HIGH, TrailingStopParams, evaluate, __doc__ or "")
+
+def screen(b: ScreenBatch, p: TrailingStopParams) -> BoolArray:
+    return b.trail_trigger
+
+SPEC = RuleSpec("trailing_stop", Priority.HIGH, TrailingStopParams, evaluate, __doc__ or "", screen)

@@ -10,7 +10,10 @@ from pydantic import Field
 
 from riskpilot.model.decision import RuleFiring
 from riskpilot.model.enums import ExitAction, Priority
-from riskpilot.rules.base import RuleContext, RuleParams, RuleSpec
+from riskpilot.rules.base import RuleContext, RuleParams, RuleSpec, feature
+from riskpilot.rules.screen import BoolArray, ScreenBatch
+
+EPS = 1e-9
 
 
 class VolatilityScaledStopParams(RuleParams):
@@ -19,11 +22,11 @@ class VolatilityScaledStopParams(RuleParams):
 
 
 def evaluate(ctx: RuleContext, p: VolatilityScaledStopParams) -> RuleFiring | None:
-    scale = ctx.features.get(p.measure)
+    scale = feature(ctx, p.measure)
     if scale is None or not scale > 0:
         return None
     loss = -ctx.position.profit(ctx.premium)
-    if loss < p.k * scale:
+    if loss + EPS < p.k * scale:
         return None
     return RuleFiring(
         "volatility_scaled_stop",
@@ -35,6 +38,10 @@ def evaluate(ctx: RuleContext, p: VolatilityScaledStopParams) -> RuleFiring | No
     )
 
 
+
+def screen(b: ScreenBatch, p: VolatilityScaledStopParams) -> BoolArray:
+    return b.has_features
+
 SPEC = RuleSpec(
-    "volatility_scaled_stop", Priority.CRITICAL, VolatilityScaledStopParams, evaluate, __doc__ or ""
+    "volatility_scaled_stop", Priority.CRITICAL, VolatilityScaledStopParams, evaluate, __doc__ or "", screen
 )
