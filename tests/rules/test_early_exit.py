@@ -53,12 +53,9 @@ def test_early_exit_when_debit_position_loses_its_edge_then_fires_too() -> None:
     assert run_rule("early_exit", ctx) is not None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: early_exit treats a NaN edge as a present value: `edge >= min_edge` is False for "
-    "NaN, so a model that produced no number closes the position (volatility_scaled_stop "
-    "treats a NaN feature as absent)",
-)
+# Regression, fixed in bb130bd. Before the fix: early_exit treats a NaN edge as a present value: `edge >= min_edge`
+# is False for NaN, so a model that produced no number closes the position (volatility_scaled_stop
+# treats a NaN feature as absent)
 def test_early_exit_when_edge_is_nan_then_stays_silent() -> None:
     assert run_rule("early_exit", make_context(0.90, features={"edge": math.nan})) is None
 

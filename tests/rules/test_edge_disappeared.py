@@ -38,11 +38,8 @@ def test_edge_disappeared_when_debit_position_edge_turns_negative_then_fires() -
     assert run_rule("edge_disappeared", ctx) is not None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: edge_disappeared treats a NaN edge as a present value (`edge >= 0` is False for "
-    "NaN) and closes the position",
-)
+# Regression, fixed in bb130bd. Before the fix: edge_disappeared treats a NaN edge as a present value (`edge >= 0`
+# is False for NaN) and closes the position
 def test_edge_disappeared_when_edge_is_nan_then_stays_silent() -> None:
     assert run_rule("edge_disappeared", make_context(0.90, features={"edge": math.nan})) is None
 

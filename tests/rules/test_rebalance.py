@@ -30,11 +30,8 @@ def test_rebalance_when_alternative_beats_edge_by_exactly_the_margin_then_fires(
     assert run_rule("rebalance", make_context(0.90, features={"edge": 0.02, "alternative_edge": 0.07})) is not None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: rebalance compares alt - edge < margin with no float slack: 0.06 - 0.01 = "
-    "0.049999999999999996 < 0.05, so a 5-point advantage does not fire",
-)
+# Regression, fixed in bb130bd. Before the fix: rebalance compares alt - edge < margin with no float slack: 0.06 -
+# 0.01 = 0.049999999999999996 < 0.05, so a 5-point advantage does not fire
 def test_rebalance_when_margin_is_exactly_5_points_in_decimal_terms_then_fires_despite_rounding() -> None:
     assert run_rule("rebalance", make_context(0.90, features={"edge": 0.01, "alternative_edge": 0.06})) is not None
 
@@ -61,11 +58,8 @@ def test_rebalance_when_debit_position_is_outclassed_then_fires_too() -> None:
     assert run_rule("rebalance", ctx) is not None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: rebalance treats a NaN edge as a present value (`alt - nan < margin` is False) and "
-    "closes the position",
-)
+# Regression, fixed in bb130bd. Before the fix: rebalance treats a NaN edge as a present value (`alt - nan <
+# margin` is False) and closes the position
 def test_rebalance_when_edge_is_nan_then_stays_silent() -> None:
     assert run_rule("rebalance", make_context(0.90, features={"edge": math.nan, "alternative_edge": 0.5})) is None
 

@@ -85,12 +85,9 @@ def test_time_based_urgent_when_event_contract_settles_at_its_own_time_then_uses
     assert run_rule("time_based_urgent", six_left) is None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: time_based_urgent screens out every position with dte > 0 before computing the "
-    "minutes left, so a contract settling just after midnight (00:02 tomorrow, 3 minutes away) "
-    "is never urgent",
-)
+# Regression, fixed in bb130bd. Before the fix: time_based_urgent screens out every position with dte > 0 before
+# computing the minutes left, so a contract settling just after midnight (00:02 tomorrow, 3 minutes
+# away) is never urgent
 def test_time_based_urgent_when_contract_settles_3_minutes_after_midnight_then_fires() -> None:
     contract = make_contract(50.0, "C", underlying="EVT", dte=1, multiplier=1, expiry_time=time(0, 2))
     pos = make_position(0.40, credit=False, legs=[Leg(contract, 1)])

@@ -38,12 +38,9 @@ def test_volatility_scaled_stop_when_loss_is_exactly_3_atr_then_fires() -> None:
     assert run_rule("volatility_scaled_stop", ctx) is not None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: volatility_scaled_stop compares loss < k*scale with no float slack, so a loss "
-    "of exactly 3 x ATR (1.40 - 1.10 = 0.2999999999999998 < 3 * 0.10) does not fire; "
-    "stop_loss and profit_target use EPS for this",
-)
+# Regression, fixed in bb130bd. Before the fix: volatility_scaled_stop compares loss < k*scale with no float slack,
+# so a loss of exactly 3 x ATR (1.40 - 1.10 = 0.2999999999999998 < 3 * 0.10) does not fire;
+# stop_loss and profit_target use EPS for this
 def test_volatility_scaled_stop_when_loss_is_exactly_3_atr_in_decimal_terms_then_fires_despite_rounding() -> None:
     ctx = make_context(1.40, position=make_vertical(1.10), features={"atr": 0.10})
 
