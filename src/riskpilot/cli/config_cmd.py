@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.console import Console
 
 from riskpilot.config import ConfigError, load_config
 
@@ -19,10 +18,10 @@ def register(app: typer.Typer) -> None:
         try:
             cfg = load_config(file)
         except ConfigError as exc:
-            err = Console(stderr=True)
-            err.print(f"[bold red]{file}: {len(exc.errors)} error(s)[/]", highlight=False)
+            # Plain text, never wrapped: each error stays on one greppable line.
+            typer.echo(f"{file}: {len(exc.errors)} error(s)", err=True)
             for e in exc.errors:
-                err.print(f"  - {e}", markup=False, highlight=False)
+                typer.echo(f"  - {e}", err=True)
             raise typer.Exit(1) from None
         typer.echo(f"OK: {file} ({len(cfg.methods)} method(s): {', '.join(cfg.methods)})")
 

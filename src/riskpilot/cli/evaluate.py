@@ -34,14 +34,14 @@ def register(app: typer.Typer) -> None:
             cfg = load_config(cfg_path)
             snap = load_portfolio(pf_path)
         except ConfigError as exc:
-            Console(stderr=True).print(str(exc), markup=False, highlight=False)
+            typer.echo(str(exc), err=True)
             raise typer.Exit(1) from None
         missing = sorted({p.method for p in snap.positions} - set(cfg.methods))
         if missing:
-            Console(stderr=True).print(
+            typer.echo(
                 f"{pf_path}: positions use methods {missing} that {cfg_path} does not define "
                 f"(defined: {sorted(cfg.methods)})",
-                markup=False,
+                err=True,
             )
             raise typer.Exit(1)
         rm = RiskManager(cfg, equity=snap.equity)
