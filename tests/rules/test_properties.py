@@ -197,3 +197,23 @@ def test_property_partial_exit_rule_closes_whole_contracts_within_what_is_open(p
     assert 1 <= firing.quantity <= position.quantity
     assert firing.stage not in position.state.stages_done
     assert (firing.action is ExitAction.CLOSE) == (firing.quantity == position.quantity)
+
+
+# --- features -----------------------------------------------------------------------------
+FEATURE_RULES = ("early_exit", "edge_disappeared", "rebalance", "volatility_scaled_stop")
+NON_FINITE = st.sampled_from([math.nan, math.inf, -math.inf])
+
+
+@settings(max_examples=150, deadline=None)
+@given(position=positions(), mark=good_marks(), portfolio=portfolios(),
+       features=st.fixed_dictionaries(
+           {}, optional={"edge": NON_FINITE, "alternative_edge": NON_FINITE, "atr": NON_FINITE,
+                         "implied_move": NON_FINITE}))
+def test_property_rules_that_need_features_stay_silent_without_finite_ones(
+    position: Position, mark: Mark, portfolio: PortfolioView, features: dict[str, float]
+) -> None:
+    ctx = make_context(mark=mark, position=position, portfolio=portfolio, features=features)
+
+    for name in FEATURE_RULES:
+        assert run_rule(name, ctx) is None, f"{name} fired on features {features}"
+    assert run_rule("volatility_scaled_stop", ctx, measure="implied_move") is None
