@@ -3,14 +3,25 @@ configured order, every other firing listed; no rule evaluated on a bad quote.""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from riskpilot import ExitAction, PortfolioView, Priority, RiskManager
 from riskpilot.config import parse_config
-from riskpilot.model import RuleFiring
+from riskpilot.model import OptionContract, Quote, RuleFiring, mark_position
 from riskpilot.rules import BUILTIN_RULES, ExitEvaluator, RuleContext, RuleParams, RuleRegistry, RuleSpec
 from riskpilot.rules.base import EMPTY_PORTFOLIO
-from riskpilot.testing import make_context, make_evaluator, make_mark, make_position, make_vertical, rule_params
+from riskpilot.testing import (
+    NOW,
+    make_context,
+    make_evaluator,
+    make_mark,
+    make_position,
+    make_quote,
+    make_vertical,
+    rule_params,
+)
 
 BREAKER_TRIPPED = PortfolioView(equity=100_000.0, day_pnl=-5_000.0, daily_loss_limit=3_000.0)
 
@@ -309,3 +320,50 @@ def test_rule_context_when_now_is_naive_then_refused() -> None:
 
     with pytest.raises(ValueError, match="timezone-aware"):
         RuleContext.build(make_vertical(1.00), make_mark(1.00), datetime(2024, 3, 1, 10, 0), portfolio=EMPTY_PORTFOLIO)
+
+
+# --- from leg quotes to a decision ----------------------------------------------------------
+def _vertical_quotes(short_age: float = 0.0, short_bid: float | None = 3.40) -> dict[OptionContract, Quote]:
+    pos = make_vertical(1.00)
+    short, long = pos.legs
+    return {
+        short.contract: make_quote(short_bid, 3.50, age_seconds=short_age, volume=500),
+        long.contract: make_quote(1.20, 1.25, volume=500),
+    }
+
+
+def test_evaluator_when_leg_quotes_put_the_spread_through_its_stop_then_stop_loss_fires() -> None:
+    # Short 400P 3.40/3.50, long 395P 1.20/1.25: buying the spread back is 2.15/2.30, mid 2.225,
+    # a 122.5% loss on the 1.00 credit (short of 125%). With the short leg at 3.60/3.70 the mid is
+    # 2.425, a 142.5% loss.
+    pos = make_vertical(1.00)
+    near = mark_position(pos, _vertical_quotes(), NOW)
+    far_quotes = _vertical_quotes()
+    far_quotes[pos.legs[0].contract] = make_quote(3.60, 3.70, volume=500)
+    far = mark_position(pos, far_quotes, NOW)
+    ev = ExitEvaluator.with_defaults()
+
+    assert near.premium == pytest.approx(2.225)
+    assert ev.evaluate(make_context(mark=near, position=pos)).rule != "stop_loss"
+    assert far.premium == pytest.approx(2.425)
+    assert ev.evaluate(make_context(mark=far, position=pos)).rule == "stop_loss"
+
+
+@pytest.mark.parametrize(
+    ("quotes", "problem"),
+    [
+        (lambda: _vertical_quotes(short_age=120), "stale"),
+        (lambda: _vertical_quotes(short_bid=None), "missing"),
+        (lambda: _vertical_quotes(short_bid=3.60), "crossed"),
+    ],
+)
+def test_evaluator_when_one_leg_quote_is_bad_then_the_position_holds_whatever_the_price(
+    quotes: Callable[[], dict[OptionContract, Quote]], problem: str
+) -> None:
+    pos = make_vertical(1.00)
+    mark = mark_position(pos, quotes(), NOW)
+
+    decision = ExitEvaluator.with_defaults().evaluate(make_context(mark=mark, position=pos))
+
+    assert decision.is_hold
+    assert decision.inputs["quote_problem"] == problem
