@@ -27,7 +27,9 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Table, case, insert, literal, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -46,6 +48,7 @@ from riskpilot.store.database import Store
 from riskpilot.store.models import (
     AlertLevel,
     AlertRow,
+    Base,
     DailyPnlRow,
     ExitAttemptRow,
     ExitStatus,
@@ -104,6 +107,13 @@ class MissingIntentError(StoreError):
 
 class InvariantError(StoreError):
     """A write would break a rule of the store (overfill, closing more than is open, ...)."""
+
+
+def _table(model: type[Base]) -> Table:
+    table = model.__table__
+    if not isinstance(table, Table):
+        raise TypeError(f"{model.__name__} is not mapped to a Table")
+    return table
 
 
 def _utc(value: datetime, name: str) -> datetime:
@@ -286,9 +296,7 @@ def _leg_from(row: Any) -> Leg:
     )
 
 
-def _realized_pnl(
-    premium_type: PremiumType, entry: float, price: float, qty: int, mult: int
-) -> float:
+def _realized_pnl(premium_type: PremiumType, entry: float, price: float, qty: int, mult: int) -> float:
     """Dollars realized by closing ``qty`` units at ``price`` (net premium per share)."""
     per_share = entry - price if premium_type is PremiumType.CREDIT else price - entry
     return per_share * mult * qty
@@ -312,18 +320,27 @@ def _multiplier(session: Session, position_id: str) -> int:
     return mult
 
 
-def _add_daily(
-    session: Session, day: date, realized: float, commissions: float, at: datetime
-) -> None:
-    row = session.get(DailyPnlRow, day, with_for_update=True)
-    if row is None:
-        row = DailyPnlRow(
-            trade_date=day, realized_pnl=0.0, unrealized_pnl=0.0, commissions=0.0, updated_at=at
+def _add_daily(session: Session, day: date, realized: float, commissions: float, at: datetime) -> None:
+    """Add to the day's realized P&L and commissions (dollars) in one upsert."""
+    dt = _table(DailyPnlRow)
+    ins = pg_insert(dt) if session.get_bind().dialect.name == "postgresql" else sqlite_insert(dt)
+    stmt = ins.values(
+        trade_date=day,
+        realized_pnl=realized,
+        unrealized_pnl=0.0,
+        commissions=commissions,
+        updated_at=at,
+    )
+    session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[dt.c.trade_date],
+            set_={
+                "realized_pnl": dt.c.realized_pnl + realized,
+                "commissions": dt.c.commissions + commissions,
+                "updated_at": stmt.excluded.updated_at,
+            },
         )
-        session.add(row)
-    row.realized_pnl += realized
-    row.commissions += commissions
-    row.updated_at = at
+    )
 
 
 # --- positions -------------------------------------------------------------------------------
@@ -339,15 +356,8 @@ class PositionRepository:
         with self.store.transaction() as s:
             if s.get(PositionRow, position.id) is not None:
                 raise DuplicateError(f"position {position.id!r} is already in the store")
-            if (
-                s.execute(select(MethodRow.id).where(MethodRow.name == position.method)).first()
-                is None
-            ):
-                s.add(
-                    MethodRow(
-                        name=position.method, created_at=_utc(position.opened_at, "opened_at")
-                    )
-                )
+            if s.execute(select(MethodRow.id).where(MethodRow.name == position.method)).first() is None:
+                s.add(MethodRow(name=position.method, created_at=_utc(position.opened_at, "opened_at")))
                 s.flush()
             st = position.state
             row = PositionRow(
@@ -413,9 +423,7 @@ class PositionRepository:
         trailing: dict[str, dict[str, Any]] = {
             tr.position_id: tr.state
             for tr in s.execute(
-                select(tt.c.position_id, tt.c.state)
-                .join(pt, pt.c.id == tt.c.position_id)
-                .where(pos_filter)
+                select(tt.c.position_id, tt.c.state).join(pt, pt.c.id == tt.c.position_id).where(pos_filter)
             )
         }
         return [
@@ -446,9 +454,7 @@ class PositionRepository:
             legs = tuple(
                 _leg_from(lr)
                 for lr in s.execute(
-                    select(LegRow.__table__)
-                    .where(LegRow.position_id == position_id)
-                    .order_by(LegRow.leg_index)
+                    select(LegRow.__table__).where(LegRow.position_id == position_id).order_by(LegRow.leg_index)
                 )
             )
             marked = _position_from(row, legs).marked(premium, at)
@@ -493,9 +499,7 @@ class PositionRepository:
         with self.store.transaction() as s:
             row = _lock_position(s, position_id)
             if row.status is PositionStatus.CLOSED and status is not PositionStatus.CLOSED:
-                raise InvariantError(
-                    f"position {position_id!r} is CLOSED and cannot become {status.value}"
-                )
+                raise InvariantError(f"position {position_id!r} is CLOSED and cannot become {status.value}")
             if status is PositionStatus.CLOSED and row.quantity != 0:
                 raise InvariantError(
                     f"position {position_id!r} still has {row.quantity} open; record the exit "
@@ -542,9 +546,7 @@ class OrderRepository:
             if intent is None:
                 raise MissingIntentError(client_order_id)
             row = s.execute(
-                select(OrderRow)
-                .where(OrderRow.client_order_id == client_order_id)
-                .with_for_update()
+                select(OrderRow).where(OrderRow.client_order_id == client_order_id).with_for_update()
             ).scalar_one_or_none()
             if row is None:
                 s.add(
@@ -593,9 +595,7 @@ class OrderRepository:
 
     def get_order(self, client_order_id: str) -> OrderRecord:
         with self.store.read() as s:
-            row = s.execute(
-                select(OrderRow).where(OrderRow.client_order_id == client_order_id)
-            ).scalar_one_or_none()
+            row = s.execute(select(OrderRow).where(OrderRow.client_order_id == client_order_id)).scalar_one_or_none()
             if row is None:
                 raise NotFoundError(f"order {client_order_id!r} is not in the store")
             return _order_record(row)
@@ -618,8 +618,7 @@ class OrderRepository:
         ).scalar_one_or_none()
         if row is None:
             raise NotFoundError(
-                f"order {client_order_id!r} is not in the store: record_intent and record_order "
-                "come before its fills"
+                f"order {client_order_id!r} is not in the store: record_intent and record_order come before its fills"
             )
         return row
 
@@ -638,9 +637,37 @@ class OrderRepository:
             raise
 
     def _apply_fill(self, s: Session, fill: Fill, at: datetime) -> FillOutcome:
-        if s.execute(select(FillRow.id).where(FillRow.fill_id == fill.fill_id)).first() is not None:
-            raise DuplicateFillError(fill.fill_id)
-        order = self._lock_order(s, fill.client_order_id)
+        # Written as a handful of Core statements (not ORM unit-of-work) because this is the
+        # hot path: one locked read of the order, one insert, and updates with RETURNING.
+        ot = _table(OrderRow)
+        at_t = _table(ExitAttemptRow)
+        lt = _table(LegRow)
+        order = s.execute(
+            select(
+                ot.c.id,
+                ot.c.side,
+                ot.c.quantity,
+                ot.c.filled_quantity,
+                ot.c.avg_fill_price,
+                ot.c.position_id,
+                ot.c.purpose,
+                at_t.c.id.label("attempt_id"),
+                at_t.c.exit_id,
+                lt.c.multiplier,
+            )
+            .select_from(
+                ot.outerjoin(at_t, at_t.c.client_order_id == ot.c.client_order_id).outerjoin(
+                    lt, (lt.c.position_id == ot.c.position_id) & (lt.c.leg_index == 0)
+                )
+            )
+            .where(ot.c.client_order_id == fill.client_order_id)
+            .with_for_update(of=ot)
+        ).one_or_none()
+        if order is None:
+            raise NotFoundError(
+                f"order {fill.client_order_id!r} is not in the store: record_intent and "
+                "record_order come before its fills"
+            )
         if fill.side is not order.side:
             raise InvariantError(
                 f"fill {fill.fill_id!r} is a {fill.side.value} but order "
@@ -653,17 +680,13 @@ class OrderRepository:
                 f"{fill.client_order_id!r} ({order.filled_quantity} of {order.quantity} filled)"
             )
         position_id = order.position_id
-        if (
-            fill.position_id is not None
-            and position_id is not None
-            and fill.position_id != position_id
-        ):
+        if fill.position_id is not None and position_id is not None and fill.position_id != position_id:
             raise InvariantError(
-                f"fill {fill.fill_id!r} names position {fill.position_id!r} but its order "
-                f"belongs to {position_id!r}"
+                f"fill {fill.fill_id!r} names position {fill.position_id!r} but its order belongs to {position_id!r}"
             )
-        s.add(
-            FillRow(
+        # The unique fill_id constraint refuses a duplicate here (see record_fill).
+        s.execute(
+            insert(_table(FillRow)).values(
                 fill_id=fill.fill_id,
                 client_order_id=fill.client_order_id,
                 position_id=position_id,
@@ -675,58 +698,102 @@ class OrderRepository:
             )
         )
         prev_value = (order.avg_fill_price or 0.0) * order.filled_quantity
-        order.avg_fill_price = (prev_value + fill.price * fill.quantity) / new_filled
-        order.filled_quantity = new_filled
-        order.status = (
-            OrderStatus.FILLED if new_filled == order.quantity else OrderStatus.PARTIALLY_FILLED
+        status = OrderStatus.FILLED if new_filled == order.quantity else OrderStatus.PARTIALLY_FILLED
+        s.execute(
+            update(ot)
+            .where(ot.c.id == order.id)
+            .values(
+                filled_quantity=new_filled,
+                avg_fill_price=(prev_value + fill.price * fill.quantity) / new_filled,
+                status=status,
+                updated_at=at,
+            )
         )
-        order.updated_at = at
-
         realized = 0.0
         pos_qty: int | None = None
         pos_status: PositionStatus | None = None
         exit_id: int | None = None
         if position_id is not None:
-            pos = _lock_position(s, position_id)
-            pos.commissions += fill.commission
-            if order.purpose is OrderPurpose.OPEN:
-                if pos.status is PositionStatus.PENDING:
-                    pos.status = PositionStatus.OPEN
-            else:
-                if fill.quantity > pos.quantity:
-                    raise InvariantError(
-                        f"fill {fill.fill_id!r} closes {fill.quantity} but position "
-                        f"{position_id!r} has {pos.quantity} open"
-                    )
-                realized = _realized_pnl(
-                    pos.premium_type,
-                    pos.entry_premium,
-                    fill.price,
-                    fill.quantity,
-                    _multiplier(s, position_id),
-                )
-                pos.realized_pnl += realized
-                pos.quantity -= fill.quantity
-                if pos.quantity == 0:
-                    pos.status = PositionStatus.CLOSED
-                    pos.closed_at = at
-                exit_id = _apply_to_exit(s, fill, at)
-                if pos.status is PositionStatus.CLOSING and exit_id is not None:
-                    ex = s.get(PositionExitRow, exit_id)
-                    if ex is not None and ex.status is ExitStatus.EXECUTED and pos.quantity > 0:
-                        pos.status = PositionStatus.OPEN
-            pos_qty, pos_status = pos.quantity, pos.status
-        _sync_attempt(s, fill.client_order_id, order.status, order.filled_quantity, at)
+            if order.multiplier is None:
+                raise InvariantError(f"position {position_id!r} has no legs in the store")
+            pos_qty, pos_status, realized = _apply_fill_to_position(
+                s, position_id, fill, order.purpose, order.multiplier, at
+            )
+        if order.attempt_id is not None:
+            exit_id = order.exit_id
+            s.execute(
+                update(at_t)
+                .where(at_t.c.id == order.attempt_id)
+                .values(status=status, filled_quantity=new_filled, updated_at=at)
+            )
+            if order.purpose is OrderPurpose.CLOSE and position_id is not None:
+                pos_status = _apply_to_exit(s, order.exit_id, position_id, fill, at, pos_status)
         _add_daily(s, at.astimezone(EXCHANGE_TZ).date(), realized, fill.commission, at)
         return FillOutcome(
-            order_status=order.status,
-            order_filled_quantity=order.filled_quantity,
+            order_status=status,
+            order_filled_quantity=new_filled,
             position_id=position_id,
             position_quantity=pos_qty,
             position_status=pos_status,
             realized_pnl=realized,
             exit_id=exit_id,
         )
+
+
+def _apply_fill_to_position(
+    s: Session,
+    position_id: str,
+    fill: Fill,
+    purpose: OrderPurpose,
+    mult: int,
+    at: datetime,
+) -> tuple[int, PositionStatus, float]:
+    """Update the position for one fill in a single UPDATE ... RETURNING (the row is locked
+    by the update). Returns its new quantity, status and the dollars realized."""
+    pt = _table(PositionRow)
+    status_type = pt.c.status.type
+    if purpose is OrderPurpose.OPEN:
+        row = s.execute(
+            update(pt)
+            .where(pt.c.id == position_id)
+            .values(
+                commissions=pt.c.commissions + fill.commission,
+                status=case(
+                    (pt.c.status == PositionStatus.PENDING, literal(PositionStatus.OPEN, status_type)),
+                    else_=pt.c.status,
+                ),
+            )
+            .returning(pt.c.quantity, pt.c.status)
+        ).one_or_none()
+        if row is None:
+            raise NotFoundError(f"position {position_id!r} is not in the store")
+        return row.quantity, row.status, 0.0
+    per_share = case(
+        (pt.c.premium_type == PremiumType.CREDIT, pt.c.entry_premium - fill.price),
+        else_=fill.price - pt.c.entry_premium,
+    )
+    left = pt.c.quantity - fill.quantity
+    row = s.execute(
+        update(pt)
+        .where(pt.c.id == position_id, pt.c.quantity >= fill.quantity)
+        .values(
+            quantity=left,
+            realized_pnl=pt.c.realized_pnl + per_share * mult * fill.quantity,
+            commissions=pt.c.commissions + fill.commission,
+            status=case((left == 0, literal(PositionStatus.CLOSED, status_type)), else_=pt.c.status),
+            closed_at=case((left == 0, literal(at, pt.c.closed_at.type)), else_=pt.c.closed_at),
+        )
+        .returning(pt.c.quantity, pt.c.status, pt.c.premium_type, pt.c.entry_premium)
+    ).one_or_none()
+    if row is None:
+        have = s.execute(select(pt.c.quantity).where(pt.c.id == position_id)).scalar_one_or_none()
+        if have is None:
+            raise NotFoundError(f"position {position_id!r} is not in the store")
+        raise InvariantError(
+            f"fill {fill.fill_id!r} closes {fill.quantity} but position {position_id!r} has {have} open"
+        )
+    realized = _realized_pnl(row.premium_type, row.entry_premium, fill.price, fill.quantity, mult)
+    return row.quantity, row.status, realized
 
 
 def _add_intent(s: Session, order: Order, tactic: str | None) -> None:
@@ -753,9 +820,7 @@ def _add_intent(s: Session, order: Order, tactic: str | None) -> None:
     s.flush()
 
 
-def _sync_attempt(
-    s: Session, client_order_id: str, status: OrderStatus, filled: int | None, at: datetime
-) -> None:
+def _sync_attempt(s: Session, client_order_id: str, status: OrderStatus, filled: int | None, at: datetime) -> None:
     att = s.execute(
         select(ExitAttemptRow).where(ExitAttemptRow.client_order_id == client_order_id)
     ).scalar_one_or_none()
@@ -767,22 +832,29 @@ def _sync_attempt(
     att.updated_at = at
 
 
-def _apply_to_exit(s: Session, fill: Fill, at: datetime) -> int | None:
-    att = s.execute(
-        select(ExitAttemptRow).where(ExitAttemptRow.client_order_id == fill.client_order_id)
-    ).scalar_one_or_none()
-    if att is None:
-        return None
-    ex = s.execute(
-        select(PositionExitRow).where(PositionExitRow.id == att.exit_id).with_for_update()
-    ).scalar_one()
+def _apply_to_exit(
+    s: Session,
+    exit_id: int,
+    position_id: str,
+    fill: Fill,
+    at: datetime,
+    pos_status: PositionStatus | None,
+) -> PositionStatus | None:
+    """Add a closing fill to its exit; when the exit completes and units remain, the
+    position goes back from CLOSING to OPEN. Returns the position's status."""
+    ex = s.execute(select(PositionExitRow).where(PositionExitRow.id == exit_id).with_for_update()).scalar_one()
     prev = (ex.fill_price or 0.0) * ex.filled_quantity
     ex.filled_quantity += fill.quantity
     ex.fill_price = (prev + fill.price * fill.quantity) / ex.filled_quantity
     if ex.filled_quantity >= ex.quantity:
         ex.status = ExitStatus.EXECUTED
         ex.executed_at = at
-    return ex.id
+        if pos_status is PositionStatus.CLOSING:
+            pos = s.get(PositionRow, position_id)
+            if pos is not None and pos.quantity > 0:
+                pos.status = PositionStatus.OPEN
+                return PositionStatus.OPEN
+    return pos_status
 
 
 def _order_record(row: OrderRow) -> OrderRecord:
@@ -853,9 +925,7 @@ class ExitRepository:
         if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 1:
             raise ValueError(f"exit quantity must be a whole number >= 1, got {quantity!r}")
         if quantity > pos.quantity:
-            raise InvariantError(
-                f"exit of {quantity} exceeds the {pos.quantity} open in position {pos.id!r}"
-            )
+            raise InvariantError(f"exit of {quantity} exceeds the {pos.quantity} open in position {pos.id!r}")
 
     def record_attempt(self, exit_id: int, order: Order, *, tactic: str | None = None) -> int:
         """Record one order attempt of an exit together with its order intent (so the
@@ -874,9 +944,7 @@ class ExitRepository:
                     f"order {order.client_order_id!r} is for position {order.position_id!r}, "
                     f"exit {exit_id} for {ex.position_id!r}"
                 )
-            n = len(
-                s.execute(select(ExitAttemptRow.id).where(ExitAttemptRow.exit_id == exit_id)).all()
-            )
+            n = len(s.execute(select(ExitAttemptRow.id).where(ExitAttemptRow.exit_id == exit_id)).all())
             _add_intent(s, order, tactic or ex.tactic)
             s.add(
                 ExitAttemptRow(
@@ -974,9 +1042,7 @@ class ExitRepository:
     def exits_for(self, position_id: str) -> list[ExitRecord]:
         with self.store.read() as s:
             rows = s.execute(
-                select(PositionExitRow)
-                .where(PositionExitRow.position_id == position_id)
-                .order_by(PositionExitRow.id)
+                select(PositionExitRow).where(PositionExitRow.position_id == position_id).order_by(PositionExitRow.id)
             ).scalars()
             return [
                 ExitRecord(
@@ -1001,9 +1067,7 @@ class ExitRepository:
     def attempts_for(self, exit_id: int) -> list[AttemptRecord]:
         with self.store.read() as s:
             rows = s.execute(
-                select(ExitAttemptRow)
-                .where(ExitAttemptRow.exit_id == exit_id)
-                .order_by(ExitAttemptRow.attempt_no)
+                select(ExitAttemptRow).where(ExitAttemptRow.exit_id == exit_id).order_by(ExitAttemptRow.attempt_no)
             ).scalars()
             return [
                 AttemptRecord(
@@ -1103,9 +1167,7 @@ class StateRepository:
 
     def undelivered_alerts(self) -> list[AlertRecord]:
         with self.store.read() as s:
-            rows = s.execute(
-                select(AlertRow).where(AlertRow.delivered_at.is_(None)).order_by(AlertRow.id)
-            ).scalars()
+            rows = s.execute(select(AlertRow).where(AlertRow.delivered_at.is_(None)).order_by(AlertRow.id)).scalars()
             return [
                 AlertRecord(
                     r.id,
@@ -1185,9 +1247,7 @@ class StateRepository:
     ) -> None:
         at = _utc(at, "at")
         with self.store.transaction() as s:
-            row = s.execute(
-                select(MethodRow).where(MethodRow.name == name).with_for_update()
-            ).scalar_one_or_none()
+            row = s.execute(select(MethodRow).where(MethodRow.name == name).with_for_update()).scalar_one_or_none()
             if row is None:
                 s.add(MethodRow(name=name, description=description, config=config, created_at=at))
             else:

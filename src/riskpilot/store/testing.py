@@ -14,7 +14,7 @@ from pathlib import Path
 
 from sqlalchemy import text
 
-from riskpilot.store.database import Store, make_engine
+from riskpilot.store.database import Store, make_engine, upgrade
 
 TEST_PG_ENV = "RISKPILOT_TEST_PG"
 DEFAULT_TEST_PG = "postgresql://postgres@127.0.0.1:5432/test"
@@ -55,7 +55,9 @@ def pg_schema(prefix: str = "rp_test") -> Iterator[str]:
 
 
 @contextmanager
-def temporary_store(backend: str, directory: Path, *, migrate: bool = True) -> Iterator[Store]:
+def temporary_store(
+    backend: str, directory: Path, *, migrate: bool = True, durable_commits: bool = True
+) -> Iterator[Store]:
     """An empty store on ``backend`` ('sqlite' or 'postgresql'), migrated to head unless
     ``migrate`` is false (then the database is empty, with no schema at all)."""
     if backend == "sqlite":
@@ -67,11 +69,10 @@ def temporary_store(backend: str, directory: Path, *, migrate: bool = True) -> I
             store.close()
     elif backend == "postgresql":
         with pg_schema() as schema:
-            store = (
-                Store.open(pg_test_url(), schema=schema)
-                if migrate
-                else Store(make_engine(pg_test_url(), schema=schema))
-            )
+            engine = make_engine(pg_test_url(), schema=schema, durable_commits=durable_commits)
+            if migrate:
+                upgrade(engine)
+            store = Store(engine)
             try:
                 yield store
             finally:
