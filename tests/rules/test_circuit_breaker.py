@@ -69,18 +69,15 @@ def test_circuit_breaker_when_this_position_is_profitable_then_still_closes_it()
     assert run_rule("circuit_breaker", ctx) is not None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: circuit_breaker.evaluate tests `day_loss < limit`, which is False for a NaN day P&L, "
-    "so an unknown day P&L closes every position ('daily loss $nan reached the limit'); its own "
-    "screen (`day_loss >= limit`) says the opposite, so direct evaluation and the RiskManager disagree",
-)
-def test_circuit_breaker_when_day_pnl_is_nan_then_stays_silent() -> None:
-    ctx = make_context(
-        1.00, portfolio=PortfolioView(equity=100_000.0, day_pnl=math.nan, daily_loss_limit=3_000.0)
-    )
+def test_circuit_breaker_when_day_pnl_is_nan_then_the_portfolio_view_is_refused() -> None:
+    # A NaN day P&L used to close every position ("daily loss $nan reached the limit").
+    with pytest.raises(ValueError, match="day_pnl must be a finite number"):
+        PortfolioView(equity=100_000.0, day_pnl=math.nan, daily_loss_limit=3_000.0)
 
-    assert make_evaluator(["circuit_breaker"]).evaluate(ctx).is_hold
+
+def test_circuit_breaker_when_limit_is_zero_then_the_portfolio_view_is_refused() -> None:
+    with pytest.raises(ValueError, match="daily_loss_limit must be a positive dollar amount"):
+        PortfolioView(equity=100_000.0, day_pnl=0.0, daily_loss_limit=0.0)
 
 
 def test_circuit_breaker_when_disabled_then_never_fires() -> None:

@@ -155,12 +155,6 @@ def test_config_when_partial_stages_close_more_than_everything_then_refused_unde
     assert errors[0] == "partial_exits: stage exit_percentage values add up to 120%, more than 100%"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: an error in a top-level rule section is reported twice: once under the section the "
-    "user wrote (partial_exits) and again under methods.default.exit_rules.partial_exit_target, a "
-    "path that is not in the file",
-)
 def test_config_when_partial_exits_has_one_mistake_then_exactly_one_error_is_reported() -> None:
     errors = _errors(
         "partial_exits: {stages: [{name: a, profit_threshold: 0.30, exit_percentage: 25}, "

@@ -65,8 +65,18 @@ def config_from_dict(data: dict[str, Any], *, source: str = "<config>") -> RiskP
 
 
 def format_errors(exc: ValidationError, renames: dict[str, str] | None = None) -> list[str]:
+    lines = _format(exc)
+    # Defaults are layered into every method before validation, so one mistake in the
+    # top-level exit rules would also be reported under each method: keep the top-level one.
+    base = {line for line in lines if line.startswith("exit_rules.")}
     out: list[str] = []
-    for line in _format(exc):
+    for line in lines:
+        if (
+            line.startswith("methods.")
+            and ".exit_rules." in line
+            and "exit_rules." + line.split(".exit_rules.", 1)[1] in base
+        ):
+            continue
         for old, new in (renames or {}).items():
             if line.startswith(old + ".") or line.startswith(old + ":"):
                 line = new + line[len(old):]

@@ -39,6 +39,12 @@ class Mark:
     problem: QuoteProblem | None = None
     min_volume: int | None = None
 
+    def __post_init__(self) -> None:
+        for name in ("premium", "bid", "ask"):
+            v = getattr(self, name)
+            if v is not None and (v != v or v in (float("inf"), float("-inf"))):
+                raise ValueError(f"Mark.{name} must be a finite number or None (missing), got {v!r}")
+
     @property
     def is_valid(self) -> bool:
         return self.problem is None and self.premium is not None

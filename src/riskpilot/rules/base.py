@@ -43,7 +43,17 @@ class PortfolioView:
     equity: float
     day_pnl: float = 0.0
     daily_loss_limit: float | None = None
-    best_alternative_edge: float | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("equity", "day_pnl"):
+            v = getattr(self, name)
+            if v != v or v in (float("inf"), float("-inf")):
+                raise ValueError(f"PortfolioView.{name} must be a finite number, got {v!r}")
+        lim = self.daily_loss_limit
+        if lim is not None and not lim > 0:
+            raise ValueError(
+                f"PortfolioView.daily_loss_limit must be a positive dollar amount or None, got {lim!r}"
+            )
 
 
 EMPTY_PORTFOLIO = PortfolioView(equity=0.0)

@@ -20,7 +20,7 @@ def evaluate(ctx: RuleContext, p: CircuitBreakerParams) -> RuleFiring | None:
     if limit is None:
         return None
     day_loss = -ctx.portfolio.day_pnl
-    if day_loss < limit:
+    if not day_loss >= limit:  # also silent on NaN: an unknown P&L is not a loss
         return None
     return RuleFiring(
         "circuit_breaker",
