@@ -1,0 +1,404 @@
+"""The backtest event loop: end-of-day option chains through the live risk engine.
+
+The backtest calls the very objects the live loop calls: :class:`riskpilot.risk.RiskManager`
+(``check_position_exits`` with its :class:`~riskpilot.rules.evaluator.ExitEvaluator`,
+``validate_order`` for sizing, ``record_fill`` for the book) and the shared fill model of
+:mod:`riskpilot.execution.fills`. Nothing of the rules is re-implemented here.
+
+Timing (no look-ahead)
+----------------------
+Each trading day *t* is processed once, in order, from that day's end-of-day chain only; the
+input is consumed lazily, so nothing after *t* is read before *t* is done.
+
+1. **Mark.** Every open position is marked from day *t*'s EOD quotes (each leg's bid/ask row,
+   :func:`riskpilot.model.mark_position`, basis ``config.monitoring.mark_basis``), stamped at
+   16:00 America/New_York on *t*. A leg without a usable row (missing, or flagged
+   ``UNUSABLE_FOR_PRICING``) gives a bad mark: the rules engine holds that position.
+2. **Exits.** ``RiskManager.check_position_exits(positions, marks, close_of(t))``. A CLOSE
+   (and a ROLL, which the backtest treats as a close; the entry step may reopen) or a
+   PARTIAL_CLOSE fills *at day t's quotes* under the fill model: every leg at its
+   slippage-model price (mid for ``"none"``; mid -/+ pct; or ORATS' spread share
+   ``bid + s*(ask-bid)`` to buy, ``ask - s*(ask-bid)`` to sell, s by leg count), plus
+   ``commission_per_contract`` per contract per leg. Urgency tactics (walks, timeouts) are
+   intraday and have no meaning on EOD bars: every exit fills as a marketable order at t.
+3. **Entries** after the exits, on the same day-*t* quotes: the method's strategy picks legs
+   (:mod:`riskpilot.backtest.strategies`), the entry premium is the fill model's price for
+   opening, ``RiskManager.validate_order`` sizes the order (starting from the method's
+   ``sizing.max_contracts``) against equity as of *t*'s marks, and the fill is recorded.
+   At most ``max_new_positions_per_day`` entries a day, never into an expiration already held.
+4. **Settlement** of positions whose expiration is *t*: at the underlying's close on *t*.
+   Cash-settled products (SPX, NDX, RUT, XSP, VIX...) pay intrinsic value in cash.
+   Physically settled products (ETFs such as SPY, QQQ, IWM): an ITM short is assigned and an
+   ITM long exercised (OCC exercise by exception), and the resulting shares are taken as
+   closed at the same close, i.e. the position is closed at intrinsic value; the exit reason
+   is ``assignment`` when a short leg was ITM. No commission is charged on settlement. A
+   position whose expiration day is missing from the data is settled on the next day seen,
+   at the last underlying close on or before its expiration.
+5. **Equity** at *t*: cash plus every open position at its day-*t* mark (the last good mark
+   when today's is bad).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date
+from typing import Literal
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from riskpilot.backtest.chain import DayChain, close_of
+from riskpilot.backtest.result import BacktestResult, Event, Trade
+from riskpilot.backtest.strategies import select_entry
+from riskpilot.config.schema import RiskPilotConfig
+from riskpilot.execution.fills import (
+    FillModel,
+    FixedPctSlippage,
+    MidSlippage,
+    Slippage,
+    SpreadShareSlippage,
+    simulate_fill,
+)
+from riskpilot.model.contract import OptionContract
+from riskpilot.model.enums import ExitAction, OrderType, PremiumType, Right, Side
+from riskpilot.model.mark import Mark, mark_position
+from riskpilot.model.order import Fill, OrderPurpose, client_order_id
+from riskpilot.model.position import Position
+from riskpilot.risk.manager import OrderRequest, RiskManager
+from riskpilot.risk.sizing import max_loss_per_unit, payoff_at_expiry
+
+#: Underlyings whose options are cash settled (European index options).
+CASH_SETTLED = frozenset({"SPX", "SPXW", "XSP", "NDX", "NDXP", "RUT", "RUTW", "VIX", "DJX", "OEX", "XEO"})
+
+SlippageSpec = Slippage | Literal["none", "mid", "orats"] | float
+Settlement = Literal["cash", "physical"]
+
+
+def fill_model_for(slippage: SlippageSpec, commission_per_contract: float,
+                   volume_share: float | None = None) -> FillModel:
+    """The shared :class:`FillModel` for a slippage spec: ``"none"``/``"mid"`` (mid fills),
+    ``"orats"`` (ORATS spread share by leg count), a float (fixed fraction off the mid,
+    0.01 = 1%), or any :class:`Slippage` object. Commission in dollars per contract."""
+    model: Slippage
+    if isinstance(slippage, str):
+        if slippage in ("none", "mid"):
+            model = MidSlippage()
+        elif slippage == "orats":
+            model = SpreadShareSlippage()
+        else:
+            raise ValueError(
+                f"slippage {slippage!r} is not understood: use 'none', 'orats', a fraction such "
+                f"as 0.01 for 1% off the mid, or a riskpilot.execution.fills slippage object"
+            )
+    elif isinstance(slippage, bool):
+        raise TypeError("slippage must be 'none', 'orats', a float fraction or a Slippage object, not a bool")
+    elif isinstance(slippage, (int, float)):
+        model = FixedPctSlippage(float(slippage))
+    else:
+        model = slippage
+    return FillModel(slippage=model, volume_share=volume_share,
+                     commission_per_contract=commission_per_contract)
+
+
+@dataclass(slots=True)
+class _Open:
+    """Backtest bookkeeping for an open position."""
+
+    opened: date
+    open_commission_per_unit: float
+    last_premium: float
+    closes: int = 0
+
+
+def _settlement_for(underlying: str, settlement: Settlement | None) -> Settlement:
+    if settlement is not None:
+        if settlement not in ("cash", "physical"):
+            raise ValueError(f"settlement must be 'cash' or 'physical', got {settlement!r}")
+        return settlement
+    return "cash" if underlying.upper() in CASH_SETTLED else "physical"
+
+
+def _legs_text(pos: Position) -> str:
+    return " / ".join(f"{leg.quantity:+d} {leg.contract}" for leg in pos.legs)
+
+
+def run_backtest(
+    chain_days: Iterable[tuple[date, pa.Table]],
+    config: RiskPilotConfig,
+    *,
+    method: str,
+    underlying: str,
+    equity: float,
+    slippage: SlippageSpec = "orats",
+    commission_per_contract: float = 0.65,
+    volume_share: float | None = None,
+    settlement: Settlement | None = None,
+    vix: Mapping[date, float] | None = None,
+    max_new_positions_per_day: int = 1,
+    multiplier: int = 100,
+) -> BacktestResult:
+    """Run ``method`` of ``config`` over ``chain_days`` (one ``(date, CHAIN_SCHEMA table)`` per
+    trading day, strictly increasing; e.g. ``ChainStore.iter_days`` or a model chain split by
+    day) starting from ``equity`` dollars. See the module docstring for the timing of every
+    step and the fill and settlement conventions.
+
+    ``vix`` (closes by date) feeds the method's ``vix_min``/``vix_max`` entry filters; the
+    value of day t is used at t only. Without it those filters are not applied and the
+    result's ``warnings`` say so. ``settlement`` defaults by underlying (cash for index
+    products in :data:`CASH_SETTLED`, physical otherwise).
+    """
+    if math.isnan(equity) or equity <= 0:
+        raise ValueError(f"equity must be a positive dollar amount, got {equity!r}")
+    if max_new_positions_per_day < 0:
+        raise ValueError(f"max_new_positions_per_day must be >= 0, got {max_new_positions_per_day}")
+    mcfg = config.method(method)
+    model = fill_model_for(slippage, commission_per_contract, volume_share)
+    settle_kind = _settlement_for(underlying, settlement)
+    rm = RiskManager(config, equity=equity)
+    basis = config.monitoring.mark_basis
+    result = BacktestResult(underlying=underlying, method=method, start_equity=float(equity))
+    entry = mcfg.entry
+    if vix is None and (entry.vix_min is not None or entry.vix_max is not None):
+        result.warnings.append(
+            f"entry filters vix_min={entry.vix_min} vix_max={entry.vix_max} not applied: "
+            f"no VIX series passed (run_backtest(..., vix=...))"
+        )
+    if entry.min_iv_rank is not None or entry.max_iv_rank is not None:
+        result.warnings.append(
+            f"entry filters min_iv_rank={entry.min_iv_rank} max_iv_rank={entry.max_iv_rank} "
+            f"not applied: the backtester does not compute IV rank yet"
+        )
+
+    cash = float(equity)
+    positions: dict[str, Position] = {}
+    book: dict[str, _Open] = {}
+    und_closes: list[tuple[date, float]] = []
+    seq = 0
+    prev: date | None = None
+
+    def refuse(why: str) -> None:
+        result.entries_refused[why] = result.entries_refused.get(why, 0) + 1
+
+    def close(pos: Position, qty: int, price: float, commission: float, day: date, reason: str,
+              priority: str | None, kind: str) -> None:
+        nonlocal cash
+        info = book[pos.id]
+        info.closes += 1
+        fill = Fill(
+            fill_id=f"{client_order_id(pos.id, OrderPurpose.CLOSE, info.closes)}-{kind}",
+            client_order_id=client_order_id(pos.id, OrderPurpose.CLOSE, info.closes),
+            quantity=qty, price=price, timestamp=close_of(day),
+            side=Side.BUY if pos.is_credit else Side.SELL,
+            position_id=pos.id, commission=commission,
+        )
+        rm.record_fill(fill)
+        mult = pos.multiplier
+        sign = -1.0 if pos.is_credit else 1.0
+        cash += sign * price * mult * qty - commission
+        open_comm = info.open_commission_per_unit * qty
+        result.trades.append(Trade(
+            position_id=pos.id, method=pos.method, underlying=pos.underlying,
+            legs=_legs_text(pos), opened=info.opened, closed=day, quantity=qty,
+            entry_premium=pos.entry_premium, exit_premium=price,
+            pnl=pos.profit(price) * mult * qty - commission - open_comm,
+            commission=commission + open_comm, exit_reason=reason, priority=priority,
+            days_held=(day - info.opened).days,
+            mfe=pos.state.mfe * mult * qty, mae=pos.state.mae * mult * qty,
+        ))
+        result.events.append(Event(day, kind, pos.id, qty, price, reason))
+        left = pos.reduced(qty)
+        if left.quantity == 0:
+            del positions[pos.id]
+            del book[pos.id]
+        else:
+            positions[pos.id] = left
+
+    def settle(pos: Position, day: date, spot: float) -> None:
+        value = payoff_at_expiry(pos.legs, spot)
+        price = -value if pos.is_credit else value
+        if price < -1e-9:
+            raise ValueError(
+                f"position {pos.id} settles at a negative close-out premium {price:.4f}: its legs "
+                f"{_legs_text(pos)} are not a structure the backtester supports"
+            )
+        price = price if price > 0 else 0.0  # never -0.0
+        itm_short = any(
+            leg.is_short and (
+                (leg.contract.right is Right.PUT and spot < leg.contract.strike)
+                or (leg.contract.right is Right.CALL and spot > leg.contract.strike)
+            )
+            for leg in pos.legs
+        )
+        reason = "assignment" if settle_kind == "physical" and itm_short else "expiration_settlement"
+        close(pos, pos.quantity, price, 0.0, day, reason, None, "SETTLE")
+
+    def spot_on_or_before(d: date) -> float:
+        for day_seen, px in reversed(und_closes):
+            if day_seen <= d:
+                return px
+        raise ValueError(f"no underlying close on or before {d} to settle an expiry at")
+
+    def equity_now() -> float:
+        total = cash
+        for pid, pos in positions.items():
+            prem = book[pid].last_premium
+            sign = -1.0 if pos.is_credit else 1.0
+            total += sign * prem * pos.multiplier * pos.quantity
+        return total
+
+    for d, table in chain_days:
+        if prev is not None and d <= prev:
+            raise ValueError(f"chain days must be strictly increasing: {d} came after {prev}")
+        prev = d
+        day = DayChain.from_table(d, table, underlying)
+        if not result.model_priced and table.num_rows and "model_priced" in table.column_names:
+            result.model_priced = bool(pc.any(table.column("model_priced")).as_py())
+        now = day.timestamp
+        if math.isfinite(day.underlying_price):
+            und_closes.append((d, day.underlying_price))
+
+        # 0. Expiries the data skipped (holiday or missing day): settle before anything else.
+        for pos in [p for p in positions.values() if p.expiration < d]:
+            settle(pos, d, spot_on_or_before(pos.expiration))
+
+        # 1. Mark, 2. exits.
+        if positions:
+            contracts: set[OptionContract] = {leg.contract for p in positions.values() for leg in p.legs}
+            quotes = day.quotes(contracts)
+            marks: dict[str, Mark] = {
+                pid: mark_position(p, quotes, now, basis=basis) for pid, p in positions.items()
+            }
+            for check in rm.check_position_exits(list(positions.values()), marks, now):
+                pos = check.position
+                positions[pos.id] = pos
+                if check.mark.is_valid and check.mark.premium is not None:
+                    book[pos.id].last_premium = check.mark.premium
+                dec = check.decision
+                if dec.action is ExitAction.HOLD:
+                    continue
+                qty = pos.quantity if dec.action in (ExitAction.CLOSE, ExitAction.ROLL) else dec.quantity
+                qty = min(max(qty, 1), pos.quantity)
+                res = simulate_fill(pos.legs, Side.SELL, qty, OrderType.MARKET, None, quotes, model)
+                if not res.filled or res.net_debit is None:
+                    result.warnings.append(f"{d}: exit of {pos.id} ({dec.rule}) unfilled: {res.reason}")
+                    continue
+                # fills.py: SELL of the held combo closes it (a credit position buys its shorts
+                # back: net_debit > 0 is what it pays; a debit position receives -net_debit).
+                close_price = res.net_debit if pos.is_credit else -res.net_debit
+                if close_price < 0:
+                    result.warnings.append(
+                        f"{d}: closing {pos.id} priced at {close_price:.4f} (inconsistent quotes); "
+                        f"filled at 0"
+                    )
+                    close_price = 0.0
+                if dec.stage is not None:
+                    pos = pos.with_stage_done(dec.stage)
+                    positions[pos.id] = pos
+                kind = "CLOSE" if res.filled_quantity == pos.quantity else "PARTIAL_CLOSE"
+                close(pos, res.filled_quantity, close_price, res.commission, d, dec.rule or "rule",
+                      dec.priority.name if dec.priority is not None else None, kind)
+
+        # 3. Entries.
+        entries_left = max_new_positions_per_day
+        vix_ok = True
+        if vix is not None and (entry.vix_min is not None or entry.vix_max is not None):
+            v = vix.get(d)
+            if v is None or not math.isfinite(v):
+                vix_ok = False
+                refuse("no_vix_value")
+            elif (entry.vix_max is not None and v > entry.vix_max) or (
+                entry.vix_min is not None and v < entry.vix_min
+            ):
+                vix_ok = False
+                refuse("vix_filter")
+        while entries_left > 0 and vix_ok and day.size:
+            entries_left -= 1
+            held = frozenset(
+                (p.expiration - date(1970, 1, 1)).days for p in positions.values()
+            )
+            cand = select_entry(day, mcfg.strategy, entry, multiplier=multiplier, exclude_expirations=held)
+            if cand is None:
+                refuse("no_candidate")
+                break
+            quotes = day.quotes([leg.contract for leg in cand.legs])
+            priced = simulate_fill(cand.legs, Side.BUY, 1, OrderType.MARKET, None, quotes, model)
+            if not priced.filled or priced.net_debit is None:
+                refuse("unfillable")
+                break
+            premium = -priced.net_debit if cand.premium_type is PremiumType.CREDIT else priced.net_debit
+            if premium <= 0:
+                refuse("no_credit")
+                break
+            seq += 1
+            pid = f"{underlying}-{method}-{seq:05d}"
+            mlpu = max_loss_per_unit(cand.legs, premium, cand.premium_type,
+                                     underlying_price=day.underlying_price)
+            if mlpu <= 0:
+                refuse("no_risk")
+                break
+            rm.set_equity(max(equity_now(), 1e-6))
+            request = OrderRequest(
+                underlying=underlying, quantity=mcfg.sizing.max_contracts, max_loss_per_unit=mlpu,
+                underlying_price=day.underlying_price if math.isfinite(day.underlying_price) else None,
+                delta_per_unit=cand.delta_per_share * multiplier if math.isfinite(cand.delta_per_share) else 0.0,
+                method=method, position_id=pid, premium_type=cand.premium_type, multiplier=multiplier,
+            )
+            verdict = rm.validate_order(request)
+            if not verdict.approved:
+                refuse(verdict.binding_limit or "refused")
+                break
+            res = simulate_fill(cand.legs, Side.BUY, verdict.quantity, OrderType.MARKET, None, quotes, model)
+            if not res.filled or res.net_debit is None:
+                refuse("unfillable")
+                break
+            qty = res.filled_quantity
+            coid = client_order_id(pid, OrderPurpose.OPEN, 0)
+            rm.record_fill(Fill(
+                fill_id=f"{coid}-OPEN", client_order_id=coid, quantity=qty, price=premium,
+                timestamp=now, side=Side.SELL if cand.premium_type is PremiumType.CREDIT else Side.BUY,
+                position_id=pid, commission=res.commission,
+            ))
+            sign = 1.0 if cand.premium_type is PremiumType.CREDIT else -1.0
+            cash += sign * premium * multiplier * qty - res.commission
+            positions[pid] = Position(pid, cand.legs, cand.premium_type, premium, qty, now, method)
+            book[pid] = _Open(d, res.commission / qty, premium)
+            result.events.append(Event(d, "OPEN", pid, qty, premium, verdict.reason))
+
+        # 4. Settlement of today's expiries.
+        for pos in [p for p in positions.values() if p.expiration <= d]:
+            if not math.isfinite(day.underlying_price):
+                raise ValueError(
+                    f"{d}: position {pos.id} expires today but the chain carries no underlying "
+                    f"price to settle it at (fill underlying_price in the chain)"
+                )
+            settle(pos, d, day.underlying_price)
+
+        # 5. Equity.
+        result.dates.append(d)
+        result.equity.append(equity_now())
+
+    result.open_positions = list(positions.values())
+    return result
+
+
+def iter_table_days(table: pa.Table) -> Iterable[tuple[date, pa.Table]]:
+    """Split a multi-day ``CHAIN_SCHEMA`` table (e.g. from ``generate_model_chain`` or
+    ``read_chain``) into ``(date, table)`` pairs in date order, lazily."""
+    qd = np.asarray(table.column("quote_date").cast(pa.int32()).to_numpy(zero_copy_only=False))
+    order = np.argsort(qd, kind="stable")
+    sorted_days = qd[order]
+    bounds = np.flatnonzero(np.diff(sorted_days)) + 1
+    starts = np.concatenate([[0], bounds])
+    ends = np.concatenate([bounds, [sorted_days.size]])
+    epoch = date(1970, 1, 1).toordinal()
+    for s, e in zip(starts, ends, strict=True):
+        if e <= s:
+            continue
+        idx = pa.array(order[s:e])
+        yield date.fromordinal(epoch + int(sorted_days[s])), table.take(idx)
+
+
+__all__ = ["CASH_SETTLED", "fill_model_for", "iter_table_days", "run_backtest"]
