@@ -1,0 +1,124 @@
+"""Performance figures from a daily equity curve and a trade log.
+
+Conventions (stated, because every library picks its own):
+
+- Daily returns are simple returns between consecutive equity values; 252 trading days a year.
+- CAGR: ``(end / start) ** (365.25 / calendar_days) - 1`` over the curve's first to last date.
+- Sharpe: ``mean(r) / std(r, ddof=1) * sqrt(252)``, risk-free rate 0.
+- Sortino: ``mean(r) / sqrt(mean(min(r, 0) ** 2)) * sqrt(252)`` (downside deviation over all
+  days, target 0).
+- Max drawdown: the largest fall from a running peak, as a positive fraction (0.12 = 12%).
+- Calmar: CAGR / max drawdown.
+- Win rate: share of trades with pnl > 0; profit factor: gross profit / gross loss.
+
+A figure whose denominator is zero (no volatility, no drawdown, no losing trade, no trade) is
+``None``, never a made-up 0 or infinity.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date
+
+import numpy as np
+
+from riskpilot.backtest.result import Trade
+
+TRADING_DAYS = 252
+
+
+@dataclass(frozen=True, slots=True)
+class ReasonStats:
+    count: int
+    pnl: float
+
+
+@dataclass(frozen=True, slots=True)
+class Metrics:
+    """Money in dollars, rates as fractions (0.10 = 10%)."""
+
+    start_equity: float
+    end_equity: float
+    total_return: float
+    cagr: float | None
+    sharpe: float | None
+    sortino: float | None
+    max_drawdown: float
+    calmar: float | None
+    trade_count: int
+    win_rate: float | None
+    profit_factor: float | None
+    avg_days_held: float | None
+    total_pnl: float
+    by_exit_reason: dict[str, ReasonStats] = field(default_factory=dict)
+    avg_mfe: float | None = None
+    avg_mae: float | None = None
+
+
+def _ratio(num: float, den: float) -> float | None:
+    return num / den if den > 0 and math.isfinite(den) else None
+
+
+def max_drawdown(equity: Sequence[float] | np.ndarray) -> float:
+    """Largest peak-to-trough fall as a positive fraction of the peak."""
+    eq = np.asarray(equity, dtype=np.float64)
+    if eq.size == 0:
+        return 0.0
+    peak = np.maximum.accumulate(eq)
+    return float(np.max(1.0 - eq / peak))
+
+
+def compute_metrics(dates: Sequence[date], equity: Sequence[float], trades: Sequence[Trade]) -> Metrics:
+    """Figures for a backtest; ``dates`` and ``equity`` are aligned, one value per day."""
+    if len(dates) != len(equity):
+        raise ValueError(f"dates ({len(dates)}) and equity ({len(equity)}) must be aligned")
+    if len(equity) == 0:
+        raise ValueError("an equity curve needs at least one day; the backtest processed none")
+    eq = np.asarray(equity, dtype=np.float64)
+    if not np.all(np.isfinite(eq)) or np.any(eq <= 0):
+        raise ValueError("equity must be finite and positive on every day to compute returns")
+    start, end = float(eq[0]), float(eq[-1])
+    r = eq[1:] / eq[:-1] - 1.0
+    days = (dates[-1] - dates[0]).days
+    cagr = (end / start) ** (365.25 / days) - 1.0 if days > 0 else None
+    sharpe = sortino = None
+    if r.size >= 2:
+        sd = float(np.std(r, ddof=1))
+        s = _ratio(float(np.mean(r)), sd)
+        sharpe = s * math.sqrt(TRADING_DAYS) if s is not None else None
+        dd = math.sqrt(float(np.mean(np.minimum(r, 0.0) ** 2)))
+        so = _ratio(float(np.mean(r)), dd)
+        sortino = so * math.sqrt(TRADING_DAYS) if so is not None else None
+    mdd = max_drawdown(eq)
+    calmar = cagr / mdd if cagr is not None and mdd > 0 else None
+    pnl = np.asarray([t.pnl for t in trades], dtype=np.float64)
+    n = int(pnl.size)
+    gross_win = float(pnl[pnl > 0].sum()) if n else 0.0
+    gross_loss = float(-pnl[pnl < 0].sum()) if n else 0.0
+    reasons: dict[str, ReasonStats] = {}
+    for t in trades:
+        prev = reasons.get(t.exit_reason, ReasonStats(0, 0.0))
+        reasons[t.exit_reason] = ReasonStats(prev.count + 1, prev.pnl + t.pnl)
+    return Metrics(
+        start_equity=start,
+        end_equity=end,
+        total_return=end / start - 1.0,
+        cagr=cagr,
+        sharpe=sharpe,
+        sortino=sortino,
+        max_drawdown=mdd,
+        calmar=calmar,
+        trade_count=n,
+        win_rate=float(np.mean(pnl > 0)) if n else None,
+        profit_factor=_ratio(gross_win, gross_loss),
+        avg_days_held=float(np.mean([t.days_held for t in trades])) if n else None,
+        total_pnl=float(pnl.sum()) if n else 0.0,
+        by_exit_reason=reasons,
+        avg_mfe=float(np.mean([t.mfe for t in trades])) if n else None,
+        avg_mae=float(np.mean([t.mae for t in trades])) if n else None,
+    )
+
+
+__all__ = ["TRADING_DAYS", "Metrics", "ReasonStats", "compute_metrics", "max_drawdown"]
