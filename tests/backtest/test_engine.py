@@ -225,3 +225,19 @@ def test_real_spx_chain_runs_through_the_rules() -> None:
     assert r.trades
     m = r.metrics()
     assert m.trade_count == len(r.trades)
+
+
+def test_rows_flagged_unusable_are_never_used_to_mark_or_fill() -> None:
+    days = _two_day_chain("SPY", 92.0)
+    d2 = days[1][0]
+    flagged = [
+        {**_row(d2, "SPY", 92.0, d2, 95.0, "P", 50.0, 40.0, -0.9), "quality": 1},  # crossed
+        {**_row(d2, "SPY", 92.0, d2, 90.0, "P", 0.0, 0.0, -0.1), "quality": 2},  # no market
+    ]
+    table = pa.concat_tables([days[1][1], pa.Table.from_pylist(flagged, schema=CHAIN_SCHEMA)])
+    r = run_backtest([days[0], (d2, table)], _short_dte_config(), method="default",
+                     underlying="SPY", equity=1_000_000.0, slippage="none")
+    (t,) = r.trades
+    # The stop loss cannot fire on the flagged quotes: the position holds and settles at 3.00.
+    assert t.exit_reason == "assignment"
+    assert t.exit_premium == pytest.approx(3.0)
