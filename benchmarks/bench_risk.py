@@ -84,8 +84,8 @@ def measure() -> dict[str, float]:
     req = OrderRequest("SPY", 2, 400.0, delta_per_unit=-10.0, gamma_per_unit=-0.5, underlying_price=500.0)
     out["validate_order_us"] = timeit(lambda: rm.validate_order(req), 5, 20_000) * 1e6
     rm.register_position("p", OrderRequest("SPY", 1, 400.0))
-    rm.record_fill(Fill("f0", "o", 1, 1.0, NOW, Side.SELL, position_id="p"))
-    fills = [Fill(f"f{i}", "o", 1, 1.0, NOW, Side.SELL, position_id="p") for i in range(1, 100_001)]
+    rm.record_fill(Fill("f0", "o", 1, 1.0, NOW, Side.BUY, position_id="p"))
+    fills = [Fill(f"f{i}", "o", 1, 1.0, NOW, Side.BUY, position_id="p") for i in range(1, 100_001)]
     it = iter(fills)
     out["record_fill_us"] = timeit(lambda: rm.record_fill(next(it)), 5, 20_000) * 1e6
     return out

@@ -50,7 +50,7 @@ def make_rm(**risk: object) -> RiskManager:
 
 def opened(rm: RiskManager, pos: Position, at: datetime = DAY1) -> None:
     rm.validate_order(OrderRequest(pos.underlying, pos.quantity, 400.0, position_id=pos.id))
-    rm.record_fill(Fill(f"open-{pos.id}", f"o-{pos.id}", pos.quantity, pos.entry_premium, at, Side.SELL,
+    rm.record_fill(Fill(f"open-{pos.id}", f"o-{pos.id}", pos.quantity, pos.entry_premium, at, Side.BUY,
                         position_id=pos.id))
 
 
@@ -58,7 +58,7 @@ def test_record_fill_applies_a_fill_once() -> None:
     rm = make_rm()
     pos = spread("p1")
     opened(rm, pos)
-    dup = Fill(f"open-{pos.id}", "o-p1", 2, 1.0, DAY1, Side.SELL, position_id="p1")
+    dup = Fill(f"open-{pos.id}", "o-p1", 2, 1.0, DAY1, Side.BUY, position_id="p1")
     assert rm.record_fill(dup) is False
     assert rm.open_quantity("p1") == 2 and rm.heat == pytest.approx(800.0)
 
@@ -72,11 +72,11 @@ def test_record_fill_for_unknown_position_names_the_fix() -> None:
 def test_record_fill_closing_realizes_pnl_after_commission() -> None:
     rm = make_rm()
     opened(rm, spread("p1", qty=2, entry=1.00))
-    rm.record_fill(Fill("c1", "oc", 1, 0.40, DAY1, Side.BUY, position_id="p1", commission=1.30))
+    rm.record_fill(Fill("c1", "oc", 1, 0.40, DAY1, Side.SELL, position_id="p1", commission=1.30))
     assert rm.realized_pnl == pytest.approx(60.0 - 1.30)
     assert rm.open_quantity("p1") == 1 and rm.heat == pytest.approx(400.0)
     with pytest.raises(ValueError, match="closes 2 of position p1 but only 1 open"):
-        rm.record_fill(Fill("c2", "oc", 2, 0.40, DAY1, Side.BUY, position_id="p1"))
+        rm.record_fill(Fill("c2", "oc", 2, 0.40, DAY1, Side.SELL, position_id="p1"))
 
 
 def test_check_position_exits_without_a_quote_holds_and_says_so() -> None:
@@ -173,3 +173,17 @@ def test_marking_copy_keeps_every_field_of_the_position() -> None:
         if name != "state":
             assert getattr(marked, name) == getattr(pos, name), name
     assert marked.state.last_premium == 0.8
+
+
+def test_record_fill_follows_the_order_side_convention_for_credit_and_debit() -> None:
+    # BUY of the held combo opens (a credit spread is bought as [-1 short, +1 long] for a credit),
+    # SELL closes: the same convention as model.Order, execution.fills and the paper broker.
+    rm = make_rm()
+    for pid, kind in (("c", PremiumType.CREDIT), ("d", PremiumType.DEBIT)):
+        rm.register_position(pid, OrderRequest("SPY", 2, 300.0, premium_type=kind))
+        rm.record_fill(Fill(f"o-{pid}", "o", 2, 1.0, DAY1, Side.BUY, position_id=pid))
+        assert rm.open_quantity(pid) == 2
+        rm.record_fill(Fill(f"c-{pid}", "c", 2, 1.5, DAY1, Side.SELL, position_id=pid))
+        assert rm.open_quantity(pid) == 0
+    # credit sold at 1.00 and bought back at 1.50 loses 100; debit paid 1.00 sold 1.50 gains 100
+    assert rm.realized_pnl == pytest.approx(0.0)

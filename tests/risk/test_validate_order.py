@@ -30,7 +30,7 @@ def req(underlying: str = "SPY", qty: int = 1, max_loss: float = 400.0, **kw: ob
 def open_position(rm: RiskManager, pid: str, r: OrderRequest) -> None:
     v = rm.validate_order(_with_id(r, pid))
     assert v.approved, v.reason
-    rm.record_fill(Fill(f"f-{pid}", f"o-{pid}", v.quantity, 1.0, T0, Side.SELL, position_id=pid))
+    rm.record_fill(Fill(f"f-{pid}", f"o-{pid}", v.quantity, 1.0, T0, Side.BUY, position_id=pid))
 
 
 def _with_id(r: OrderRequest, pid: str) -> OrderRequest:
@@ -94,7 +94,7 @@ def test_validate_order_closing_a_position_frees_its_class_slot() -> None:
     rm = manager(max_positions_per_class=1)
     open_position(rm, "p1", req("SPY", qty=2, max_loss=100.0))
     assert not rm.validate_order(req("QQQ", max_loss=100.0)).approved
-    rm.record_fill(Fill("close-1", "oc", 2, 0.5, T0, Side.BUY, position_id="p1"))
+    rm.record_fill(Fill("close-1", "oc", 2, 0.5, T0, Side.SELL, position_id="p1"))
     assert rm.validate_order(req("QQQ", max_loss=100.0)).approved
 
 

@@ -191,7 +191,7 @@ def run_backtest(
             fill_id=f"{client_order_id(pos.id, OrderPurpose.CLOSE, info.closes)}-{kind}",
             client_order_id=client_order_id(pos.id, OrderPurpose.CLOSE, info.closes),
             quantity=qty, price=price, timestamp=close_of(day),
-            side=Side.BUY if pos.is_credit else Side.SELL,
+            side=Side.SELL,  # disposes of the held combo (the order convention)
             position_id=pos.id, commission=commission,
         )
         rm.record_fill(fill)
@@ -358,7 +358,7 @@ def run_backtest(
             coid = client_order_id(pid, OrderPurpose.OPEN, 0)
             rm.record_fill(Fill(
                 fill_id=f"{coid}-OPEN", client_order_id=coid, quantity=qty, price=premium,
-                timestamp=now, side=Side.SELL if cand.premium_type is PremiumType.CREDIT else Side.BUY,
+                timestamp=now, side=Side.BUY,  # acquires the held combo (the order convention)
                 position_id=pid, commission=res.commission,
             ))
             sign = 1.0 if cand.premium_type is PremiumType.CREDIT else -1.0

@@ -69,7 +69,9 @@ class Order:
 @dataclass(frozen=True, slots=True)
 class Fill:
     """An execution of ``quantity`` units of an order at ``price`` (net premium per share).
-    ``fill_id`` is the venue's execution id: a fill is applied at most once."""
+    ``side`` is the order's side on the combo as the position holds it: BUY opens (a credit
+    spread is opened by buying the combo [-1 short put, +1 long put], receiving a credit),
+    SELL closes. ``fill_id`` is the venue's execution id: a fill is applied at most once."""
 
     fill_id: str
     client_order_id: str

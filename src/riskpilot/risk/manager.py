@@ -310,8 +310,9 @@ class RiskManager:
 
     # --- hook 3: record_fill --------------------------------------------------------------
     def record_fill(self, fill: Fill) -> bool:
-        """Apply a fill to the book. Returns False (and changes nothing) for a fill id seen
-        before: a fill is applied at most once."""
+        """Apply a fill to the book. ``fill.side`` follows the order convention: BUY of the
+        held combo opens (adds), SELL closes (reduces and realizes P&L). Returns False (and
+        changes nothing) for a fill id seen before: a fill is applied at most once."""
         book = self._book
         if fill.fill_id in book.fill_ids:
             return False
@@ -331,7 +332,9 @@ class RiskManager:
         day = fill.timestamp.astimezone(EXCHANGE_TZ).date()
         self._roll_day(day)
         book.fill_ids.add(fill.fill_id)
-        opening_side = Side.SELL if e.premium_type is PremiumType.CREDIT else Side.BUY
+        # Orders and fills trade the combo as the position holds it (model.order.Order): a BUY
+        # acquires it (opens, credit or debit alike), a SELL disposes of it (closes).
+        opening_side = Side.BUY
         q = fill.quantity
         if fill.side is opening_side:
             total = e.quantity + q
