@@ -12,6 +12,7 @@ The default URL is ``$RISKPILOT_DB`` or ``sqlite:///riskpilot.db`` in the workin
 from __future__ import annotations
 
 import os
+import select
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
@@ -22,13 +23,17 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 DEFAULT_DB_URL = "sqlite:///riskpilot.db"
 DB_URL_ENV = "RISKPILOT_DB"
+
+#: PostgreSQL connections older than this many seconds are replaced at checkout (guards
+#: against servers, proxies and firewalls that drop long-idle connections silently).
+PG_POOL_RECYCLE_S = 1800
 
 #: How long a SQLite connection waits for another writer's lock before failing (ms).
 SQLITE_BUSY_TIMEOUT_MS = 10_000
@@ -154,8 +159,36 @@ def make_engine(
         options.append("-csynchronous_commit=off")
     if options:
         kwargs["connect_args"] = {"options": " ".join(options)}
-    kwargs["pool_pre_ping"] = True
-    return create_engine(parsed, **kwargs)
+    # No pool_pre_ping: it costs a round trip ("SELECT 1") on every checkout, as much as a
+    # whole fill. Instead (see _install_pg_liveness_check): connections are replaced after
+    # PG_POOL_RECYCLE_S, a connection the server has closed is discarded at checkout
+    # without a round trip, and one that dies in use raises a DBAPIError with
+    # ``connection_invalidated`` set, after which the pool reconnects (record_fill retries
+    # once on it; other callers see that one error and succeed on their next call).
+    kwargs["pool_recycle"] = PG_POOL_RECYCLE_S
+    engine = create_engine(parsed, **kwargs)
+    _install_pg_liveness_check(engine)
+    return engine
+
+
+def _install_pg_liveness_check(engine: Engine) -> None:
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        # An idle connection has nothing to say (the store uses no LISTEN/NOTIFY). If its
+        # socket is readable, the server sent its goodbye (shutdown, restart, terminated
+        # backend, idle_session_timeout) or closed it: discard it, and the pool hands out
+        # another (DisconnectionError makes the pool retry the checkout). A zero-timeout
+        # select() is a system call, not a round trip.
+        pgconn = getattr(dbapi_connection, "pgconn", None)
+        if pgconn is None:  # not psycopg 3 (psycopg2 URL): no cheap check available
+            return
+        try:
+            fd = pgconn.socket
+        except Exception as exc:  # psycopg raises OperationalError on a closed connection
+            raise DisconnectionError(f"connection is closed ({exc})") from exc
+        readable, _, _ = select.select([fd], [], [], 0)
+        if readable:
+            raise DisconnectionError("the server closed this pooled connection")
 
 
 # --- migrations ---------------------------------------------------------------------------
@@ -218,6 +251,7 @@ class Store:
         self._write_sessions = sessionmaker(
             engine.execution_options(**{_WRITE_OPTION: True}), expire_on_commit=False
         )
+        self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
 
     @classmethod
     def open(
@@ -255,6 +289,16 @@ class Store:
         """A session inside one transaction: committed on success, rolled back on error."""
         with self._write_sessions() as session, session.begin():
             yield session
+
+    @contextmanager
+    def single_statement(self) -> Iterator[Connection]:
+        """A connection in autocommit mode, for a write that is one statement (its own
+        transaction: no BEGIN/COMMIT round trips). PostgreSQL only: on SQLite the writers
+        must take the write lock with BEGIN IMMEDIATE, so use :meth:`transaction`."""
+        if self.dialect != "postgresql":
+            raise StoreConfigError("single_statement() is for PostgreSQL; use transaction() on SQLite")
+        with self._autocommit.connect() as conn:
+            yield conn
 
     @contextmanager
     def read(self) -> Iterator[Session]:

@@ -27,10 +27,10 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import Table, case, insert, literal, select, update
+from sqlalchemy import Table, case, insert, literal, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from riskpilot.execution.port import OrderState, OrderStatus
@@ -40,6 +40,7 @@ from riskpilot.model.enums import (
     PositionStatus,
     PremiumType,
     Priority,
+    Side,
     TradingState,
 )
 from riskpilot.model.order import Fill, Order, OrderPurpose
@@ -625,8 +626,18 @@ class OrderRepository:
     def record_fill(self, fill: Fill) -> FillOutcome:
         """Apply one fill once: the fill row, its order's filled quantity and average price,
         its position (OPEN on an entry fill; reduced, realized P&L and CLOSED at zero on a
-        closing fill), the exit and attempt it belongs to, and the day's P&L."""
+        closing fill), the exit and attempt it belongs to, and the day's P&L.
+
+        A fill id the store already knows raises :class:`DuplicateFillError` before any
+        other check (a replayed fill is reported as a duplicate, not as an overfill).
+
+        On PostgreSQL this is one statement (data-modifying CTEs) run as its own
+        transaction, so the fill costs one round trip plus the commit; a connection the
+        server dropped is retried once on a fresh one (see :data:`_FILL_SQL`). On SQLite
+        it is a handful of statements in one IMMEDIATE transaction."""
         at = _utc(fill.timestamp, "fill timestamp")
+        if self.store.dialect == "postgresql":
+            return self._record_fill_pg(fill, at)
         try:
             with self.store.transaction() as s:
                 return self._apply_fill(s, fill, at)
@@ -635,6 +646,57 @@ class OrderRepository:
             if self.known_fill_ids([fill.fill_id]):
                 raise DuplicateFillError(fill.fill_id) from exc
             raise
+
+    def _record_fill_pg(self, fill: Fill, at: datetime) -> FillOutcome:
+        params = {
+            "fid": fill.fill_id,
+            "coid": fill.client_order_id,
+            "fpos": fill.position_id,
+            "side": fill.side.name,
+            "qty": fill.quantity,
+            "price": float(fill.price),
+            "comm": float(fill.commission),
+            "at": at,
+            "day": at.astimezone(EXCHANGE_TZ).date(),
+        }
+        try:
+            row = self._run_fill_sql(params)
+        except DBAPIError as exc:
+            if not exc.connection_invalidated:
+                raise
+            # The pooled connection was dead (server restart, idle timeout, terminated
+            # backend); the pool has been invalidated, so this runs on a new connection.
+            # Safe to repeat: if the lost attempt did commit, the fill id is now known and
+            # the retry raises DuplicateFillError without changing anything again.
+            row = self._run_fill_sql(params)
+        if row is None:
+            raise NotFoundError(
+                f"order {fill.client_order_id!r} is not in the store: record_intent and "
+                "record_order come before its fills"
+            )
+        if row.known:
+            raise DuplicateFillError(fill.fill_id)
+        if not row.ok:
+            _check_fill(fill, row)
+            raise InvariantError(f"fill {fill.fill_id!r} was refused by the store's checks")  # pragma: no cover
+        if not row.applied:
+            # Another writer inserted the same fill id between our snapshot and our insert.
+            raise DuplicateFillError(fill.fill_id)
+        new_filled = row.filled_quantity + fill.quantity
+        exit_id: int | None = row.exit_id if row.attempt_id is not None else None
+        return FillOutcome(
+            order_status=OrderStatus[row.new_status],
+            order_filled_quantity=new_filled,
+            position_id=row.position_id,
+            position_quantity=row.new_pos_qty,
+            position_status=PositionStatus[row.new_pos_status] if row.new_pos_status is not None else None,
+            realized_pnl=float(row.realized),
+            exit_id=exit_id,
+        )
+
+    def _run_fill_sql(self, params: dict[str, Any]) -> Any:
+        with self.store.single_statement() as conn:
+            return conn.execute(_FILL_SQL, params).one_or_none()
 
     def _apply_fill(self, s: Session, fill: Fill, at: datetime) -> FillOutcome:
         # Written as a handful of Core statements (not ORM unit-of-work) because this is the
@@ -654,6 +716,10 @@ class OrderRepository:
                 at_t.c.id.label("attempt_id"),
                 at_t.c.exit_id,
                 lt.c.multiplier,
+                select(literal(True))
+                .where(_table(FillRow).c.fill_id == fill.fill_id)
+                .exists()
+                .label("known"),
             )
             .select_from(
                 ot.outerjoin(at_t, at_t.c.client_order_id == ot.c.client_order_id).outerjoin(
@@ -668,22 +734,11 @@ class OrderRepository:
                 f"order {fill.client_order_id!r} is not in the store: record_intent and "
                 "record_order come before its fills"
             )
-        if fill.side is not order.side:
-            raise InvariantError(
-                f"fill {fill.fill_id!r} is a {fill.side.value} but order "
-                f"{fill.client_order_id!r} is a {order.side.value}"
-            )
+        if order.known:
+            raise DuplicateFillError(fill.fill_id)
+        _check_fill(fill, order)
         new_filled = order.filled_quantity + fill.quantity
-        if new_filled > order.quantity:
-            raise InvariantError(
-                f"fill {fill.fill_id!r} of {fill.quantity} overfills order "
-                f"{fill.client_order_id!r} ({order.filled_quantity} of {order.quantity} filled)"
-            )
         position_id = order.position_id
-        if fill.position_id is not None and position_id is not None and fill.position_id != position_id:
-            raise InvariantError(
-                f"fill {fill.fill_id!r} names position {fill.position_id!r} but its order belongs to {position_id!r}"
-            )
         # The unique fill_id constraint refuses a duplicate here (see record_fill).
         s.execute(
             insert(_table(FillRow)).values(
@@ -738,6 +793,179 @@ class OrderRepository:
             realized_pnl=realized,
             exit_id=exit_id,
         )
+
+
+def _check_fill(fill: Fill, order: Any) -> None:
+    """Refuse a fill that its (locked) order does not allow, naming the problem. ``order``
+    carries ``side``, ``quantity``, ``filled_quantity``, ``position_id`` and ``multiplier``,
+    and on PostgreSQL also ``purpose`` and ``pos_qty`` (the position's open units)."""
+    side = Side(order.side)
+    if fill.side is not side:
+        raise InvariantError(
+            f"fill {fill.fill_id!r} is a {fill.side.value} but order {fill.client_order_id!r} is a {side.value}"
+        )
+    if order.filled_quantity + fill.quantity > order.quantity:
+        raise InvariantError(
+            f"fill {fill.fill_id!r} of {fill.quantity} overfills order "
+            f"{fill.client_order_id!r} ({order.filled_quantity} of {order.quantity} filled)"
+        )
+    position_id = order.position_id
+    if fill.position_id is not None and position_id is not None and fill.position_id != position_id:
+        raise InvariantError(
+            f"fill {fill.fill_id!r} names position {fill.position_id!r} but its order belongs to {position_id!r}"
+        )
+    if position_id is None or not hasattr(order, "pos_qty"):
+        return  # SQLite: the position's own checks run in its UPDATE
+    if order.pos_qty is None:
+        raise NotFoundError(f"position {position_id!r} is not in the store")
+    if order.multiplier is None:
+        raise InvariantError(f"position {position_id!r} has no legs in the store")
+    if OrderPurpose(order.purpose) is OrderPurpose.CLOSE and order.pos_qty < fill.quantity:
+        raise InvariantError(
+            f"fill {fill.fill_id!r} closes {fill.quantity} but position {position_id!r} has {order.pos_qty} open"
+        )
+
+
+#: The whole of a fill on PostgreSQL, in one statement run as its own transaction
+#: (autocommit): one round trip plus the commit. Every row it reads and then changes is
+#: locked first (order, position, exit: ``FOR UPDATE`` in READ COMMITTED returns the latest
+#: committed version), the checks are evaluated once into ``k.ok``, and every write hangs
+#: off ``ins`` (the fill row, ``ON CONFLICT (fill_id) DO NOTHING``), so a refused or
+#: duplicate fill writes nothing. The final row returns what the caller needs and, when
+#: ``ok`` is false, the values :func:`_check_fill` uses to name the problem. Enum columns
+#: hold enum *names*; prices are per share, realized P&L and commissions dollars.
+_FILL_SQL = text(
+    """
+WITH o AS (
+    SELECT o.id, o.side, o.quantity, o.filled_quantity, o.avg_fill_price, o.position_id,
+           o.purpose, a.id AS attempt_id, a.exit_id
+    FROM orders AS o
+    LEFT JOIN exit_attempts AS a ON a.client_order_id = o.client_order_id
+    WHERE o.client_order_id = CAST(:coid AS VARCHAR)
+    FOR UPDATE OF o
+),
+p AS (
+    SELECT p.quantity, p.status, p.premium_type, p.entry_premium,
+           (SELECT l.multiplier FROM position_legs AS l
+            WHERE l.position_id = p.id AND l.leg_index = 0) AS multiplier
+    FROM positions AS p
+    WHERE p.id = (SELECT position_id FROM o)
+    FOR UPDATE
+),
+e AS (
+    SELECT x.quantity, x.filled_quantity, x.fill_price
+    FROM position_exits AS x
+    WHERE x.id = (SELECT exit_id FROM o)
+    FOR UPDATE
+),
+k0 AS (
+    SELECT o.*, p.quantity AS pos_qty, p.status AS pos_status, p.premium_type,
+           p.entry_premium, p.multiplier,
+           e.quantity AS exit_qty, e.filled_quantity AS exit_filled, e.fill_price AS exit_price,
+           EXISTS (SELECT 1 FROM fills WHERE fill_id = CAST(:fid AS VARCHAR)) AS known,
+           o.filled_quantity + CAST(:qty AS INTEGER) AS new_filled
+    FROM o LEFT JOIN p ON TRUE LEFT JOIN e ON TRUE
+),
+k AS (
+    SELECT k0.*,
+        (NOT k0.known
+         AND k0.side = CAST(:side AS VARCHAR)
+         AND k0.new_filled <= k0.quantity
+         AND (CAST(:fpos AS VARCHAR) IS NULL OR k0.position_id IS NULL
+              OR k0.position_id = CAST(:fpos AS VARCHAR))
+         AND (k0.position_id IS NULL
+              OR (k0.pos_qty IS NOT NULL AND k0.multiplier IS NOT NULL
+                  AND (k0.purpose = 'OPEN' OR k0.pos_qty >= CAST(:qty AS INTEGER))))
+        ) AS ok,
+        CASE WHEN k0.new_filled = k0.quantity THEN 'FILLED' ELSE 'PARTIALLY_FILLED' END
+            AS new_status,
+        CASE WHEN k0.purpose = 'CLOSE' AND k0.pos_qty IS NOT NULL THEN
+            (CASE WHEN k0.premium_type = 'CREDIT'
+                  THEN k0.entry_premium - CAST(:price AS DOUBLE PRECISION)
+                  ELSE CAST(:price AS DOUBLE PRECISION) - k0.entry_premium END)
+            * k0.multiplier * CAST(:qty AS INTEGER)
+        ELSE 0.0 END AS realized,
+        (k0.purpose = 'CLOSE' AND k0.position_id IS NOT NULL AND k0.attempt_id IS NOT NULL
+         AND k0.exit_filled + CAST(:qty AS INTEGER) >= k0.exit_qty) AS exit_done
+    FROM k0
+),
+ins AS (
+    INSERT INTO fills (fill_id, client_order_id, position_id, side, quantity, price,
+                       commission, filled_at)
+    SELECT CAST(:fid AS VARCHAR), CAST(:coid AS VARCHAR), k.position_id, k.side,
+           CAST(:qty AS INTEGER), CAST(:price AS DOUBLE PRECISION),
+           CAST(:comm AS DOUBLE PRECISION), CAST(:at AS TIMESTAMPTZ)
+    FROM k WHERE k.ok
+    ON CONFLICT (fill_id) DO NOTHING
+    RETURNING id
+),
+uo AS (
+    UPDATE orders SET
+        filled_quantity = k.new_filled,
+        avg_fill_price = (COALESCE(k.avg_fill_price, 0.0) * k.filled_quantity
+                          + CAST(:price AS DOUBLE PRECISION) * CAST(:qty AS INTEGER))
+                         / k.new_filled,
+        status = k.new_status,
+        updated_at = CAST(:at AS TIMESTAMPTZ)
+    FROM k, ins
+    WHERE orders.id = k.id
+),
+up AS (
+    UPDATE positions SET
+        quantity = CASE WHEN k.purpose = 'CLOSE'
+                        THEN positions.quantity - CAST(:qty AS INTEGER)
+                        ELSE positions.quantity END,
+        realized_pnl = positions.realized_pnl + k.realized,
+        commissions = positions.commissions + CAST(:comm AS DOUBLE PRECISION),
+        status = CASE
+            WHEN k.purpose = 'OPEN' THEN
+                CASE WHEN positions.status = 'PENDING' THEN 'OPEN' ELSE positions.status END
+            WHEN positions.quantity - CAST(:qty AS INTEGER) = 0 THEN 'CLOSED'
+            WHEN k.exit_done AND positions.status = 'CLOSING' THEN 'OPEN'
+            ELSE positions.status END,
+        closed_at = CASE WHEN k.purpose = 'CLOSE'
+                              AND positions.quantity - CAST(:qty AS INTEGER) = 0
+                         THEN CAST(:at AS TIMESTAMPTZ) ELSE positions.closed_at END
+    FROM k, ins
+    WHERE positions.id = k.position_id
+    RETURNING positions.quantity, positions.status
+),
+ua AS (
+    UPDATE exit_attempts SET
+        status = k.new_status, filled_quantity = k.new_filled,
+        updated_at = CAST(:at AS TIMESTAMPTZ)
+    FROM k, ins
+    WHERE exit_attempts.id = k.attempt_id
+),
+ue AS (
+    UPDATE position_exits SET
+        filled_quantity = k.exit_filled + CAST(:qty AS INTEGER),
+        fill_price = (COALESCE(k.exit_price, 0.0) * k.exit_filled
+                      + CAST(:price AS DOUBLE PRECISION) * CAST(:qty AS INTEGER))
+                     / (k.exit_filled + CAST(:qty AS INTEGER)),
+        status = CASE WHEN k.exit_done THEN 'EXECUTED' ELSE position_exits.status END,
+        executed_at = CASE WHEN k.exit_done THEN CAST(:at AS TIMESTAMPTZ)
+                           ELSE position_exits.executed_at END
+    FROM k, ins
+    WHERE position_exits.id = k.exit_id AND k.purpose = 'CLOSE' AND k.position_id IS NOT NULL
+),
+ud AS (
+    INSERT INTO daily_pnl (trade_date, realized_pnl, unrealized_pnl, commissions, updated_at)
+    SELECT CAST(:day AS DATE), k.realized, 0.0, CAST(:comm AS DOUBLE PRECISION),
+           CAST(:at AS TIMESTAMPTZ)
+    FROM k, ins
+    ON CONFLICT (trade_date) DO UPDATE SET
+        realized_pnl = daily_pnl.realized_pnl + EXCLUDED.realized_pnl,
+        commissions = daily_pnl.commissions + EXCLUDED.commissions,
+        updated_at = EXCLUDED.updated_at
+)
+SELECT k.side, k.quantity, k.filled_quantity, k.position_id, k.purpose, k.attempt_id,
+       k.exit_id, k.multiplier, k.pos_qty, k.known, k.ok, k.new_status, k.realized,
+       EXISTS (SELECT 1 FROM ins) AS applied,
+       up.quantity AS new_pos_qty, up.status AS new_pos_status
+FROM k LEFT JOIN up ON TRUE
+"""
+)
 
 
 def _apply_fill_to_position(
