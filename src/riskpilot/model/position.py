@@ -52,6 +52,9 @@ class Position:
     original_quantity: int = 0
     status: PositionStatus = PositionStatus.OPEN
     state: PositionState = field(default=None)  # type: ignore[assignment]
+    #: Derived once at construction (the hot path reads them on every check).
+    expiration: date = field(init=False, repr=False, compare=False)
+    opened_on: date = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.id:
@@ -86,6 +89,9 @@ class Position:
             raise ValueError(f"position {self.id}: legs span several underlyings {sorted(underlyings)}")
         if self.state is None:
             object.__setattr__(self, "state", PositionState.at_entry(self.entry_premium))
+        # The nearest leg expiration: the one that forces the decision.
+        object.__setattr__(self, "expiration", min(leg.contract.expiration for leg in self.legs))
+        object.__setattr__(self, "opened_on", opened)
 
     # --- descriptive ---------------------------------------------------------------
     @property
@@ -95,11 +101,6 @@ class Position:
     @property
     def multiplier(self) -> int:
         return self.legs[0].contract.multiplier
-
-    @property
-    def expiration(self) -> date:
-        """The nearest leg expiration: the one that forces the decision."""
-        return min(leg.contract.expiration for leg in self.legs)
 
     @property
     def is_credit(self) -> bool:
@@ -140,7 +141,7 @@ class Position:
         pnl = self.profit(premium)
         if today is None:
             today = now.astimezone(EXCHANGE_TZ).date()
-        days = (today - self.opened_at.astimezone(EXCHANGE_TZ).date()).days
+        days = (today - self.opened_on).days
         new_state = PositionState(
             peak_premium=premium if premium > st.peak_premium else st.peak_premium,
             trough_premium=premium if premium < st.trough_premium else st.trough_premium,
@@ -167,6 +168,8 @@ class Position:
         _set(new, "method", self.method)
         _set(new, "original_quantity", self.original_quantity)
         _set(new, "status", self.status)
+        _set(new, "expiration", self.expiration)
+        _set(new, "opened_on", self.opened_on)
         _set(new, "state", state)
         return new
 

@@ -578,15 +578,22 @@ class _Group:
         self.index.append(i)
         self.items.append((pos, m, trail, action, f))
         self.premium.append(premium)
-        self.profit_pct.append(pos.profit_pct(premium))
-        self.credit.append(pos.is_credit)
+        credit = pos.premium_type is PremiumType.CREDIT
+        entry = pos.entry_premium
+        self.profit_pct.append((entry - premium if credit else premium - entry) / entry)
+        self.credit.append(credit)
         self.dte.append((pos.expiration - today).days)
-        sp = m.spread
-        self.spread.append(math.nan if sp is None else sp)
-        rel = m.relative_spread
-        self.rel_spread.append(math.nan if rel is None else rel)
-        self.min_volume.append(math.nan if m.min_volume is None else m.min_volume)
-        self.event.append(pos.multiplier == 1)
+        bid, ask = m.bid, m.ask
+        if bid is None or ask is None:
+            self.spread.append(math.nan)
+            self.rel_spread.append(math.nan)
+        else:
+            self.spread.append(ask - bid)
+            mid = (bid + ask) * 0.5
+            self.rel_spread.append((ask - bid) / mid if mid > 0 else math.nan)
+        vol = m.min_volume
+        self.min_volume.append(math.nan if vol is None else vol)
+        self.event.append(pos.legs[0].contract.multiplier == 1)
         self.days_held.append(pos.state.days_held)
         self.trigger.append(action is TrailingStopAction.TRIGGER)
         self.has_features.append(bool(f))
