@@ -252,11 +252,135 @@ def test_spy_strikes_are_whole_dollars_and_spx_five_points() -> None:
     assert np.allclose(spx["strike"] % 5.0, 0.0)
 
 
-def test_strikes_stay_within_the_moneyness_band() -> None:
-    frame = _frame(generate_model_chain("SPY", date(2008, 11, 20), date(2008, 11, 20)))
-    spot = frame["underlying_price"].iloc[0]
-    log_m = np.log(frame["strike"] / spot).abs()
+def test_strikes_added_on_a_day_stay_within_that_day_moneyness_band() -> None:
+    # Autumn 2008: SPY fell ~35%, so many strikes were added below the early listings.
+    frame = _frame(generate_model_chain("SPY", date(2008, 9, 15), date(2008, 11, 20)))
+    key = ["root", "expiration", "strike", "right"]
+    first = frame.groupby(key, as_index=False)["quote_date"].min()
+    added = first.loc[first["quote_date"] > date(2008, 9, 15)].merge(
+        frame[["quote_date", "underlying_price", *key]], on=["quote_date", *key]
+    )
+    assert len(added) > 100
+    log_m = np.log(added["strike"] / added["underlying_price"]).abs()
     assert log_m.max() <= 0.25 + 1e-9
+
+
+def test_a_newly_listed_expiration_starts_within_the_moneyness_band() -> None:
+    frame = _frame(generate_model_chain("SPY", date(2008, 11, 19), date(2008, 11, 20)))
+    # 2009-03-20 (a monthly, 120 days ahead) is first listed on 2008-11-20, after a 40% fall.
+    assert date(2009, 3, 20) not in set(frame.loc[frame["quote_date"] == date(2008, 11, 19), "expiration"])
+    new = frame.loc[frame["expiration"] == date(2009, 3, 20)]
+    assert len(new) > 0
+    log_m = np.log(new["strike"] / new["underlying_price"]).abs()
+    assert log_m.max() <= 0.25 + 1e-9
+
+
+# --- listed strikes persist until expiration ----------------------------------------------------
+
+
+def _assert_contracts_listed_until_expiration(frame: pd.DataFrame, min_dte: int = 1) -> None:
+    """Every contract is quoted on every day of the span from its first quote until its last
+    day with at least ``min_dte`` days to expiry (or the span's end)."""
+    days = np.sort(frame["quote_date"].unique()).astype("datetime64[D]")
+    key = ["root", "expiration", "strike", "right"]
+    groups = frame.groupby(key)["quote_date"].agg(["min", "count"]).reset_index()
+    first_pos = np.searchsorted(days, groups["min"].to_numpy().astype("datetime64[D]"))
+    last_listing = groups["expiration"].to_numpy().astype("datetime64[D]") - np.timedelta64(
+        min_dte, "D"
+    )
+    last_pos = np.searchsorted(days, last_listing, side="right") - 1
+    expected = last_pos - first_pos + 1
+    missing = groups.loc[groups["count"].to_numpy() != expected]
+    assert missing.empty, f"contracts delisted before expiration:\n{missing.head()}"
+
+
+def test_spy_220_put_listed_on_2019_01_04_stays_listed_until_expiration() -> None:
+    frame = _frame(generate_model_chain("SPY", date(2019, 1, 2), date(2019, 2, 8)))
+    put = frame.loc[
+        (frame["expiration"] == date(2019, 2, 8)) & (frame["strike"] == 220.0) & (frame["right"] == "P")
+    ]
+    dates = sorted(put["quote_date"])
+    sessions = sorted(d for d in frame["quote_date"].unique() if date(2019, 1, 4) <= d < date(2019, 2, 8))
+    assert dates[0] <= date(2019, 1, 4)
+    assert [d for d in dates if d >= date(2019, 1, 4)] == sessions
+    assert dates[-1] == date(2019, 2, 7)  # no row on the expiration day itself (min_dte 1)
+
+
+@pytest.mark.parametrize(
+    ("symbol", "start", "end"),
+    [
+        ("SPY", date(2020, 2, 15), date(2020, 4, 15)),  # the Covid crash
+        ("SPX", date(2020, 2, 15), date(2020, 4, 15)),
+        ("QQQ", date(2008, 9, 1), date(2008, 11, 28)),  # the 2008 crash, QQQ below $30
+        ("IWM", date(2021, 1, 4), date(2021, 2, 26)),  # a rally
+    ],
+)
+def test_a_listed_contract_is_quoted_every_day_until_expiration(
+    symbol: str, start: date, end: date
+) -> None:
+    _assert_contracts_listed_until_expiration(_frame(generate_model_chain(symbol, start, end)))
+
+
+def test_strikes_are_added_below_the_old_grid_as_the_spot_falls() -> None:
+    frame = _frame(generate_model_chain("SPY", date(2020, 2, 18), date(2020, 3, 20)))
+    may = frame.loc[(frame["expiration"] == date(2020, 5, 15)) & (frame["right"] == "P")]
+    lowest = may.groupby("quote_date")["strike"].min()
+    assert lowest[date(2020, 3, 20)] < lowest[date(2020, 2, 18)] - 30
+    # ... while the strikes listed before the fall are all still there.
+    before = set(may.loc[may["quote_date"] == date(2020, 2, 18), "strike"])
+    after = set(may.loc[may["quote_date"] == date(2020, 3, 20), "strike"])
+    assert before <= after
+
+
+@settings(max_examples=8, deadline=None)
+@given(
+    symbol=st.sampled_from(["SPY", "QQQ", "IWM", "SPX"]),
+    start=st.dates(date(2006, 1, 1), date(2024, 10, 31)),
+    length=st.integers(5, 45),
+)
+def test_listed_contracts_persist_on_random_spans(symbol: str, start: date, length: int) -> None:
+    frame = _frame(generate_model_chain(symbol, start, start + timedelta(days=length)))
+    _assert_contracts_listed_until_expiration(frame)
+
+
+# --- generating a span in parts ------------------------------------------------------------------
+
+
+def _rows_from(table: pa.Table, first: date) -> pd.DataFrame:
+    frame = _frame(table)
+    return frame.loc[frame["quote_date"] >= first].reset_index(drop=True)
+
+
+def test_generating_2019_alone_equals_2018_2019_sliced_to_2019() -> None:
+    alone = _frame(generate_model_chain("SPY", date(2019, 1, 1), date(2019, 12, 31)))
+    sliced = _rows_from(generate_model_chain("SPY", date(2018, 1, 1), date(2019, 12, 31)), date(2019, 1, 1))
+    assert len(alone) > 0
+    pd.testing.assert_frame_equal(alone, sliced)
+
+
+def test_yearly_parts_carry_strikes_listed_the_previous_year() -> None:
+    parts = dict(iter_model_chain_by_year("SPX", date(2018, 10, 1), date(2019, 2, 28)))
+    whole = generate_model_chain("SPX", date(2018, 10, 1), date(2019, 2, 28))
+    assert pa.concat_tables([parts[2018], parts[2019]]).equals(whole)
+    # SPX fell ~15% in Q4 2018: strikes listed in the autumn are still quoted in January.
+    frame = _frame(parts[2019])
+    march = frame.loc[(frame["expiration"] == date(2019, 3, 15)) & (frame["quote_date"] == date(2019, 1, 2))]
+    assert march["strike"].max() > march["underlying_price"].iloc[0] * np.exp(0.25)
+
+
+@settings(max_examples=8, deadline=None)
+@given(
+    symbol=st.sampled_from(["SPY", "QQQ", "IWM", "SPX"]),
+    start=st.dates(date(2007, 1, 1), date(2024, 11, 30)),
+    lead=st.integers(1, 400),
+)
+def test_a_later_start_gives_the_same_rows_as_an_earlier_one_sliced(
+    symbol: str, start: date, lead: int
+) -> None:
+    end = start + timedelta(days=10)
+    later = _rows_from(generate_model_chain(symbol, start, end), start)
+    earlier = _rows_from(generate_model_chain(symbol, start - timedelta(days=lead), end), start)
+    pd.testing.assert_frame_equal(later, earlier)
 
 
 # --- other entry points -------------------------------------------------------------------------

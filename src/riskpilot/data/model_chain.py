@@ -65,7 +65,13 @@ Listed expirations (a simplified calendar; dates are the last trading day):
 Strikes: multiples of a step chosen by the underlying's price (ETFs: 0.5 below $25, else 1;
 SPX: 5), within ``near_sd`` ATM standard deviations (sigma_atm sqrt(T)) of the spot; further
 out, to ``band_sd`` standard deviations but never beyond ``max_moneyness`` (25%) in log terms,
-multiples of ``far_step_multiplier`` (5) steps. Expirations from ``min_dte`` (1: an expiring
+multiples of ``far_step_multiplier`` (5) steps. That band is each day's *grid*; as on an exchange,
+a strike once listed stays listed until its expiration and strikes are added as the spot moves:
+the strikes of an expiration on day t are the union of its grids on every day from its listing
+to t (so after a large move an expiration also carries strikes beyond today's band; this makes
+the chain about 1.8 times as many rows as the day's grids alone). Generating a span starts from
+the listing of each expiration quoted in it (up to ``max_dte`` days before its start), so a span
+gives the same rows as a longer one sliced. Expirations from ``min_dte`` (1: an expiring
 contract has no end-of-day row on its expiration day; settle it at intrinsic value) to
 ``max_dte`` (120) calendar days.
 
@@ -674,9 +680,63 @@ def _strike_grid(
     return group[positive], strike[positive]
 
 
+def _listed_rows(
+    exp: npt.NDArray[np.datetime64],
+    pair_day: IntArray,
+    group: IntArray,
+    strike: FloatArray,
+    first_out: int,
+) -> tuple[IntArray, FloatArray, npt.NDArray[np.bool_]]:
+    """The listed contracts of every (day, expiration) pair on or after day ``first_out``.
+
+    ``exp``/``pair_day`` are the pairs, sorted by day then expiration; ``group``/``strike`` the
+    day's own strike grid per pair (pair index, strike). A strike of an expiration is listed on
+    day t when it was on the grid of that expiration on some day <= t (as on an exchange, strikes
+    are added as the spot moves and never removed before the expiration), so day t depends only
+    on days up to t. Returns (pair index, strike, is_call) per row, sorted by pair, calls before
+    puts, then strike.
+    """
+    _codes, exp_code = np.unique(exp, return_inverse=True)
+    exp_code = exp_code.astype(np.int64)
+    g_code = exp_code[group]
+    g_day = pair_day[group]
+    # Stable sort by (expiration, strike): each key's first entry is its earliest day, since the
+    # grid comes in pair order and pairs in day order.
+    order = np.lexsort((strike, g_code))
+    s_code, s_strike, s_day = g_code[order], strike[order], g_day[order]
+    new = np.ones(s_code.size, dtype=np.bool_)
+    new[1:] = (s_code[1:] != s_code[:-1]) | (s_strike[1:] != s_strike[:-1])
+    u_code, u_strike, u_first = s_code[new], s_strike[new], s_day[new]
+    # Every strike ever listed for an expiration forms one block of the unique keys, by strike.
+    n_codes = int(_codes.size)
+    block_lo = np.searchsorted(u_code, np.arange(n_codes), side="left")
+    block_len = np.searchsorted(u_code, np.arange(n_codes), side="right") - block_lo
+    # Each output pair walks its expiration's block twice (calls, then puts) and keeps the
+    # strikes first listed on or before its day.
+    pairs = np.flatnonzero(pair_day >= first_out)
+    b_lo = block_lo[exp_code[pairs]]
+    b_len = block_len[exp_code[pairs]]
+    counts = 2 * b_len
+    total = int(counts.sum())
+    row_pair = np.repeat(pairs, counts)
+    j = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
+    rep_len = np.repeat(b_len, counts)
+    is_call = j < rep_len
+    idx = np.repeat(b_lo, counts) + np.where(is_call, j, j - rep_len)
+    keep = u_first[idx] <= pair_day[row_pair]
+    return row_pair[keep], u_strike[idx[keep]], is_call[keep]
+
+
+def _labels(codes: npt.NDArray[np.integer], labels: list[str]) -> pa.Array:
+    """A plain string array of ``labels[code]`` per row (built via a dictionary: no Python
+    objects per row)."""
+    indices = pa.array(np.asarray(codes, dtype=np.int32))
+    return pa.DictionaryArray.from_arrays(indices, pa.array(labels)).cast(pa.string())
+
+
 def _price_rows(
     underlying: str,
-    root: npt.NDArray[np.object_],
+    root: pa.Array,
     quote_day: npt.NDArray[np.datetime64],
     expiration: npt.NDArray[np.datetime64],
     strike: FloatArray,
@@ -689,7 +749,8 @@ def _price_rows(
     s93: FloatArray,
     p: ModelChainParams,
 ) -> pa.Table:
-    """Price rows whose per-row inputs are given; vols s9/s30/s93 already include vol_scale."""
+    """Price rows whose per-row inputs are given; vols s9/s30/s93 already include vol_scale;
+    ``root`` is a string array of the rows' roots."""
     dte = (expiration - quote_day).astype(np.int64).astype(np.float64)
     t = dte / 365.0
     sigma_atm = atm_vol(t, s9, s30, s93)
@@ -713,10 +774,10 @@ def _price_rows(
             pa.array(np.zeros(n, dtype=np.int32)), pa.array([underlying])
         ).cast(pa.string()),
         "underlying_price": pa.array(spot, type=pa.float64()),
-        "root": pa.array(root, type=pa.string()),
+        "root": root,
         "expiration": pa.array(expiration, type=pa.date32()),
         "strike": pa.array(strike, type=pa.float64()),
-        "right": pa.array(np.where(is_call, "C", "P"), type=pa.string()),
+        "right": _labels(np.where(is_call, 0, 1), ["C", "P"]),
         "bid": pa.array(bid, type=pa.float64()),
         "ask": pa.array(ask, type=pa.float64()),
         "last": null_float,
@@ -753,7 +814,10 @@ def generate_model_chain(
     """A model-priced end-of-day chain for ``underlying`` (SPY, QQQ, IWM, SPX) on every trading
     day from ``start`` to ``end`` (inclusive) of the bundled history, in ``CHAIN_SCHEMA`` with
     ``source='model'`` and ``model_priced=True``, sorted by quote date, expiration, right
-    (calls first), strike. Deterministic; day t's rows depend only on data up to day t.
+    (calls first), strike. Deterministic; day t's rows depend only on data up to day t. A
+    contract quoted on day t is quoted on every later day of the span until its expiration
+    (strikes are never delisted early; see the module doc); rows do not depend on ``start``
+    (generating a longer span and slicing it gives identical rows).
 
     ``params`` defaults to ``ModelChainParams.for_underlying(underlying)``. Raises
     ``UnknownSymbolError`` for another underlying and ``ValueError`` for a span outside the
@@ -764,25 +828,29 @@ def generate_model_chain(
     if not isinstance(p, ModelChainParams):
         raise TypeError(f"params must be a ModelChainParams, got {type(p).__name__}")
     mh = market_history(symbol)
-    sl = _day_slice(mh, start, end)
+    out = _day_slice(mh, start, end)
+    # Strikes listed before ``start`` stay listed: warm up from the earliest day on which an
+    # expiration quoted on ``start`` can have been listed (at most max_dte calendar days before).
+    warm_start = np.datetime64(start, "D") - np.timedelta64(p.max_dte, "D")
+    sl = slice(int(np.searchsorted(mh.dates, warm_start, side="left")), out.stop)
+    first_out = out.start - sl.start
     days = mh.dates[sl]
     exp, is_monthly, pair_day = _expiration_pairs(days, p)
+    # Warm-up pairs matter only for expirations still listed on the first generated day.
+    if first_out > 0 and days.size > first_out:
+        wanted = exp >= days[first_out]
+        exp, is_monthly, pair_day = exp[wanted], is_monthly[wanted], pair_day[wanted]
     s9_d, s30_d, s93_d = _day_vols(mh, p, sl)
     spot_d, rate_d, div_d = mh.spot[sl], mh.rate[sl], _div_yield(mh, p, sl)
 
     t_pair = (exp - days[pair_day]).astype(np.int64) / 365.0
     sd_pair = atm_vol(t_pair, s9_d[pair_day], s30_d[pair_day], s93_d[pair_day]) * np.sqrt(t_pair)
     group, strike = _strike_grid(spot_d[pair_day], sd_pair, p)
-    # Calls then puts for each pair: repeat every (pair, strike) twice in blocks.
-    row_pair = np.concatenate([group, group])
-    row_strike = np.concatenate([strike, strike])
-    row_call = np.concatenate([np.ones(group.size, np.bool_), np.zeros(group.size, np.bool_)])
-    order = np.lexsort((row_strike, ~row_call, row_pair))
-    row_pair, row_strike, row_call = row_pair[order], row_strike[order], row_call[order]
+    row_pair, row_strike, row_call = _listed_rows(exp, pair_day, group, strike, first_out)
     row_day = pair_day[row_pair]
 
     weekly_root = "SPXW" if symbol == "SPX" else symbol
-    roots = np.where(is_monthly[row_pair], symbol, weekly_root).astype(object)
+    roots = _labels(np.where(is_monthly[row_pair], 0, 1), [symbol, weekly_root])
     return _price_rows(
         symbol,
         roots,
@@ -839,9 +907,9 @@ def price_contracts(
     s9_all, s30_all, s93_all = _day_vols(mh, p, sl)
     div_all = _div_yield(mh, p, sl)
     root_arr = (
-        np.full(k.size, symbol, dtype=object)
+        _labels(np.zeros(k.size, dtype=np.int64), [symbol])
         if roots is None
-        else np.asarray(roots).astype(str).astype(object)
+        else pa.array(np.asarray(roots).astype(str).astype(object), type=pa.string())
     )
     return _price_rows(
         symbol,
@@ -864,8 +932,8 @@ def iter_model_chain_by_year(
     underlying: str, start: date, end: date, params: ModelChainParams | None = None
 ) -> Iterator[tuple[int, pa.Table]]:
     """Generate the chain one calendar year at a time (bounded memory): yields (year, table).
-    Identical rows to :func:`generate_model_chain` over the same span (each day's chain
-    depends only on that day's inputs)."""
+    Identical rows to :func:`generate_model_chain` over the same span: each year warms up
+    from the listing of its expirations, so strikes listed the previous year carry over."""
     if start > end:
         raise ValueError(f"start {start} is after end {end}: pass start <= end")
     for year in range(start.year, end.year + 1):
