@@ -25,7 +25,10 @@ from riskpilot.rules import ExitEvaluator
 NOW = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
 
 
-def book(n: int) -> tuple[list[Position], dict[str, Mark]]:
+def book(n: int, *, quiet: bool = False) -> tuple[list[Position], dict[str, Mark]]:
+    """``n`` put spreads. The default book is busy (about a third of the positions fire a
+    rule: targets, stages, now and then a stop); a quiet book mostly holds, as a live book
+    does on most cycles."""
     positions, marks = [], {}
     for i in range(n):
         exp = date(2026, 3, 20) + timedelta(days=7 * (i % 8))
@@ -43,7 +46,10 @@ def book(n: int) -> tuple[list[Position], dict[str, Mark]]:
         positions.append(pos)
         # Premiums spread around the entry so that most hold and some fire (targets, stages,
         # now and then a stop), with a day P&L near zero (no circuit breaker).
-        prem = 2.40 if i % 97 == 0 else 0.55 + (i % 23) * 0.04
+        if quiet:
+            prem = 2.40 if i % 97 == 0 else 0.90 + (i % 23) * 0.01
+        else:
+            prem = 2.40 if i % 97 == 0 else 0.55 + (i % 23) * 0.04
         marks[pos.id] = Mark.from_premium(prem, NOW, spread=0.04, volume=500)
     return positions, marks
 
@@ -77,6 +83,9 @@ def measure() -> dict[str, float]:
         rm = all_rules_manager()
         out[f"check_position_exits_{n}_ms"] = timeit(
             lambda rm=rm, p=positions, m=marks: rm.check_position_exits(p, m, NOW), 5, number) * 1e3
+        quiet_positions, quiet_marks = book(n, quiet=True)
+        out[f"check_position_exits_{n}_quiet_book_ms"] = timeit(
+            lambda rm=rm, p=quiet_positions, m=quiet_marks: rm.check_position_exits(p, m, NOW), 5, number) * 1e3
         erm = empty_manager()
         out[f"check_position_exits_{n}_no_rules_ms"] = timeit(
             lambda rm=erm, p=positions, m=marks: rm.check_position_exits(p, m, NOW), 5, number) * 1e3
