@@ -1,3 +1,5 @@
+"""Shared fixtures: the store backends (SQLite always, PostgreSQL when reachable) and builders."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator
