@@ -30,9 +30,9 @@ from riskpilot.model.order import Fill
 from riskpilot.model.position import Position
 from riskpilot.risk.regime import regime_multiplier
 from riskpilot.rules.base import PortfolioView, RuleContext, RuleParams
-from riskpilot.rules.evaluator import ExitEvaluator, hold_on_bad_mark
+from riskpilot.rules.evaluator import ExitEvaluator, hold_on_bad_mark, observe
 from riskpilot.rules.screen import ScreenBatch
-from riskpilot.rules.trailing_stop import TrailingStopAction, TrailingStopConfig, TrailState, trail_step
+from riskpilot.rules.trailing_stop import TrailingStopAction, TrailingStopConfig, TrailState
 from riskpilot.rules.trailing_stop_rule import TrailingStopParams
 
 
@@ -440,13 +440,11 @@ class RiskManager:
             if g is None:
                 ev = self._evaluators.get(key) or self._build_evaluator(pos.method, regime)
                 g = groups[key] = _Group(ev, self._trail_configs[key])
-            new_pos = pos.marked(premium, now, today)
             trail = self.trails.get(pos.id)
-            action = TrailingStopAction.HOLD
-            if g.trail_config is not None:
-                if trail is None:
-                    trail = TrailState.new(pos.entry_premium, credit=pos.is_credit)
-                trail, action = trail_step(trail, premium, g.trail_config)
+            if trail is None and g.trail_config is not None:
+                trail = TrailState.new(pos.entry_premium, credit=pos.is_credit)
+            new_pos, trail, action = observe(pos, premium, now, today, trail, g.trail_config)
+            if trail is not None:
                 self.trails[pos.id] = trail
             f = features.get(pos.id, no_features) if features is not None else no_features
             g.add(i, new_pos, m, trail, action, f, premium, today)
@@ -578,19 +576,13 @@ class _Group:
         self.index.append(i)
         self.items.append((pos, m, trail, action, f))
         self.premium.append(premium)
-        credit = pos.premium_type is PremiumType.CREDIT
-        entry = pos.entry_premium
-        self.profit_pct.append((entry - premium if credit else premium - entry) / entry)
-        self.credit.append(credit)
+        self.profit_pct.append(pos.profit_pct(premium))
+        self.credit.append(pos.is_credit)
         self.dte.append((pos.expiration - today).days)
-        bid, ask = m.bid, m.ask
-        if bid is None or ask is None:
-            self.spread.append(math.nan)
-            self.rel_spread.append(math.nan)
-        else:
-            self.spread.append(ask - bid)
-            mid = (bid + ask) * 0.5
-            self.rel_spread.append((ask - bid) / mid if mid > 0 else math.nan)
+        sp = m.spread
+        self.spread.append(math.nan if sp is None else sp)
+        rel = m.relative_spread
+        self.rel_spread.append(math.nan if rel is None else rel)
         vol = m.min_volume
         self.min_volume.append(math.nan if vol is None else vol)
         self.event.append(pos.legs[0].contract.multiplier == 1)

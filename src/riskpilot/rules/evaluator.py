@@ -163,6 +163,23 @@ def hold_on_bad_mark(position: Position, mark: Mark) -> ExitDecision:
     return ExitDecision.hold(position.id, f"quote {problem}: no rule evaluated", {"quote_problem": problem})
 
 
+def observe(
+    position: Position,
+    premium: float,
+    now: datetime,
+    today: date,
+    trail: TrailState | None,
+    trail_config: TrailingStopConfig | None,
+) -> tuple[Position, TrailState | None, TrailingStopAction]:
+    """The state transition of one good observation: the position's tracked state updated and
+    the trailing stop stepped (when it has a config). The caller has checked the quote."""
+    position = position.marked(premium, now, today)
+    if trail is not None and trail_config is not None:
+        trail, action = trail_step(trail, premium, trail_config)
+        return position, trail, action
+    return position, trail, TrailingStopAction.HOLD
+
+
 def prepare_context(
     position: Position,
     mark: Mark,
@@ -181,9 +198,7 @@ def prepare_context(
     if today is None:
         today = now.astimezone(EXCHANGE_TZ).date()
     if mark.problem is None and mark.premium is not None:
-        position = position.marked(mark.premium, now, today)
-        if trail is not None and trail_config is not None:
-            trail, action = trail_step(trail, mark.premium, trail_config)
+        position, trail, action = observe(position, mark.premium, now, today, trail, trail_config)
     ctx = RuleContext.build(
         position,
         mark,
