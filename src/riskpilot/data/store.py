@@ -32,10 +32,11 @@ from __future__ import annotations
 import itertools
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -286,26 +287,10 @@ class ChainStore:
     # -- reading -------------------------------------------------------------------------
 
     def _day_index(self, underlying: str, year: int) -> _DayIndex | None:
-        path = self._part("by_day", underlying, year)
-        stamp = _stamp(path)
-        if stamp is None:
-            return None
-        idx = self._days.get(path)
-        if idx is None or idx.stamp != stamp:
-            idx = _DayIndex(path, stamp)
-            self._days[path] = idx
-        return idx
+        return _cached_index(self._days, self._part("by_day", underlying, year), _DayIndex)
 
     def _contract_index(self, underlying: str, year: int) -> _ContractIndex | None:
-        path = self._part("by_contract", underlying, year)
-        stamp = _stamp(path)
-        if stamp is None:
-            return None
-        idx = self._contracts.get(path)
-        if idx is None or idx.stamp != stamp:
-            idx = _ContractIndex(path, stamp)
-            self._contracts[path] = idx
-        return idx
+        return _cached_index(self._contracts, self._part("by_contract", underlying, year), _ContractIndex)
 
     def day(self, underlying: str, quote_date: date) -> pa.Table:
         """One day's chain for ``underlying`` (rows sorted by root, expiration, strike,
@@ -435,6 +420,23 @@ def _symbol(underlying: str) -> str:
         raise ChainStoreError(f"underlying {underlying!r} is not a symbol (letters, digits, "
                               "'.', '-', '_', up to 16 characters)")
     return u
+
+
+_Index = TypeVar("_Index", _DayIndex, _ContractIndex)
+
+
+def _cached_index(
+    cache: dict[Path, _Index], path: Path, make: Callable[[Path, tuple[int, int]], _Index]
+) -> _Index | None:
+    """The index of a partition file, rebuilt when the file changed since it was cached."""
+    stamp = _stamp(path)
+    if stamp is None:
+        return None
+    idx = cache.get(path)
+    if idx is None or idx.stamp != stamp:
+        idx = make(path, stamp)
+        cache[path] = idx
+    return idx
 
 
 def _stamp(path: Path) -> tuple[int, int] | None:
