@@ -18,6 +18,7 @@ from riskpilot.backtest.result import BacktestResult
 from riskpilot.config.schema import RiskPilotConfig
 from riskpilot.data.model_chain import generate_model_chain
 from riskpilot.data.schema import CHAIN_SCHEMA
+from riskpilot.model.contract import Leg
 
 REPO = Path(__file__).resolve().parents[2]
 ORATS_2_LEGS = 0.66
@@ -50,11 +51,10 @@ def _row_prices(chain: pa.Table, day: date, expiration: date, strike: float) -> 
     return float(rows["bid"][0].as_py()), float(rows["ask"][0].as_py())
 
 
-def _parse_legs(text: str) -> tuple[date, float, float]:
-    short, long = text.split(" / ")
-    _, _, exp, ks = short.split()
-    _, _, _, kl = long.split()
-    return date.fromisoformat(exp), float(ks[:-1]), float(kl[:-1])
+def _parse_legs(legs: tuple[Leg, ...]) -> tuple[date, float, float]:
+    short, long = legs
+    assert (short.quantity, long.quantity) == (-1, 1)
+    return short.contract.expiration, short.contract.strike, long.contract.strike
 
 
 def test_model_chain_run_opens_and_closes_for_rule_reasons(spy_run: BacktestResult) -> None:

@@ -15,7 +15,7 @@ from riskpilot.backtest.result import Trade
 
 
 def _trade(pnl: float, reason: str, days: int = 10, mfe: float = 0.0, mae: float = 0.0) -> Trade:
-    return Trade("p", "m", "SPY", "legs", date(2020, 1, 1), date(2020, 1, 1) + timedelta(days),
+    return Trade("p", "m", "put_credit_spread", "SPY", (), date(2020, 1, 1), date(2020, 1, 1) + timedelta(days),
                  1, 1.0, 0.5, pnl, 1.3, reason, None, days, mfe, mae)
 
 

@@ -121,10 +121,6 @@ def _settlement_for(underlying: str, settlement: Settlement | None) -> Settlemen
     return "cash" if underlying.upper() in CASH_SETTLED else "physical"
 
 
-def _legs_text(pos: Position) -> str:
-    return " / ".join(f"{leg.quantity:+d} {leg.contract}" for leg in pos.legs)
-
-
 def run_backtest(
     chain_days: Iterable[tuple[date, pa.Table]],
     config: RiskPilotConfig,
@@ -200,8 +196,8 @@ def run_backtest(
         cash += sign * price * mult * qty - commission
         open_comm = info.open_commission_per_unit * qty
         result.trades.append(Trade(
-            position_id=pos.id, method=pos.method, underlying=pos.underlying,
-            legs=_legs_text(pos), opened=info.opened, closed=day, quantity=qty,
+            position_id=pos.id, method=pos.method, strategy=mcfg.strategy.kind,
+            underlying=pos.underlying, legs=pos.legs, opened=info.opened, closed=day, quantity=qty,
             entry_premium=pos.entry_premium, exit_premium=price,
             pnl=pos.profit(price) * mult * qty - commission - open_comm,
             commission=commission + open_comm, exit_reason=reason, priority=priority,
@@ -222,7 +218,7 @@ def run_backtest(
         if price < -1e-9:
             raise ValueError(
                 f"position {pos.id} settles at a negative close-out premium {price:.4f}: its legs "
-                f"{_legs_text(pos)} are not a structure the backtester supports"
+                f"{[str(leg) for leg in pos.legs]} are not a structure the backtester supports"
             )
         price = price if price > 0 else 0.0  # never -0.0
         itm_short = any(

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING
 
+from riskpilot.model.contract import Leg
 from riskpilot.model.position import Position
 
 if TYPE_CHECKING:
@@ -16,7 +17,8 @@ if TYPE_CHECKING:
 class Trade:
     """One closing of ``quantity`` units of a position (a partial exit is its own trade).
 
-    Premiums are net per share of one unit, positive (what the fill model achieved).
+    ``legs`` are per one unit of the position (-1 short, +1 long for a vertical); ``strategy``
+    is the method's strategy kind. Premiums are net per share of one unit, positive (what the fill model achieved).
     ``pnl`` is in dollars for this quantity, net of the closing commission and of the
     pro-rata share of the opening commission. ``mfe``/``mae`` are the best and worst
     unrealized P&L seen at the daily marks, in dollars for this quantity. ``exit_reason`` is
@@ -26,8 +28,9 @@ class Trade:
 
     position_id: str
     method: str
+    strategy: str
     underlying: str
-    legs: str
+    legs: tuple[Leg, ...]
     opened: date
     closed: date
     quantity: int
@@ -40,6 +43,10 @@ class Trade:
     days_held: int
     mfe: float
     mae: float
+
+    @property
+    def legs_text(self) -> str:
+        return " / ".join(f"{leg.quantity:+d} {leg.contract}" for leg in self.legs)
 
 
 @dataclass(frozen=True, slots=True)
