@@ -250,6 +250,10 @@ class EntryFilters(Strict):
     max_dte: int = Field(60, ge=0, le=3650)
     min_iv_rank: float | None = Field(None, ge=0, le=100)
     max_iv_rank: float | None = Field(None, ge=0, le=100)
+    min_iv_percentile: float | None = Field(
+        None, ge=0, le=100, description="% of the trailing year's days with a lower IV"
+    )
+    max_iv_percentile: float | None = Field(None, ge=0, le=100)
     vix_min: float | None = Field(None, ge=0, le=200)
     vix_max: float | None = Field(45.0, ge=0, le=200, description="no entries above (extreme)")
 
@@ -266,6 +270,15 @@ class EntryFilters(Strict):
         ):
             raise ValueError(
                 f"min_iv_rank ({self.min_iv_rank}) is above max_iv_rank ({self.max_iv_rank})"
+            )
+        if (
+            self.min_iv_percentile is not None
+            and self.max_iv_percentile is not None
+            and self.min_iv_percentile > self.max_iv_percentile
+        ):
+            raise ValueError(
+                f"min_iv_percentile ({self.min_iv_percentile}) is above "
+                f"max_iv_percentile ({self.max_iv_percentile})"
             )
         if self.vix_min is not None and self.vix_max is not None and self.vix_min > self.vix_max:
             raise ValueError(f"vix_min ({self.vix_min}) is above vix_max ({self.vix_max})")
