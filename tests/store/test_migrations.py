@@ -10,7 +10,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 
 from riskpilot.model import TradingState
 from riskpilot.store import (
@@ -60,8 +60,13 @@ def test_upgrade_from_each_earlier_revision_reaches_head(backend: str, tmp_path:
     with temporary_store(backend, tmp_path, migrate=False) as store:
         upgrade(store.engine, start)
         assert current_revision(store.engine) == start
-        # Data written at the earlier revision survives the upgrade.
-        StateRepository(store).set_trading_state(TradingState.HALTED, "circuit breaker", datetime.now(UTC))
+        # Data written at the earlier revision survives the upgrade. Written with SQL, not the
+        # repository: today's models may name columns that the earlier revision lacks.
+        with store.engine.begin() as conn:
+            conn.execute(
+                text("UPDATE trading_state SET state = 'HALTED', reason = 'circuit breaker', changed_at = :at"),
+                {"at": datetime.now(UTC)},
+            )
         upgrade(store.engine)
         assert current_revision(store.engine) == head_revision()
         assert StateRepository(store).trading_state().state is TradingState.HALTED

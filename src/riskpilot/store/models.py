@@ -313,6 +313,9 @@ class TrailingStopStateRow(Base):
 
 
 class AlertRow(Base):
+    """One alert (SPEC §4): stored before it is sent; ``level`` is its severity, ``payload``
+    its fields as JSON; ``delivered_at`` or ``delivery_error`` says how sending went."""
+
     __tablename__ = "alerts"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -323,6 +326,9 @@ class AlertRow(Base):
     message: Mapped[str] = mapped_column(Text)
     payload: Mapped[dict[str, Any] | None]
     delivered_at: Mapped[datetime | None]
+    # Revision 0003: why the last delivery failed (NULL once delivered) and how often it was tried.
+    delivery_error: Mapped[str | None] = mapped_column(Text)
+    delivery_attempts: Mapped[int] = mapped_column(default=0, server_default="0")
 
 
 class DailyPnlRow(Base):
@@ -347,6 +353,9 @@ class TradingStateRow(Base):
     state: Mapped[TradingState] = mapped_column(_enum(TradingState, "trading_state"))
     reason: Mapped[str] = mapped_column(Text)
     changed_at: Mapped[datetime]
+    #: Revision 0003: exchange date of a circuit-breaker halt (it lifts once that day has
+    #: rolled); NULL for a manual halt, which lasts until a manual resume.
+    halted_on: Mapped[date | None] = mapped_column(Date)
 
 
 class RunRow(Base):

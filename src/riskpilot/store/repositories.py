@@ -1103,6 +1103,25 @@ def _order_record(row: OrderRow) -> OrderRecord:
 # --- exits -----------------------------------------------------------------------------------
 
 
+def _exit_record(r: PositionExitRow) -> ExitRecord:
+    return ExitRecord(
+        id=r.id,
+        position_id=r.position_id,
+        rule=r.rule,
+        reason=r.reason,
+        priority=r.priority,
+        quantity=r.quantity,
+        is_partial=r.is_partial,
+        tactic=r.tactic,
+        status=r.status,
+        filled_quantity=r.filled_quantity,
+        fill_price=r.fill_price,
+        unrealized_pnl_at_trigger=r.unrealized_pnl_at_trigger,
+        triggered_at=r.triggered_at,
+        executed_at=r.executed_at,
+    )
+
+
 class ExitRepository:
     def __init__(self, store: Store) -> None:
         self.store = store
@@ -1272,25 +1291,13 @@ class ExitRepository:
             rows = s.execute(
                 select(PositionExitRow).where(PositionExitRow.position_id == position_id).order_by(PositionExitRow.id)
             ).scalars()
-            return [
-                ExitRecord(
-                    id=r.id,
-                    position_id=r.position_id,
-                    rule=r.rule,
-                    reason=r.reason,
-                    priority=r.priority,
-                    quantity=r.quantity,
-                    is_partial=r.is_partial,
-                    tactic=r.tactic,
-                    status=r.status,
-                    filled_quantity=r.filled_quantity,
-                    fill_price=r.fill_price,
-                    unrealized_pnl_at_trigger=r.unrealized_pnl_at_trigger,
-                    triggered_at=r.triggered_at,
-                    executed_at=r.executed_at,
-                )
-                for r in rows
-            ]
+            return [_exit_record(r) for r in rows]
+
+    def all_exits(self) -> list[ExitRecord]:
+        """Every exit of every position, oldest first."""
+        with self.store.read() as s:
+            rows = s.execute(select(PositionExitRow).order_by(PositionExitRow.triggered_at, PositionExitRow.id))
+            return [_exit_record(r) for r in rows.scalars()]
 
     def attempts_for(self, exit_id: int) -> list[AttemptRecord]:
         with self.store.read() as s:
@@ -1322,6 +1329,8 @@ class TradingStateRecord:
     state: TradingState
     reason: str
     changed_at: datetime
+    #: Exchange date of a circuit-breaker halt; None for a manual halt or when not halted.
+    halted_on: date | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -1334,6 +1343,23 @@ class AlertRecord:
     position_id: str | None
     payload: dict[str, Any] | None
     delivered_at: datetime | None
+    delivery_error: str | None = None
+    delivery_attempts: int = 0
+
+
+def _alert_record(r: AlertRow) -> AlertRecord:
+    return AlertRecord(
+        r.id,
+        r.created_at,
+        r.level,
+        r.kind,
+        r.message,
+        r.position_id,
+        r.payload,
+        r.delivered_at,
+        r.delivery_error,
+        r.delivery_attempts,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -1355,9 +1381,15 @@ class StateRepository:
             row = s.get(TradingStateRow, 1)
             if row is None:
                 raise StoreError("the trading_state row is missing: run `riskpilot db upgrade`")
-            return TradingStateRecord(row.state, row.reason, row.changed_at)
+            return TradingStateRecord(row.state, row.reason, row.changed_at, row.halted_on)
 
-    def set_trading_state(self, state: TradingState, reason: str, at: datetime) -> None:
+    def set_trading_state(
+        self, state: TradingState, reason: str, at: datetime, *, halted_on: date | None = None
+    ) -> None:
+        """Set the gate. ``halted_on`` (HALTED only) is the exchange date of a circuit-breaker
+        halt, which lifts once that day has rolled; leave it None for a manual halt."""
+        if halted_on is not None and state is not TradingState.HALTED:
+            raise ValueError(f"halted_on is for a HALTED state, not {state.value}")
         if not reason.strip():
             raise ValueError("a trading-state change needs a reason (it is shown to the operator)")
         at = _utc(at, "at")
@@ -1368,6 +1400,7 @@ class StateRepository:
             row.state = state
             row.reason = reason
             row.changed_at = at
+            row.halted_on = halted_on
 
     def add_alert(
         self,
@@ -1396,19 +1429,35 @@ class StateRepository:
     def undelivered_alerts(self) -> list[AlertRecord]:
         with self.store.read() as s:
             rows = s.execute(select(AlertRow).where(AlertRow.delivered_at.is_(None)).order_by(AlertRow.id)).scalars()
-            return [
-                AlertRecord(
-                    r.id,
-                    r.created_at,
-                    r.level,
-                    r.kind,
-                    r.message,
-                    r.position_id,
-                    r.payload,
-                    r.delivered_at,
-                )
-                for r in rows
-            ]
+            return [_alert_record(r) for r in rows]
+
+    def get_alert(self, alert_id: int) -> AlertRecord:
+        with self.store.read() as s:
+            row = s.get(AlertRow, alert_id)
+            if row is None:
+                raise NotFoundError(f"alert {alert_id} is not in the store")
+            return _alert_record(row)
+
+    def recent_alerts(self, limit: int = 50) -> list[AlertRecord]:
+        """The ``limit`` newest alerts, newest first."""
+        with self.store.read() as s:
+            rows = s.execute(select(AlertRow).order_by(AlertRow.id.desc()).limit(limit)).scalars()
+            return [_alert_record(r) for r in rows]
+
+    def record_delivery(self, alert_id: int, at: datetime, error: str | None) -> None:
+        """Record one delivery attempt: delivered at ``at`` when ``error`` is None, otherwise
+        the error is kept on the alert (which stays undelivered, for a later retry)."""
+        at = _utc(at, "at")
+        with self.store.transaction() as s:
+            row = s.get(AlertRow, alert_id, with_for_update=True)
+            if row is None:
+                raise NotFoundError(f"alert {alert_id} is not in the store")
+            row.delivery_attempts += 1
+            if error is None:
+                row.delivered_at = at
+                row.delivery_error = None
+            else:
+                row.delivery_error = error
 
     def mark_delivered(self, alert_ids: Iterable[int], at: datetime) -> None:
         at = _utc(at, "at")
@@ -1429,6 +1478,16 @@ class StateRepository:
     def daily_pnl(self, day: date) -> DailyPnl | None:
         with self.store.read() as s:
             row = s.get(DailyPnlRow, day)
+            if row is None:
+                return None
+            return DailyPnl(row.trade_date, row.realized_pnl, row.unrealized_pnl, row.commissions)
+
+    def daily_pnl_before(self, day: date) -> DailyPnl | None:
+        """The latest day's P&L row strictly before ``day`` (None when there is none)."""
+        with self.store.read() as s:
+            row = s.execute(
+                select(DailyPnlRow).where(DailyPnlRow.trade_date < day).order_by(DailyPnlRow.trade_date.desc()).limit(1)
+            ).scalar_one_or_none()
             if row is None:
                 return None
             return DailyPnl(row.trade_date, row.realized_pnl, row.unrealized_pnl, row.commissions)
