@@ -55,8 +55,9 @@ def _floats(table: pa.Table, name: str) -> FloatArray:
 @dataclass(frozen=True, slots=True)
 class DayChain:
     """Usable rows of one day's chain. Arrays are aligned; ``expiration`` is days since
-    1970-01-01; ``is_call`` True for calls; ``volume`` is -1 where unknown; ``delta`` is NaN
-    where the vendor sent none. ``underlying_price`` is the day's close (NaN if unknown)."""
+    1970-01-01; ``is_call`` True for calls; ``volume`` is -1 where unknown; ``delta`` and
+    ``iv`` (implied volatility, annualized, 0.20 = 20%) are NaN where the vendor sent none.
+    ``underlying_price`` is the day's close (NaN if unknown)."""
 
     quote_date: date
     underlying: str
@@ -68,6 +69,7 @@ class DayChain:
     ask: FloatArray
     delta: FloatArray
     volume: IntArray
+    iv: FloatArray
 
     @property
     def timestamp(self) -> datetime:
@@ -123,6 +125,7 @@ class DayChain:
                else np.full(t.num_rows, np.nan))
         vol_f = np.asarray(vol, dtype=np.float64)
         delta = _floats(t, "delta") if "delta" in t.column_names else np.full(t.num_rows, np.nan)
+        iv = _floats(t, "iv") if "iv" in t.column_names else np.full(t.num_rows, np.nan)
         return cls(
             quote_date=quote_date,
             underlying=underlying,
@@ -134,6 +137,7 @@ class DayChain:
             ask=_floats(t, "ask")[order],
             delta=delta[order],
             volume=np.where(np.isfinite(vol_f), vol_f, -1).astype(np.int64)[order],
+            iv=iv[order],
         )
 
     def index_of(self, contract: OptionContract) -> int | None:
