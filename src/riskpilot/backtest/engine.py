@@ -24,8 +24,13 @@ input is consumed lazily, so nothing after *t* is read before *t* is done.
 3. **Entries** after the exits, on the same day-*t* quotes: the method's strategy picks legs
    (:mod:`riskpilot.backtest.strategies`), the entry premium is the fill model's price for
    opening, ``RiskManager.validate_order`` sizes the order (starting from the method's
-   ``sizing.max_contracts``) against equity as of *t*'s marks, and the fill is recorded.
-   At most ``max_new_positions_per_day`` entries a day, never into an expiration already held.
+   ``sizing.max_contracts``) against equity as of *t*'s marks and the regime of *t*, and
+   the fill is recorded. At most ``max_new_positions_per_day`` entries a day, never into an
+   expiration already held. Before any of that the day's entry filters are checked, each
+   from data on or before *t* only (:mod:`riskpilot.backtest.signals`): VIX on *t* within
+   ``[vix_min, vix_max]``; IV rank and IV percentile of *t*'s ATM IV (read from *t*'s chain)
+   over the trailing window within their bounds; a known regime of *t* when market data is
+   given. A refused day counts its reason in ``result.entries_refused``.
 4. **Settlement** of positions whose expiration is *t*: at the underlying's close on *t*.
    Cash-settled products (SPX, NDX, RUT, XSP, VIX...) pay intrinsic value in cash.
    Physically settled products (ETFs such as SPY, QQQ, IWM): an ITM short is assigned and an
@@ -41,7 +46,7 @@ input is consumed lazily, so nothing after *t* is read before *t* is done.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from typing import Literal
@@ -52,8 +57,17 @@ import pyarrow.compute as pc
 
 from riskpilot.backtest.chain import DayChain, close_of
 from riskpilot.backtest.result import BacktestResult, Event, Trade
+from riskpilot.backtest.signals import (
+    IV_WINDOW,
+    IVTracker,
+    MarketData,
+    iv_filters_set,
+    iv_refusal,
+    vix_filters_set,
+    vix_refusal,
+)
 from riskpilot.backtest.strategies import select_entry
-from riskpilot.config.schema import RiskPilotConfig
+from riskpilot.config.schema import RegimeName, RiskPilotConfig
 from riskpilot.execution.fills import (
     FillModel,
     FixedPctSlippage,
@@ -132,7 +146,9 @@ def run_backtest(
     commission_per_contract: float = 0.65,
     volume_share: float | None = None,
     settlement: Settlement | None = None,
-    vix: Mapping[date, float] | None = None,
+    market: MarketData | None = None,
+    trade_from: date | None = None,
+    iv_window: int = IV_WINDOW,
     max_new_positions_per_day: int = 1,
     multiplier: int = 100,
 ) -> BacktestResult:
@@ -141,10 +157,29 @@ def run_backtest(
     day) starting from ``equity`` dollars. See the module docstring for the timing of every
     step and the fill and settlement conventions.
 
-    ``vix`` (closes by date) feeds the method's ``vix_min``/``vix_max`` entry filters; the
-    value of day t is used at t only. Without it those filters are not applied and the
-    result's ``warnings`` say so. ``settlement`` defaults by underlying (cash for index
-    products in :data:`CASH_SETTLED`, physical otherwise).
+    ``market`` (:class:`~riskpilot.backtest.signals.MarketData`, e.g.
+    ``MarketData.from_bundled("SPY")``) gives the VIX and the regime of each day *t*, from
+    data on or before *t*: the VIX feeds the method's ``vix_min``/``vix_max`` entry filters
+    and the regime goes to ``validate_order(request, regime=...)``, so its size multiplier
+    applies (no entry, reason ``no_regime``, on a day whose regime is unknown). Without
+    ``market`` neither is applied and the result's ``warnings`` say so.
+
+    IV filters (``min/max_iv_rank``, ``min/max_iv_percentile``) need no market data: each day's
+    ATM IV is read from that day's chain into a trailing window of ``iv_window`` observations
+    (:class:`~riskpilot.backtest.signals.IVTracker`). Until the window is full every entry is
+    refused with reason ``iv_warmup``; ``trade_from`` lets earlier days fill it.
+
+    ``trade_from``: days before it only feed the signals (the IV window); nothing is traded,
+    marked or recorded for them (no equity points, no events). None: trade from the first day.
+
+    Entry refusal reasons counted in ``result.entries_refused`` (one per refused attempt):
+    ``vix_filter``, ``no_vix_value``, ``iv_warmup``, ``no_iv``, ``iv_rank_undefined``,
+    ``iv_rank_filter``, ``iv_percentile_filter``, ``no_regime``, ``no_candidate``,
+    ``unfillable``, ``no_credit``, ``no_risk``, and ``validate_order``'s binding limit
+    (``regime``, ``portfolio_heat``, ``class_positions``, ...).
+
+    ``settlement`` defaults by underlying (cash for index products in :data:`CASH_SETTLED`,
+    physical otherwise).
     """
     if math.isnan(equity) or equity <= 0:
         raise ValueError(f"equity must be a positive dollar amount, got {equity!r}")
@@ -157,16 +192,20 @@ def run_backtest(
     basis = config.monitoring.mark_basis
     result = BacktestResult(underlying=underlying, method=method, start_equity=float(equity))
     entry = mcfg.entry
-    if vix is None and (entry.vix_min is not None or entry.vix_max is not None):
+    if market is None and vix_filters_set(entry):
         result.warnings.append(
             f"entry filters vix_min={entry.vix_min} vix_max={entry.vix_max} not applied: "
-            f"no VIX series passed (run_backtest(..., vix=...))"
+            f"no market data passed (run_backtest(..., market=MarketData.from_bundled(...)))"
         )
-    if entry.min_iv_rank is not None or entry.max_iv_rank is not None:
+    if market is None and any(m != 1.0 for m in config.regimes.multipliers.values()):
         result.warnings.append(
-            f"entry filters min_iv_rank={entry.min_iv_rank} max_iv_rank={entry.max_iv_rank} "
-            f"not applied: the backtester does not compute IV rank yet"
+            "regime size multipliers not applied: no market data passed "
+            "(run_backtest(..., market=MarketData.from_bundled(...)))"
         )
+    iv_tracker = IVTracker(iv_window) if iv_filters_set(entry) else None
+    if trade_from is not None:
+        chain_days = _warm_up(chain_days, trade_from, underlying, iv_tracker)
+    unknown_delta_reported = False
 
     cash = float(equity)
     positions: dict[str, Position] = {}
@@ -299,18 +338,18 @@ def run_backtest(
 
         # 3. Entries.
         entries_left = max_new_positions_per_day
-        vix_ok = True
-        if vix is not None and (entry.vix_min is not None or entry.vix_max is not None):
-            v = vix.get(d)
-            if v is None or not math.isfinite(v):
-                vix_ok = False
-                refuse("no_vix_value")
-            elif (entry.vix_max is not None and v > entry.vix_max) or (
-                entry.vix_min is not None and v < entry.vix_min
-            ):
-                vix_ok = False
-                refuse("vix_filter")
-        while entries_left > 0 and vix_ok and day.size:
+        iv_reading = iv_tracker.observe(day) if iv_tracker is not None else None  # fed every day
+        regime: RegimeName | None = None
+        if entries_left > 0 and day.size:
+            why = vix_refusal(entry, market.vix_on(d)) if market is not None else None
+            why = why or iv_refusal(entry, iv_reading)
+            if why is None and market is not None:
+                regime = market.regime(d, config.regimes)
+                why = "no_regime" if regime is None else None
+            if why is not None:
+                refuse(why)
+                entries_left = 0
+        while entries_left > 0 and day.size:
             entries_left -= 1
             held = frozenset(
                 (p.expiration - date(1970, 1, 1)).days for p in positions.values()
@@ -336,13 +375,22 @@ def run_backtest(
                 refuse("no_risk")
                 break
             rm.set_equity(max(equity_now(), 1e-6))
+            delta_per_unit = cand.delta_per_share * multiplier
+            if not math.isfinite(delta_per_unit):
+                if not unknown_delta_reported:
+                    result.warnings.append(
+                        f"{d}: a leg of {pid} has no delta in the chain: entries whose delta is unknown "
+                        f"are sized without the delta limit (first such entry; later ones not listed)"
+                    )
+                    unknown_delta_reported = True
+                delta_per_unit = 0.0
             request = OrderRequest(
                 underlying=underlying, quantity=mcfg.sizing.max_contracts, max_loss_per_unit=mlpu,
                 underlying_price=day.underlying_price if math.isfinite(day.underlying_price) else None,
-                delta_per_unit=cand.delta_per_share * multiplier if math.isfinite(cand.delta_per_share) else 0.0,
+                delta_per_unit=delta_per_unit,
                 method=method, position_id=pid, premium_type=cand.premium_type, multiplier=multiplier,
             )
-            verdict = rm.validate_order(request)
+            verdict = rm.validate_order(request, regime=regime)
             if not verdict.approved:
                 refuse(verdict.binding_limit or "refused")
                 break
@@ -378,6 +426,22 @@ def run_backtest(
 
     result.open_positions = list(positions.values())
     return result
+
+
+def _warm_up(
+    chain_days: Iterable[tuple[date, pa.Table]], trade_from: date, underlying: str, tracker: IVTracker | None
+) -> Iterator[tuple[date, pa.Table]]:
+    """``chain_days`` from ``trade_from`` on; earlier days only feed ``tracker`` (lazily, in
+    order: a day out of order is refused here, since the engine never sees warm-up days)."""
+    prev: date | None = None
+    for d, table in chain_days:
+        if prev is not None and d <= prev:
+            raise ValueError(f"chain days must be strictly increasing: {d} came after {prev}")
+        prev = d
+        if d >= trade_from:
+            yield d, table
+        elif tracker is not None:
+            tracker.observe(DayChain.from_table(d, table, underlying))
 
 
 def iter_table_days(table: pa.Table) -> Iterable[tuple[date, pa.Table]]:
