@@ -16,11 +16,28 @@ input is consumed lazily, so nothing after *t* is read before *t* is done.
    ``UNUSABLE_FOR_PRICING``) gives a bad mark: the rules engine holds that position.
 2. **Exits.** ``RiskManager.check_position_exits(positions, marks, close_of(t))``. A CLOSE
    (and a ROLL, which the backtest treats as a close; the entry step may reopen) or a
-   PARTIAL_CLOSE fills *at day t's quotes* under the fill model: every leg at its
-   slippage-model price (mid for ``"none"``; mid -/+ pct; or ORATS' spread share
-   ``bid + s*(ask-bid)`` to buy, ``ask - s*(ask-bid)`` to sell, s by leg count), plus
-   ``commission_per_contract`` per contract per leg. Urgency tactics (walks, timeouts) are
-   intraday and have no meaning on EOD bars: every exit fills as a marketable order at t.
+   PARTIAL_CLOSE is executed *against day t's EOD quotes* (the same leg rows that marked
+   it) by the urgency tactic of its priority (SPEC section 3, ``config.exit_execution``),
+   simulated by :func:`riskpilot.execution.tactics.simulate_exit`:
+
+   - The exit sees the combo's bid/ask built from each leg's day-*t* bid and ask (passive
+     side: buy legs at the bid, sell legs at the ask; natural side: the opposite).
+   - Each step of the ladder is one attempt against those same quotes: a limit at its spread
+     fraction (aggressive 80%, fair 50% = mid, conservative 40% of the way from the passive
+     to the natural side), then its walks toward the natural side, then the escalations to
+     the next priority's tactic, ending with a market order (CRITICAL). Timeouts are
+     intraday and collapse to "not filled on this bar, try the next step".
+   - A limit fills only when the fill model's achievable price reaches it
+     (:func:`riskpilot.execution.fills.limit_reached`); a market order always fills when
+     every leg is quoted. Whatever step fills, it fills at the **fill model's price**:
+     every leg at its slippage-model price (mid for ``"none"``; mid -/+ pct for ``"pct"``;
+     a fixed share s of the spread for ``"spread"``; ORATS' share by leg count for
+     ``"orats"`` and ``"volume"``: ``bid + s*(ask-bid)`` to buy, ``ask - s*(ask-bid)`` to
+     sell), never worse than the step's limit, plus ``commission_per_contract`` per
+     contract per leg. So the tactic decides how many attempts it takes (recorded) and
+     whether it fills at all, not a better price than the model allows.
+   - With a volume cap (``"volume"``, or ``volume_share``), the day's volume is spent by
+     the first fill: the rest of the exit stays open and the rules decide again on t+1.
 3. **Entries** after the exits, on the same day-*t* quotes: the method's strategy picks legs
    (:mod:`riskpilot.backtest.strategies`), the entry premium is the fill model's price for
    opening, ``RiskManager.validate_order`` sizes the order (starting from the method's
@@ -76,6 +93,7 @@ from riskpilot.execution.fills import (
     SpreadShareSlippage,
     simulate_fill,
 )
+from riskpilot.execution.tactics import TacticBook, simulate_exit
 from riskpilot.model.contract import OptionContract
 from riskpilot.model.enums import ExitAction, OrderType, PremiumType, Right, Side
 from riskpilot.model.mark import Mark, mark_position
@@ -87,28 +105,54 @@ from riskpilot.risk.sizing import max_loss_per_unit, payoff_at_expiry
 #: Underlyings whose options are cash settled (European index options).
 CASH_SETTLED = frozenset({"SPX", "SPXW", "XSP", "NDX", "NDXP", "RUT", "RUTW", "VIX", "DJX", "OEX", "XEO"})
 
-SlippageSpec = Slippage | Literal["none", "mid", "orats"] | float
+SlippageSpec = Slippage | Literal["none", "mid", "pct", "spread", "orats", "volume"] | float
+
+#: Share of each day's volume a ``"volume"`` fill may take when no ``volume_share`` is given.
+DEFAULT_VOLUME_SHARE = 0.1
 Settlement = Literal["cash", "physical"]
 
 
-def fill_model_for(slippage: SlippageSpec, commission_per_contract: float,
-                   volume_share: float | None = None) -> FillModel:
-    """The shared :class:`FillModel` for a slippage spec: ``"none"``/``"mid"`` (mid fills),
-    ``"orats"`` (ORATS spread share by leg count), a float (fixed fraction off the mid,
-    0.01 = 1%), or any :class:`Slippage` object. Commission in dollars per contract."""
+def fill_model_for(
+    slippage: SlippageSpec,
+    commission_per_contract: float,
+    volume_share: float | None = None,
+    *,
+    pct: float = 0.01,
+    spread_share: float = 0.5,
+) -> FillModel:
+    """The shared :class:`FillModel` for a slippage spec (commission in dollars per contract
+    per leg):
+
+    - ``"none"`` (alias ``"mid"``): every leg at its mid.
+    - ``"pct"``: ``pct`` (a fraction, 0.01 = 1%) worse than the mid on every leg.
+    - ``"spread"``: a fixed ``spread_share`` of each leg's spread paid (0.5 = the mid,
+      1 = the natural side).
+    - ``"orats"``: ORATS' share of the spread by number of legs (0.75, 0.66, 0.56, 0.53).
+    - ``"volume"``: ORATS' share plus a volume cap of ``volume_share`` (default
+      :data:`DEFAULT_VOLUME_SHARE`, 10%) of each leg's day volume.
+    - a float: fixed fraction off the mid (as ``"pct"``); or any :class:`Slippage` object.
+
+    ``volume_share`` also caps the other models when given."""
     model: Slippage
     if isinstance(slippage, str):
         if slippage in ("none", "mid"):
             model = MidSlippage()
-        elif slippage == "orats":
+        elif slippage == "pct":
+            model = FixedPctSlippage(pct)
+        elif slippage == "spread":
+            model = SpreadShareSlippage(spread_share)
+        elif slippage in ("orats", "volume"):
             model = SpreadShareSlippage()
+            if slippage == "volume" and volume_share is None:
+                volume_share = DEFAULT_VOLUME_SHARE
         else:
             raise ValueError(
-                f"slippage {slippage!r} is not understood: use 'none', 'orats', a fraction such "
-                f"as 0.01 for 1% off the mid, or a riskpilot.execution.fills slippage object"
+                f"slippage {slippage!r} is not understood: use 'none', 'orats', 'pct', 'spread', "
+                f"'volume', a fraction such as 0.01 for 1% off the mid, or a "
+                f"riskpilot.execution.fills slippage object"
             )
     elif isinstance(slippage, bool):
-        raise TypeError("slippage must be 'none', 'orats', a float fraction or a Slippage object, not a bool")
+        raise TypeError("slippage must be a name, a float fraction or a Slippage object, not a bool")
     elif isinstance(slippage, (int, float)):
         model = FixedPctSlippage(float(slippage))
     else:
@@ -303,6 +347,7 @@ def run_backtest(
         if positions:
             contracts: set[OptionContract] = {leg.contract for p in positions.values() for leg in p.legs}
             quotes = day.quotes(contracts)
+            tactics = TacticBook.from_config(config)
             marks: dict[str, Mark] = {
                 pid: mark_position(p, quotes, now, basis=basis) for pid, p in positions.items()
             }
@@ -316,13 +361,17 @@ def run_backtest(
                     continue
                 qty = pos.quantity if dec.action in (ExitAction.CLOSE, ExitAction.ROLL) else dec.quantity
                 qty = min(max(qty, 1), pos.quantity)
-                res = simulate_fill(pos.legs, Side.SELL, qty, OrderType.MARKET, None, quotes, model)
-                if not res.filled or res.net_debit is None:
-                    result.warnings.append(f"{d}: exit of {pos.id} ({dec.rule}) unfilled: {res.reason}")
+                if dec.priority is None:
+                    raise ValueError(f"{d}: the {dec.action.value} decision for {pos.id} ({dec.rule}) has no priority")
+                sim = simulate_exit(pos.legs, qty, dec.priority, quotes, model, tactics)
+                if not sim.filled or sim.net_debit is None:
+                    result.warnings.append(
+                        f"{d}: exit of {pos.id} ({dec.rule}) unfilled after {len(sim.attempts)} attempts: {sim.reason}"
+                    )
                     continue
                 # fills.py: SELL of the held combo closes it (a credit position buys its shorts
                 # back: net_debit > 0 is what it pays; a debit position receives -net_debit).
-                close_price = res.net_debit if pos.is_credit else -res.net_debit
+                close_price = sim.net_debit if pos.is_credit else -sim.net_debit
                 if close_price < 0:
                     result.warnings.append(
                         f"{d}: closing {pos.id} priced at {close_price:.4f} (inconsistent quotes); "
@@ -332,8 +381,8 @@ def run_backtest(
                 if dec.stage is not None:
                     pos = pos.with_stage_done(dec.stage)
                     positions[pos.id] = pos
-                kind = "CLOSE" if res.filled_quantity == pos.quantity else "PARTIAL_CLOSE"
-                close(pos, res.filled_quantity, close_price, res.commission, d, dec.rule or "rule",
+                kind = "CLOSE" if sim.filled_quantity == pos.quantity else "PARTIAL_CLOSE"
+                close(pos, sim.filled_quantity, close_price, sim.commission, d, dec.rule or "rule",
                       dec.priority.name if dec.priority is not None else None, kind)
 
         # 3. Entries.
@@ -461,4 +510,4 @@ def iter_table_days(table: pa.Table) -> Iterable[tuple[date, pa.Table]]:
         yield date.fromordinal(epoch + int(sorted_days[s])), table.take(idx)
 
 
-__all__ = ["CASH_SETTLED", "fill_model_for", "iter_table_days", "run_backtest"]
+__all__ = ["CASH_SETTLED", "DEFAULT_VOLUME_SHARE", "fill_model_for", "iter_table_days", "run_backtest"]

@@ -30,6 +30,10 @@ Volume-aware fills cap the filled quantity at ``floor(volume_share * volume_i / 
 over the legs (the day's volume, in contracts); the rest stays unfilled. Commissions are
 ``commission_per_contract * sum(|q_i|) * filled_quantity`` dollars.
 
+:func:`combo_market` gives the combo's passive and natural net debits (every leg at its
+favourable touch, or crossing its spread): the bid/ask that the exit tactics of
+:mod:`riskpilot.execution.tactics` price their limits against.
+
 A leg whose quote is missing or crossed prevents any fill (the result says why); staleness
 is the caller's to judge, since a pure function has no clock.
 """
@@ -199,6 +203,74 @@ def combo_price(
     return ComboPrice(net_debit=net, mid_net_debit=mid, leg_prices=tuple(prices))
 
 
+@dataclass(frozen=True, slots=True)
+class ComboMarket:
+    """The combo's two-sided market for one trade direction, per share of one unit, as
+    signed net debits (negative = credit): ``passive`` is the best price the order could hope
+    for (every leg at its favourable touch: buy at the bid, sell at the ask) and ``far`` the
+    natural price that crosses every leg's spread (buy at the ask, sell at the bid), so
+    ``passive <= far``. ``mid`` is their average."""
+
+    passive: float
+    far: float
+
+    @property
+    def mid(self) -> float:
+        return (self.passive + self.far) / 2.0
+
+    @property
+    def spread(self) -> float:
+        return self.far - self.passive
+
+    @property
+    def pays(self) -> bool:
+        """Whether an order in this market is a debit order (decided by the mid, as in
+        :attr:`ComboPrice.pays`)."""
+        return self.mid >= 0
+
+
+def combo_market(
+    legs: Sequence[Leg],
+    side: Side,
+    quotes: Mapping[OptionContract, Quote],
+) -> ComboMarket | str:
+    """The passive and natural net debits of buying/selling one unit of ``legs``, or a
+    string saying which leg's quote is unusable (missing, one-sided or crossed)."""
+    if not legs:
+        raise ValueError("an order needs at least one leg")
+    passive = 0.0
+    far = 0.0
+    for leg, t in zip(legs, _trade_quantities(legs, side), strict=True):
+        q = quotes.get(leg.contract)
+        if q is None:
+            return f"no quote for leg {leg.contract}"
+        if q.bid is None or q.ask is None or q.is_missing:
+            return f"no two-sided market for leg {leg.contract}"
+        if q.is_crossed:
+            return f"crossed quote for leg {leg.contract} (bid {q.bid} > ask {q.ask})"
+        if t > 0:
+            passive += t * q.bid
+            far += t * q.ask
+        else:
+            passive += t * q.ask
+            far += t * q.bid
+    return ComboMarket(passive=passive, far=far)
+
+
+def volume_cap(legs: Sequence[Leg], quotes: Mapping[OptionContract, Quote], volume_share: float) -> int | str:
+    """Combo units the day's volume allows: ``min_i floor(volume_share * volume_i / |q_i|)``,
+    or a string naming the leg whose volume is unknown."""
+    cap: int | None = None
+    for leg in legs:
+        q = quotes.get(leg.contract)
+        vol = None if q is None else q.volume
+        if vol is None:
+            return f"volume unknown for leg {leg.contract}: a volume-aware fill needs it"
+        units = math.floor(volume_share * vol / abs(leg.quantity))
+        cap = units if cap is None else min(cap, units)
+    return max(cap or 0, 0)
+
+
 def limit_reached(price: ComboPrice, limit_price: float) -> bool:
     """Whether a limit order at ``limit_price`` (positive net premium) fills at ``price``."""
     if price.pays:
@@ -236,19 +308,10 @@ def simulate_fill(
     fill_qty = quantity
     reason: str | None = None
     if model.volume_share is not None:
-        cap = quantity
-        for leg in legs:
-            vol = quotes[leg.contract].volume
-            if vol is None:
-                return FillResult(
-                    0,
-                    quantity,
-                    None,
-                    None,
-                    0.0,
-                    f"volume unknown for leg {leg.contract}: a volume-aware fill needs it",
-                )
-            cap = min(cap, math.floor(model.volume_share * vol / abs(leg.quantity)))
+        allowed = volume_cap(legs, quotes, model.volume_share)
+        if isinstance(allowed, str):
+            return FillResult(0, quantity, None, None, 0.0, allowed)
+        cap = min(quantity, allowed)
         if cap < quantity:
             fill_qty = max(cap, 0)
             reason = f"volume cap: {model.volume_share:g} of the day's volume allows {fill_qty} of {quantity}"
