@@ -304,9 +304,27 @@ def _default_methods() -> dict[str, MethodConfig]:
     return {"default": MethodConfig()}
 
 
+# --- alerts --------------------------------------------------------------------------------
+class AlertsConfig(Strict):
+    """Notification channels as apprise URLs (``discord://...``, ``slack://...``,
+    ``mailto://...``, ``json://host/path``); ``RISKPILOT_ALERT_URLS`` adds more. With none, the
+    console (stderr) is the channel. Every alert is stored whatever the channels."""
+
+    urls: list[str] = Field(default_factory=list)
+    timeout_seconds: float = Field(10, gt=0, le=300, description="per delivery, all channels")
+
+    @model_validator(mode="after")
+    def _urls_look_like_urls(self) -> AlertsConfig:
+        for i, url in enumerate(self.urls):
+            if "://" not in url:
+                raise ValueError(f"urls[{i}] {url!r} is not an apprise URL such as discord://webhook_id/token")
+        return self
+
+
 # --- root ----------------------------------------------------------------------------------
 class RiskPilotConfig(Strict):
     monitoring: MonitoringConfig = MonitoringConfig()
+    alerts: AlertsConfig = AlertsConfig()
     exit_priorities: dict[PriorityName, list[str]] = Field(default_factory=_default_priorities)
     exit_execution: dict[PriorityName, ExecutionTactic] = Field(default_factory=_default_tactics)
     exit_rules: ExitRulesConfig = ExitRulesConfig()

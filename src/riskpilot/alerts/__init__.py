@@ -1,0 +1,39 @@
+"""Alerts and the end-of-day summary, stored and sent through apprise (SPEC §4)."""
+
+from riskpilot.alerts.notifier import (
+    ALERT_URLS_ENV,
+    CONSOLE_URL,
+    DEFAULT_SEVERITY,
+    AlertConfigError,
+    Alerter,
+    AlertKind,
+    AlertOutcome,
+    AlertSink,
+    channel_urls,
+)
+from riskpilot.alerts.summary import (
+    MarketContext,
+    OpenPositionLine,
+    Summary,
+    TradeStats,
+    build_summary,
+    market_context,
+)
+
+__all__ = [
+    "ALERT_URLS_ENV",
+    "CONSOLE_URL",
+    "DEFAULT_SEVERITY",
+    "AlertConfigError",
+    "AlertKind",
+    "AlertOutcome",
+    "AlertSink",
+    "Alerter",
+    "MarketContext",
+    "OpenPositionLine",
+    "Summary",
+    "TradeStats",
+    "build_summary",
+    "channel_urls",
+    "market_context",
+]
