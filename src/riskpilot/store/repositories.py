@@ -206,6 +206,8 @@ class AttemptRecord:
     status: OrderStatus
     filled_quantity: int
     attempted_at: datetime
+    #: The tactic (or ladder step) the attempt's order intent was recorded with.
+    tactic: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -1299,11 +1301,22 @@ class ExitRepository:
             rows = s.execute(select(PositionExitRow).order_by(PositionExitRow.triggered_at, PositionExitRow.id))
             return [_exit_record(r) for r in rows.scalars()]
 
+    def set_tactic(self, exit_id: int, tactic: str) -> None:
+        """The tactic now working the exit (after an escalation to the next priority's)."""
+        with self.store.transaction() as s:
+            ex = s.get(PositionExitRow, exit_id, with_for_update=True)
+            if ex is None:
+                raise NotFoundError(f"exit {exit_id} is not in the store")
+            ex.tactic = tactic
+
     def attempts_for(self, exit_id: int) -> list[AttemptRecord]:
         with self.store.read() as s:
             rows = s.execute(
-                select(ExitAttemptRow).where(ExitAttemptRow.exit_id == exit_id).order_by(ExitAttemptRow.attempt_no)
-            ).scalars()
+                select(ExitAttemptRow, OrderIntentRow.tactic)
+                .join(OrderIntentRow, OrderIntentRow.client_order_id == ExitAttemptRow.client_order_id)
+                .where(ExitAttemptRow.exit_id == exit_id)
+                .order_by(ExitAttemptRow.attempt_no)
+            ).all()
             return [
                 AttemptRecord(
                     id=r.id,
@@ -1316,8 +1329,9 @@ class ExitRepository:
                     status=r.status,
                     filled_quantity=r.filled_quantity,
                     attempted_at=r.attempted_at,
+                    tactic=tactic,
                 )
-                for r in rows
+                for r, tactic in rows
             ]
 
 
