@@ -3,6 +3,7 @@ documented selection rule, width by points and by delta, and the days with no ca
 
 from __future__ import annotations
 
+import math
 from datetime import date
 from typing import Any, get_args
 
@@ -10,8 +11,10 @@ import pyarrow as pa
 import pytest
 
 from riskpilot.backtest.chain import DayChain
+from riskpilot.backtest.engine import iter_table_days, run_backtest
 from riskpilot.backtest.strategies import SUPPORTED_KINDS, EntryCandidate, select_entry
-from riskpilot.config.schema import EntryFilters, StrategyConfig, StrategyKind
+from riskpilot.config.schema import EntryFilters, RiskPilotConfig, StrategyConfig, StrategyKind
+from riskpilot.data.model_chain import generate_model_chain
 from riskpilot.data.schema import CHAIN_SCHEMA
 from riskpilot.model.enums import PremiumType
 from riskpilot.risk.sizing import max_loss_per_unit
@@ -235,3 +238,53 @@ def test_max_loss_per_unit_covers_every_structure(kind: StrategyKind, premium: f
     c = _pick(kind, width_points=5.0)
     assert c is not None
     assert max_loss_per_unit(c.legs, premium, c.premium_type, underlying_price=SPOT) == pytest.approx(expected)
+
+
+# --- every kind end to end through run_backtest on a model chain -----------------------------
+SHAPES: dict[str, list[tuple[str, int]]] = {
+    "put_credit_spread": [("P", -1), ("P", 1)],
+    "call_credit_spread": [("C", -1), ("C", 1)],
+    "iron_condor": [("P", -1), ("P", 1), ("C", -1), ("C", 1)],
+    "short_put": [("P", -1)],
+    "short_call": [("C", -1)],
+    "short_strangle": [("P", -1), ("C", -1)],
+    "long_put": [("P", 1)],
+    "long_call": [("C", 1)],
+}
+
+
+@pytest.fixture(scope="module")
+def model_days() -> list[tuple[date, pa.Table]]:
+    return list(iter_table_days(generate_model_chain("SPY", date(2019, 1, 1), date(2019, 4, 30))))
+
+
+@pytest.mark.parametrize("kind", SUPPORTED_KINDS)
+def test_each_kind_trades_end_to_end_on_a_model_chain(kind: StrategyKind,
+                                                       model_days: list[tuple[date, pa.Table]]) -> None:
+    cfg = RiskPilotConfig.model_validate({"methods": {"default": {
+        "strategy": {"kind": kind, "width_points": 5},
+        "entry": {"min_delta": 0.10, "max_delta": 0.30, "min_dte": 14, "max_dte": 45},
+        "sizing": {"max_contracts": 2, "max_risk_per_trade_pct": 1.0},
+    }}})
+    r = run_backtest(iter(model_days), cfg, method="default", underlying="SPY", equity=5_000_000.0,
+                     slippage="none")
+    opens = [e for e in r.events if e.kind == "OPEN"]
+    assert len(opens) >= 2, r.entries_refused
+    assert all(1 <= e.quantity <= 2 for e in opens)
+    assert r.trades
+    debit = kind.startswith("long")
+    for t in r.trades:
+        assert t.strategy == kind
+        assert [(leg.contract.right.value, leg.quantity) for leg in t.legs] == SHAPES[kind]
+        assert len({leg.contract.expiration for leg in t.legs}) == 1
+        k = [leg.contract.strike for leg in t.legs]
+        if kind in ("put_credit_spread", "call_credit_spread"):
+            assert abs(k[0] - k[1]) >= 5.0 and (k[1] < k[0]) == (kind == "put_credit_spread")
+        if kind == "iron_condor":
+            assert k[1] < k[0] < k[2] < k[3]
+        if kind == "short_strangle":
+            assert k[0] < k[1]
+        assert t.entry_premium > 0
+        gain = (t.exit_premium - t.entry_premium) if debit else (t.entry_premium - t.exit_premium)
+        assert t.pnl == pytest.approx(gain * 100 * t.quantity - t.commission, abs=1e-6)
+    assert all(math.isfinite(x) for x in r.equity)
