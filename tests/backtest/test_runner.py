@@ -131,11 +131,11 @@ def test_dates_outside_the_data_give_the_range() -> None:
         resolve_data(BacktestSpec(start=date(2020, 1, 1), end=date(2199, 1, 1)))
 
 
-def test_warmup_days_are_fed_before_the_first_trading_day() -> None:
+def test_warmup_trading_days_are_fed_before_the_first_trading_day() -> None:
     src, start, end = resolve_data(BacktestSpec(start=date(2020, 6, 1), end=date(2020, 6, 30)), warmup_days=30)
-    assert src.days[0] < date(2020, 6, 1) <= start
-    assert src.days[0] >= date(2020, 5, 1)
-    assert src.model_priced and end == date(2020, 6, 30)
+    assert start == date(2020, 6, 1) and end == date(2020, 6, 30)
+    assert len([d for d in src.days if d < start]) == 30  # trading days, only to fill signals
+    assert src.days[-1] == date(2020, 6, 30) and src.model_priced
 
 
 SHORT = {"ticker": "SPY", "start": date(2020, 1, 1), "end": date(2020, 2, 28), "profit_target": 50,
@@ -171,3 +171,20 @@ def test_a_store_of_the_same_rows_gives_the_same_backtest(tmp_path: Path) -> Non
         resolve_data(BacktestSpec(ticker="QQQ", data=tmp_path / "chains"))
     with pytest.raises(BacktestSpecError, match=r"--data .*: no chain store there"):
         resolve_data(BacktestSpec(data=tmp_path / "missing"))
+
+
+def test_an_iv_percentile_filter_warms_up_on_the_year_before_start() -> None:
+    run = run_spec(BacktestSpec(ticker="SPY", start=date(2021, 3, 1), end=date(2021, 3, 31), min_iv_percentile=30))
+    warm = [d for d in run.source.days if d < date(2021, 3, 1)]
+    assert len(warm) == 252  # IV_WINDOW trading days, fed before the first trading day
+    assert run.result.dates[0] >= date(2021, 3, 1)  # no equity point (nor trade) in the warm-up
+    assert all(t.opened >= date(2021, 3, 1) for t in run.result.trades)
+    assert "iv_warmup" not in run.result.entries_refused
+    assert run.config.method("default").entry.min_iv_percentile == 30
+
+
+def test_volume_aware_fills_are_refused_on_the_model_chain_which_has_no_volume() -> None:
+    with pytest.raises(BacktestSpecError, match="--slippage volume: volume-aware fills need each contract's traded"):
+        run_spec(BacktestSpec(start=date(2020, 1, 2), end=date(2020, 1, 10), slippage="volume"))
+    with pytest.raises(BacktestSpecError, match=r"--slippage orats --volume-share 0\.1: volume-aware"):
+        run_spec(BacktestSpec(start=date(2020, 1, 2), end=date(2020, 1, 10), volume_share=0.1))

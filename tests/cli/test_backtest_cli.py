@@ -63,7 +63,7 @@ def test_json_top_level_config_and_data(outputs: dict[str, Any]) -> None:
     assert method["exit_rules"]["profit_target"]["profit_target_pct"] == 0.5
     assert method["exit_rules"]["stop_loss"]["stop_loss_pct"] == 1.25
     data = doc["data"]
-    assert data["model_priced"] is True and "model-priced" in data["source"]
+    assert data["model_priced"] is True and "model prices, not market quotes" in data["source"]
     assert isinstance(data["source"], str) and data["kind"] == "model"
 
 

@@ -28,13 +28,13 @@ fractions (0.05-0.15), DTEs calendar days, ``equity`` and ``commission`` dollars
 
 from __future__ import annotations
 
+import bisect
 import functools
-import inspect
 import math
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
@@ -48,16 +48,15 @@ from riskpilot.backtest.engine import fill_model_for, iter_table_days, run_backt
 from riskpilot.backtest.export import to_json_dict
 from riskpilot.backtest.metrics import Metrics
 from riskpilot.backtest.result import BacktestResult
+from riskpilot.backtest.signals import IV_WINDOW, MarketData
 from riskpilot.config.loader import ConfigError, config_from_dict, load_config
 from riskpilot.config.schema import RiskPilotConfig, StrategyKind
-from riskpilot.data.history import load_index
+from riskpilot.data.history import UnknownSymbolError
 from riskpilot.data.model_chain import MODEL_UNDERLYINGS, generate_model_chain, market_history
 from riskpilot.data.store import ChainStore
-from riskpilot.execution.fills import FillModel, FixedPctSlippage, MidSlippage, Slippage, SpreadShareSlippage
 
 __all__ = [
     "DEBIT_STRATEGIES",
-    "IV_WARMUP_DAYS",
     "SLIPPAGE_MODELS",
     "BacktestRun",
     "BacktestSpec",
@@ -79,10 +78,6 @@ SLIPPAGE_MODELS: tuple[str, ...] = ("none", "pct", "spread", "orats", "volume")
 #: Strategy kinds that pay a premium (debit); every other kind collects one (credit).
 DEBIT_STRATEGIES = frozenset({"long_call", "long_put"})
 
-#: Calendar days of chain read before ``start`` when an IV-percentile or IV-rank entry filter
-#: is set: the filter ranks today's IV among the trailing year's, so the year before the
-#: first trading day only warms the signal up (no entries, no equity points).
-IV_WARMUP_DAYS = 366
 
 #: ``progress(days_done, days_total, day)``: called as the engine takes each day.
 Progress = Callable[[int, int, date], None]
@@ -313,9 +308,10 @@ def _store_days(path: str, ticker: str) -> tuple[date, ...]:
 
 def resolve_data(spec: BacktestSpec, warmup_days: int = 0) -> tuple[DataSource, date, date]:
     """The data source and the period ``(trade_from, end)`` the spec asks for, checked against
-    what the data holds. ``warmup_days`` calendar days before ``trade_from`` (clipped to the
-    data's first day) are fed to the engine too. Raises :class:`BacktestSpecError` for an
-    unknown ticker (listing the known ones) or dates outside the data (giving its range)."""
+    what the data holds. ``warmup_days`` trading days of the data before ``trade_from`` (as
+    many as exist) are fed to the engine too: they only fill signals such as the IV window.
+    Raises :class:`BacktestSpecError` for an unknown ticker (listing the known ones) or dates
+    outside the data (giving its range)."""
     if spec.data is None:
         if spec.ticker not in MODEL_UNDERLYINGS:
             raise BacktestSpecError(
@@ -354,14 +350,15 @@ def resolve_data(spec: BacktestSpec, warmup_days: int = 0) -> tuple[DataSource, 
         raise BacktestSpecError(f"--start {start} is after the data: {span}")
     if end < first:
         raise BacktestSpecError(f"--end {end} is before the data: {span}")
-    feed_from = max(first, start - timedelta(days=warmup_days)) if warmup_days > 0 else start
-    days = tuple(d for d in all_days if feed_from <= d <= end)
-    if not any(d >= start for d in days):
+    lo = bisect.bisect_left(all_days, start)
+    hi = bisect.bisect_right(all_days, end)
+    if lo >= hi:
         raise BacktestSpecError(f"no trading day between --start {start} and --end {end}: {span}")
+    days = all_days[max(0, lo - warmup_days):hi]
     if kind == "model":
         description = (
-            f"model-priced {spec.ticker} chain generated from the bundled daily history "
-            f"(riskpilot.data.model_chain; not market quotes)"
+            f"{spec.ticker} chain generated from the bundled daily history by riskpilot.data.model_chain "
+            f"(model prices, not market quotes)"
         )
     else:
         description = f"chain store {path} ({spec.ticker})"
@@ -490,55 +487,23 @@ class BacktestRun:
         return self.source.model_priced or self.result.model_priced
 
 
+@functools.lru_cache(maxsize=8)
+def _bundled_market(ticker: str) -> MarketData:
+    return MarketData.from_bundled(ticker)
+
+
 def _iv_filters_set(config: RiskPilotConfig, method: str) -> bool:
     e = config.method(method).entry
     return any(v is not None for v in (e.min_iv_percentile, e.max_iv_percentile, e.min_iv_rank, e.max_iv_rank))
 
 
-def _market_data(ticker: str) -> tuple[Any, list[str]]:
-    """VIX and regime inputs from the bundled history, or None with the reason."""
-    from riskpilot.backtest.signals import MarketData
-    from riskpilot.data.history import UnknownSymbolError
-
+def _market_data(ticker: str) -> tuple[MarketData | None, list[str]]:
+    """VIX and regime inputs from the bundled history (cached per process), or None with the
+    reason for a ticker without bundled history (a store of another underlying)."""
     try:
-        return MarketData.from_bundled(ticker), []
+        return _bundled_market(ticker), []
     except UnknownSymbolError as exc:
         return None, [f"no bundled history for {ticker} ({exc}): VIX entry filters and regime multipliers not applied"]
-
-
-# --- adapter to the engine while its market-data and fill-model arguments land ----------------
-# TODO(plug-in): once run_backtest takes market=/trade_from= and fill_model_for takes pct=/
-# spread_share=, _engine_inputs reduces to its first branch; delete the fallback.
-def _accepts(func: Callable[..., Any], name: str) -> bool:
-    return name in inspect.signature(func).parameters
-
-
-def _fill_model(spec: BacktestSpec) -> FillModel:
-    if _accepts(fill_model_for, "pct"):
-        return fill_model_for(spec.slippage, spec.commission, spec.volume_share,
-                              pct=spec.slippage_pct / 100.0, spread_share=spec.spread_share)
-    slip: Slippage
-    if spec.slippage == "none":
-        slip = MidSlippage()
-    elif spec.slippage == "pct":
-        slip = FixedPctSlippage(spec.slippage_pct / 100.0)
-    elif spec.slippage == "spread":
-        slip = SpreadShareSlippage(spec.spread_share)
-    else:  # orats; volume = orats plus the volume cap
-        slip = SpreadShareSlippage()
-    if spec.slippage == "volume" and spec.volume_share is None:
-        raise BacktestSpecError("--slippage volume needs --volume-share (a fraction of the day's volume)")
-    return FillModel(slippage=slip, volume_share=spec.volume_share, commission_per_contract=spec.commission)
-
-
-def _engine_inputs(ticker: str, trade_from: date) -> tuple[dict[str, Any], list[str], bool]:
-    """Keyword arguments for run_backtest's market data, warnings, and whether it honours
-    ``trade_from`` (so that warm-up days may be fed)."""
-    if _accepts(run_backtest, "market"):
-        market, warnings = _market_data(ticker)
-        return {"market": market, "trade_from": trade_from}, warnings, True
-    vix = load_index("VIX")["close"]
-    return {"vix": {ts.date(): float(v) for ts, v in vix.items()}}, [], False
 
 
 def run_spec(spec: BacktestSpec, progress: Progress | None = None, *,
@@ -553,18 +518,24 @@ def run_spec(spec: BacktestSpec, progress: Progress | None = None, *,
     t0 = time.perf_counter()
     config = build_config(spec)
     method = resolve_method(spec, config)
-    model = _fill_model(spec)
-    trade_from = spec.start
-    engine_kwargs, warnings, warms_up = _engine_inputs(spec.ticker, spec.start or date.min)
-    warmup = IV_WARMUP_DAYS if warms_up and _iv_filters_set(config, method) else 0
+    model = fill_model_for(spec.slippage, spec.commission, spec.volume_share,
+                           pct=spec.slippage_pct / 100.0, spread_share=spec.spread_share)
+    warmup = IV_WINDOW if _iv_filters_set(config, method) else 0
     source, trade_from, end = resolve_data(spec, warmup)
-    if "trade_from" in engine_kwargs:
-        engine_kwargs["trade_from"] = trade_from
+    if source.kind == "model" and model.volume_share is not None:
+        raise BacktestSpecError(
+            f"--slippage {spec.slippage}"
+            f"{'' if spec.volume_share is None else f' --volume-share {spec.volume_share:g}'}: volume-aware fills "
+            "need each contract's traded volume, which the model-priced chain does not have; use --data with a "
+            "vendor chain store, or --slippage none, pct, spread or orats without --volume-share"
+        )
+    market, warnings = _market_data(spec.ticker)
     days = _with_progress(_chain_days(source, cache), len(source.days), progress)
     result = run_backtest(
         days, config, method=method, underlying=spec.ticker, equity=spec.equity,
         slippage=model.slippage, commission_per_contract=model.commission_per_contract,
-        volume_share=model.volume_share, settlement=spec.settlement, **engine_kwargs,
+        volume_share=model.volume_share, settlement=spec.settlement,
+        market=market, trade_from=trade_from, iv_window=IV_WINDOW,
     )
     if not result.dates:
         raise BacktestSpecError(f"the run processed no trading day between {trade_from} and {end}")

@@ -127,7 +127,8 @@ def register(app: typer.Typer) -> None:
             "max_correlated_exposure": max_correlated_exposure, "settlement": settlement, "seed": seed,
         }
         progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                            TextColumn("days"), TimeElapsedColumn(), console=err, transient=True)
+                            TextColumn("days"), TimeElapsedColumn(), console=err, transient=True,
+                            disable=not err.is_terminal)
         try:
             spec = BacktestSpec.parse(**fields)
             with progress:
