@@ -1,6 +1,7 @@
 """Risk: the RiskManager and its hooks, sizing, regimes and trailing-stop holders."""
 
 from riskpilot.risk.manager import (
+    ExitChecks,
     OrderRequest,
     OrderValidation,
     PositionCheck,
@@ -12,6 +13,7 @@ from riskpilot.risk.sizing import max_loss_per_unit, payoff_at_expiry
 from riskpilot.risk.trailing import TrailingStop, TrailingStopManager
 
 __all__ = [
+    "ExitChecks",
     "OrderRequest",
     "OrderValidation",
     "PositionCheck",

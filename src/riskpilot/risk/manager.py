@@ -20,20 +20,34 @@ from datetime import date, datetime
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from riskpilot.config.schema import ExitRulesConfig, RegimeName, RiskPilotConfig
 from riskpilot.model.contract import EXCHANGE_TZ
 from riskpilot.model.decision import ExitDecision
-from riskpilot.model.enums import ExitAction, PremiumType, Side, TradingState
+from riskpilot.model.enums import PremiumType, Side, TradingState
 from riskpilot.model.mark import Mark
 from riskpilot.model.order import Fill
-from riskpilot.model.position import Position
+from riskpilot.model.position import Position, PositionState
+from riskpilot.risk.checks import ExitChecks, ObservedColumns, PositionCheck
 from riskpilot.risk.regime import regime_multiplier
 from riskpilot.rules.base import PortfolioView, RuleContext, RuleParams
-from riskpilot.rules.evaluator import ExitEvaluator, hold_on_bad_mark, observe
+from riskpilot.rules.evaluator import ExitEvaluator
 from riskpilot.rules.screen import ScreenBatch
-from riskpilot.rules.trailing_stop import TrailingStopAction, TrailingStopConfig, TrailState
+from riskpilot.rules.trailing_stop import (
+    TRAIL_ACTIONS,
+    TrailBatch,
+    TrailingStopAction,
+    TrailingStopConfig,
+    TrailState,
+    trail_state_at,
+    trail_step_batch,
+)
 from riskpilot.rules.trailing_stop_rule import TrailingStopParams
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
 
 
 class UnknownPositionError(KeyError):
@@ -90,18 +104,6 @@ class OrderValidation:
     @property
     def resized(self) -> bool:
         return self.approved and self.quantity < self.requested
-
-
-@dataclass(frozen=True, slots=True)
-class PositionCheck:
-    """One position's result of :meth:`RiskManager.check_position_exits`: the position with
-    its tracked state updated by this mark, the decision, and the trailing stop."""
-
-    position: Position
-    decision: ExitDecision
-    mark: Mark
-    trail: TrailState | None
-    trail_action: TrailingStopAction
 
 
 @dataclass(slots=True)
@@ -392,77 +394,182 @@ class RiskManager:
         *,
         regime: RegimeName | None = None,
         features: Mapping[str, Mapping[str, float]] | None = None,
-    ) -> list[PositionCheck]:
+    ) -> ExitChecks:
         """Evaluate every position against its method's rules (under ``regime``'s overrides).
 
         ``marks`` maps position id to its close-out mark; a position without one holds with
-        reason "no quote". The trailing stops advance here, once per call, on good marks only.
-        The circuit breaker (day's realized + unrealized loss >= the daily limit) halts entries
-        before the positions are evaluated, and fires CRITICAL on every position.
+        reason "no quote", and one whose mark has a problem holds naming it. The trailing
+        stops advance here, once per call, on good marks only. The circuit breaker (day's
+        realized + unrealized loss >= the daily limit) halts entries before the positions are
+        evaluated, and fires CRITICAL on every position.
+
+        The work is done by column (see :mod:`riskpilot.risk.checks`); the returned
+        :class:`ExitChecks` holds one :class:`PositionCheck` per position, in order, built on
+        access, and :meth:`ExitChecks.exits` the ones that do not hold.
         """
         if now.tzinfo is None:
             raise ValueError("now must be timezone-aware")
         today = now.astimezone(EXCHANGE_TZ).date()
         self._roll_day(today)
         book = self._book
-        last = book.last_unrealized
-        for pos in positions:
-            m = marks.get(pos.id)
-            if m is not None and m.problem is None and m.premium is not None:
-                last[pos.id] = pos.profit(m.premium) * pos.multiplier * pos.quantity
-        day_pnl = book.realized_today + sum(
-            v - book.sod_unrealized.get(pid, 0.0) for pid, v in last.items()
+        trails = self.trails
+        n = len(positions)
+        get_mark = marks.get
+        mark_of: list[Mark | None] = [None] * n
+        row: list[int] = [_NO_MARK] * n
+        good: list[Position] = []
+        good_marks: list[Mark] = []
+        good_at: list[int] = []
+        for i, pos in enumerate(positions):
+            m = get_mark(pos.id)
+            if m is None:
+                continue
+            mark_of[i] = m
+            if m.problem is not None or m.premium is None:
+                row[i] = _BAD_MARK
+                continue
+            row[i] = len(good)
+            good.append(pos)
+            good_marks.append(m)
+            good_at.append(i)
+        # Gather by attribute: list comprehensions over existing objects allocate no
+        # per-position containers (tuples would wake the garbage collector on every call).
+        k = len(good)
+        ids = [p.id for p in good]
+        entry = np.fromiter([p.entry_premium for p in good], np.float64, k)
+        qty = np.fromiter([p.quantity for p in good], np.int64, k)
+        credit = np.fromiter([p.premium_type is _CREDIT for p in good], np.bool_, k)
+        expiration = np.fromiter(map(date.toordinal, [p.expiration for p in good]), np.int64, k)
+        opened = np.fromiter(map(date.toordinal, [p.opened_on for p in good]), np.int64, k)
+        methods = [p.method for p in good]
+        states = [p.state for p in good]
+        mult = np.fromiter([p.legs[0].contract.multiplier for p in good], np.int64, k)
+        premium = np.fromiter([m.premium for m in good_marks], np.float64, k)
+        if bool((premium < 0).any()):
+            bad = ids[int(np.flatnonzero(premium < 0)[0])]
+            raise ValueError(f"position {bad}: cannot mark at a negative premium; fix the quote source")
+        bid = _floats([m.bid for m in good_marks], k)
+        ask = _floats([m.ask for m in good_marks], k)
+        min_volume = _floats([m.min_volume for m in good_marks], k)
+
+        # Observation: what Position.marked computes, by column.
+        pnl = np.where(credit, entry - premium, premium - entry)
+        profit_pct = pnl / entry
+        days = today.toordinal() - opened
+        cols = ObservedColumns(
+            premium=premium,
+            profit_pct=profit_pct,
+            dte=expiration - today.toordinal(),
+            peak=np.maximum(np.fromiter([s.peak_premium for s in states], np.float64, k), premium),
+            trough=np.minimum(np.fromiter([s.trough_premium for s in states], np.float64, k), premium),
+            mfe=np.maximum(np.fromiter([s.mfe for s in states], np.float64, k), pnl),
+            mae=np.minimum(np.fromiter([s.mae for s in states], np.float64, k), pnl),
+            days_held=np.maximum(np.fromiter([s.days_held for s in states], np.int64, k), days),
+            trail_action=np.zeros(k, dtype=np.int8),
         )
+
+        # The day's P&L and the circuit breaker.
+        last = book.last_unrealized
+        last.update(zip(ids, (pnl * mult * qty).tolist(), strict=True))
+        sod = book.sod_unrealized
+        day_pnl = book.realized_today + sum(last.values()) - sum(sod[p] for p in sod.keys() & last.keys())
         limit_pct = self.config.risk.daily_loss_limit_pct
         limit = limit_pct * book.equity if limit_pct is not None else None
         if limit is not None and -day_pnl >= limit and self.trading_state is not TradingState.HALTED:
             self.halt(f"circuit breaker: day P&L {day_pnl:,.0f} hit limit -{limit:,.0f}", today)
         view = PortfolioView(equity=book.equity, day_pnl=day_pnl, daily_loss_limit=limit)
-        out: list[PositionCheck | None] = [None] * len(positions)
+
+        trail_of: list[TrailState | None] = [trails.get(p.id) for p in positions]
+        decisions: dict[int, tuple[Position, ExitDecision]] = {}
+        spread = ask - bid
+        mid = (ask + bid) / 2.0
+        with np.errstate(invalid="ignore", divide="ignore"):
+            rel_spread = np.where(mid > 0, spread / mid, np.nan)
+        if features is not None:
+            has_features = np.fromiter((bool(features.get(p)) for p in ids), np.bool_, k)
+        else:
+            has_features = np.zeros(k, dtype=np.bool_)
         no_features: Mapping[str, float] = {}
-        # Pass 1, per position: observe the mark (tracked state, trailing stop) and gather the
-        # numbers the vectorized screens need. Pass 2, per evaluator: screen the batch and
-        # run the rules only where one may fire; the others hold.
-        groups: dict[tuple[str, RegimeName | None], _Group] = {}
-        for i, pos in enumerate(positions):
-            m = marks.get(pos.id)
-            if m is None:
-                out[i] = PositionCheck(pos, ExitDecision.hold(pos.id, "no quote"), Mark(None, None, None, now),
-                                       self.trails.get(pos.id), TrailingStopAction.HOLD)
+        for (method, rows) in _groups(methods):
+            key = (method, regime)
+            ev = self._evaluators.get(key) or self._build_evaluator(method, regime)
+            tcfg = self._trail_configs[key]
+            if tcfg is not None:
+                self._step_trails(rows, ids, entry, credit, premium, tcfg, cols, good_at, trail_of)
+            if not ev.rules:
                 continue
-            premium = m.premium
-            if m.problem is not None or premium is None:
-                out[i] = PositionCheck(pos, hold_on_bad_mark(pos, m), m, self.trails.get(pos.id),
-                                       TrailingStopAction.HOLD)
-                continue
-            key = (pos.method, regime)
-            g = groups.get(key)
-            if g is None:
-                ev = self._evaluators.get(key) or self._build_evaluator(pos.method, regime)
-                g = groups[key] = _Group(ev, self._trail_configs[key])
-            trail = self.trails.get(pos.id)
-            if trail is None and g.trail_config is not None:
-                trail = TrailState.new(pos.entry_premium, credit=pos.is_credit)
-            new_pos, trail, action = observe(pos, premium, now, today, trail, g.trail_config)
-            if trail is not None:
-                self.trails[pos.id] = trail
-            f = features.get(pos.id, no_features) if features is not None else no_features
-            g.add(i, new_pos, m, trail, action, f, premium, today)
-        for g in groups.values():
-            may_fire = g.ev.screen(g.batch(view)) if g.ev.rules else None
-            for j, i in enumerate(g.index):
-                pos, m, trail, action, f = g.items[j]
-                if may_fire is not None and may_fire[j] and pos.quantity > 0:
-                    ctx = RuleContext(pos, m, now, view, f, trail, action, g.premium[j], g.profit_pct[j],
-                                      int(g.dte[j]), today)
-                    decision = g.ev.evaluate(ctx)
-                else:
-                    pp = g.profit_pct[j]
-                    dte = int(g.dte[j])
-                    decision = ExitDecision(pos.id, _HOLD, f"no rule fired: profit {pp:.1%}, {dte} DTE",
-                                            inputs={"profit_pct": pp, "dte": dte, "premium": g.premium[j]})
-                out[i] = PositionCheck(pos, decision, m, trail, action)
-        return [c for c in out if c is not None]
+            batch = ScreenBatch(
+                profit_pct=profit_pct[rows],
+                credit=credit[rows],
+                dte=cols.dte[rows].astype(np.float64),
+                spread=spread[rows],
+                relative_spread=rel_spread[rows],
+                min_volume=min_volume[rows],
+                event_contract=mult[rows] == 1,
+                days_held=cols.days_held[rows].astype(np.float64),
+                trail_trigger=cols.trail_action[rows] == _TRIGGER_CODE,
+                has_features=has_features[rows],
+                day_loss=-view.day_pnl,
+                daily_loss_limit=view.daily_loss_limit,
+            )
+            masks = np.vstack(ev.rule_masks(batch))
+            # Which rules flagged each position, as a bit code; the rule list per code is
+            # built once (a book has few distinct combinations).
+            codes = (masks.T.astype(np.int64) << np.arange(len(ev.rules), dtype=np.int64)).sum(axis=1)
+            codes[qty[rows] <= 0] = 0
+            flagged = np.flatnonzero(codes)
+            fr = rows[flagged]
+            rule_lists: dict[int, list[int]] = {}
+            # The flagged rows' numbers as Python values in one pass per column.
+            for r, code, pk, tr, mfe, mae, dh, pr, pp, dte, act in zip(
+                fr.tolist(), codes[flagged].tolist(), cols.peak[fr].tolist(), cols.trough[fr].tolist(),
+                cols.mfe[fr].tolist(), cols.mae[fr].tolist(), cols.days_held[fr].tolist(),
+                premium[fr].tolist(), profit_pct[fr].tolist(), cols.dte[fr].tolist(),
+                cols.trail_action[fr].tolist(), strict=True,
+            ):
+                only = rule_lists.get(code)
+                if only is None:
+                    only = rule_lists[code] = [b for b in range(len(ev.rules)) if code >> b & 1]
+                i = good_at[r]
+                src = good[r]
+                pos = src._with_state(PositionState(pk, tr, mfe, mae, dh, pr, now, src.state.stages_done))
+                f = features.get(pos.id, no_features) if features is not None else no_features
+                ctx = RuleContext(pos, good_marks[r], now, view, f, trail_of[i], TRAIL_ACTIONS[act], pr, pp,
+                                  dte, today)
+                decisions[i] = (pos, ev.evaluate(ctx, only))
+        return ExitChecks(positions, mark_of, now, row, cols, trail_of, decisions)
+
+    def _step_trails(
+        self,
+        rows: IntArray,
+        ids: Sequence[str],
+        entry: FloatArray,
+        credit: BoolArray,
+        premium: FloatArray,
+        config: TrailingStopConfig,
+        cols: ObservedColumns,
+        good_at: Sequence[int],
+        trail_of: list[TrailState | None],
+    ) -> None:
+        """Advance the trailing stops of ``rows`` (positions with a good mark, one config);
+        a position seen for the first time gets a fresh stop at its entry premium."""
+        trails = self.trails
+        states: list[TrailState] = []
+        for r in rows.tolist():
+            i = good_at[r]
+            t = trail_of[i]
+            if t is None:
+                t = TrailState.new(float(entry[r]), credit=bool(credit[r]))
+                trails[ids[r]] = trail_of[i] = t
+            states.append(t)
+        new, changed, action = trail_step_batch(TrailBatch.of(states), premium[rows], config)
+        cols.trail_action[rows] = action
+        for j in np.flatnonzero(changed).tolist():
+            r = int(rows[j])
+            code = int(action[j])
+            last_action = TRAIL_ACTIONS[code] if code else states[j].last_action
+            t = trail_state_at(new, j, last_action)
+            trails[ids[r]] = trail_of[good_at[r]] = t
 
     def evaluator(self, method: str, regime: RegimeName | None = None) -> ExitEvaluator:
         ev = self._evaluators.get((method, regime))
@@ -545,66 +652,29 @@ class RiskManager:
         self.trails = {pid: TrailState.from_dict(d) for pid, d in dict(snap.get("trails", {})).items()}
 
 
-_HOLD = ExitAction.HOLD
+_CREDIT = PremiumType.CREDIT
+_NO_MARK = -1
+_BAD_MARK = -2
+_TRIGGER_CODE = TRAIL_ACTIONS.index(TrailingStopAction.TRIGGER)
 
 
-class _Group:
-    """Positions of one check that share an evaluator, with their screen inputs."""
+def _floats(values: list[float | None] | list[int | None], n: int) -> FloatArray:
+    if None not in values:
+        return np.fromiter(values, np.float64, n)
+    return np.fromiter([math.nan if v is None else v for v in values], np.float64, n)
 
-    __slots__ = ("credit", "days_held", "dte", "ev", "event", "has_features", "index", "items", "min_volume",
-                 "premium", "profit_pct", "rel_spread", "spread", "trail_config", "trigger")
 
-    def __init__(self, ev: ExitEvaluator, trail_config: TrailingStopConfig | None) -> None:
-        self.ev = ev
-        self.trail_config = trail_config
-        self.index: list[int] = []
-        self.items: list[tuple[Position, Mark, TrailState | None, TrailingStopAction, Mapping[str, float]]] = []
-        self.premium: list[float] = []
-        self.profit_pct: list[float] = []
-        self.credit: list[bool] = []
-        self.dte: list[int] = []
-        self.spread: list[float] = []
-        self.rel_spread: list[float] = []
-        self.min_volume: list[float] = []
-        self.event: list[bool] = []
-        self.days_held: list[int] = []
-        self.trigger: list[bool] = []
-        self.has_features: list[bool] = []
-
-    def add(self, i: int, pos: Position, m: Mark, trail: TrailState | None, action: TrailingStopAction,
-            f: Mapping[str, float], premium: float, today: date) -> None:
-        self.index.append(i)
-        self.items.append((pos, m, trail, action, f))
-        self.premium.append(premium)
-        self.profit_pct.append(pos.profit_pct(premium))
-        self.credit.append(pos.is_credit)
-        self.dte.append((pos.expiration - today).days)
-        sp = m.spread
-        self.spread.append(math.nan if sp is None else sp)
-        rel = m.relative_spread
-        self.rel_spread.append(math.nan if rel is None else rel)
-        vol = m.min_volume
-        self.min_volume.append(math.nan if vol is None else vol)
-        self.event.append(pos.legs[0].contract.multiplier == 1)
-        self.days_held.append(pos.state.days_held)
-        self.trigger.append(action is TrailingStopAction.TRIGGER)
-        self.has_features.append(bool(f))
-
-    def batch(self, view: PortfolioView) -> ScreenBatch:
-        return ScreenBatch(
-            profit_pct=np.asarray(self.profit_pct, dtype=np.float64),
-            credit=np.asarray(self.credit, dtype=np.bool_),
-            dte=np.asarray(self.dte, dtype=np.float64),
-            spread=np.asarray(self.spread, dtype=np.float64),
-            relative_spread=np.asarray(self.rel_spread, dtype=np.float64),
-            min_volume=np.asarray(self.min_volume, dtype=np.float64),
-            event_contract=np.asarray(self.event, dtype=np.bool_),
-            days_held=np.asarray(self.days_held, dtype=np.float64),
-            trail_trigger=np.asarray(self.trigger, dtype=np.bool_),
-            has_features=np.asarray(self.has_features, dtype=np.bool_),
-            day_loss=-view.day_pnl,
-            daily_loss_limit=view.daily_loss_limit,
-        )
+def _groups(methods: Sequence[str]) -> list[tuple[str, IntArray]]:
+    """Rows by method (one group, the common case, without a Python pass per row)."""
+    if not methods:
+        return []
+    first = methods[0]
+    if methods.count(first) == len(methods):
+        return [(first, np.arange(len(methods), dtype=np.int64))]
+    by: dict[str, list[int]] = {}
+    for r, m in enumerate(methods):
+        by.setdefault(m, []).append(r)
+    return [(m, np.asarray(rs, dtype=np.int64)) for m, rs in by.items()]
 
 
 def _room(current: float, per_unit: float, limit: float) -> float:
@@ -618,6 +688,7 @@ def _room(current: float, per_unit: float, limit: float) -> float:
 
 
 __all__ = [
+    "ExitChecks",
     "OrderRequest",
     "OrderValidation",
     "PositionCheck",

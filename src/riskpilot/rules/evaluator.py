@@ -131,7 +131,18 @@ class ExitEvaluator:
             mask |= r.screen(batch, r.params)
         return mask
 
-    def evaluate(self, ctx: RuleContext) -> ExitDecision:
+    def rule_masks(self, batch: ScreenBatch) -> list[BoolArray]:
+        """Per rule (in :attr:`rules` order), True where that rule may fire on ``batch``. A
+        rule without a screen may fire everywhere."""
+        return [
+            r.screen(batch, r.params) if r.screen is not None else batch.everywhere(True)
+            for r in self._rules
+        ]
+
+    def evaluate(self, ctx: RuleContext, only: Sequence[int] | None = None) -> ExitDecision:
+        """The decision for ``ctx``. ``only`` restricts evaluation to those rule indexes (in
+        :attr:`rules`); a caller passes the rules whose screen flagged the position, which
+        gives the same decision because a screen never excludes a rule that fires."""
         pos = ctx.position
         mark = ctx.mark
         if mark.problem is not None or mark.premium is None:
@@ -139,7 +150,8 @@ class ExitEvaluator:
         if pos.quantity <= 0:
             return ExitDecision.hold(pos.id, "nothing open")
         fired: list[RuleFiring] = []
-        for r in self._rules:
+        rules = self._rules if only is None else [self._rules[k] for k in only]
+        for r in rules:
             f = r.fn(ctx, r.params)
             if f is not None:
                 if f.priority is not r.priority:

@@ -28,8 +28,15 @@ missing quote.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
+
+import numpy as np
+import numpy.typing as npt
+
+FloatArray = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
 
 #: Float slack so that 0.97 - 0.96 >= 0.01 holds with binary floating point.
 _EPS = 1e-9
@@ -192,3 +199,128 @@ def trail_step(
         last_action=last_action,
     )
     return new_state, action
+
+
+#: Action codes of :func:`trail_step_batch`, indexes into this tuple.
+TRAIL_ACTIONS: tuple[TrailingStopAction, ...] = (
+    TrailingStopAction.HOLD,
+    TrailingStopAction.ACTIVATE,
+    TrailingStopAction.UPDATE,
+    TrailingStopAction.TRIGGER,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class TrailBatch:
+    """Trailing-stop states of many positions as aligned arrays (NaN for None). ``changed``
+    (results only) is True where :func:`trail_step` would return a new state object, and
+    ``action`` holds codes into :data:`TRAIL_ACTIONS`."""
+
+    entry: FloatArray
+    credit: BoolArray
+    active: BoolArray
+    stop: FloatArray
+    best: FloatArray
+    highest: FloatArray
+    lowest: FloatArray
+
+    @classmethod
+    def of(cls, states: Sequence[TrailState]) -> TrailBatch:
+        n = len(states)
+
+        def floats(col: list[float | None]) -> FloatArray:
+            if None not in col:
+                return np.fromiter(col, np.float64, n)
+            return np.fromiter([math.nan if v is None else v for v in col], np.float64, n)
+
+        return cls(
+            entry=np.fromiter([s.entry_premium for s in states], np.float64, n),
+            credit=np.fromiter([s.credit for s in states], np.bool_, n),
+            active=np.fromiter([s.active for s in states], np.bool_, n),
+            stop=floats([s.stop for s in states]),
+            best=floats([s.best for s in states]),
+            highest=floats([s.highest for s in states]),
+            lowest=floats([s.lowest for s in states]),
+        )
+
+
+def trail_step_batch(
+    states: TrailBatch, premium: FloatArray, config: TrailingStopConfig
+) -> tuple[TrailBatch, BoolArray, npt.NDArray[np.int8]]:
+    """:func:`trail_step` for many positions at once, with one config: the same arithmetic
+    in the same order, element-wise (``tests/rules/test_trailing_stop_batch.py`` checks the
+    two agree on every state and premium hypothesis draws). ``premium`` must be usable
+    (finite, >= 0): callers screen bad quotes first. Returns the new states, where a state
+    changed in value (elsewhere the caller keeps the object it has) and the action codes."""
+    p = premium
+    if not bool(np.all(np.isfinite(p) & (p >= 0))):
+        raise ValueError("trail_step_batch needs usable premiums (finite, >= 0); screen bad quotes first")
+    s = states
+    credit = s.credit
+    entry = s.entry
+    old_gain = np.where(credit, entry - s.best, s.best - entry) / entry * 100.0
+    with np.errstate(invalid="ignore"):
+        fast = ~s.active & (s.lowest <= p) & (p <= s.highest) & (old_gain + _EPS < config.activation_pct)
+    corrupt = s.active & np.isnan(s.stop)
+    if bool(corrupt.any()):
+        raise ValueError("trailing-stop state is active but has no stop price (corrupt state)")
+    highest = np.fmax(s.highest, p)
+    lowest = np.fmin(s.lowest, p)
+    best = np.where(credit, np.fmin(s.best, p), np.fmax(s.best, p))
+    gain = np.where(credit, entry - best, best - entry) / entry * 100.0
+    tick = config.tick_size
+    candidate = np.where(
+        credit,
+        np.maximum(best * (1.0 + config.trailing_pct / 100.0), p + tick),
+        np.minimum(best * (1.0 - config.trailing_pct / 100.0), p - tick),
+    )
+    activate = ~s.active & (gain + _EPS >= config.activation_pct) & (credit | (candidate > 0))
+    with np.errstate(invalid="ignore"):
+        moved = np.where(credit, s.stop - candidate, candidate - s.stop)
+        update = s.active & (moved > 0) & (moved + _EPS >= s.stop * config.min_move_pct / 100.0)
+        trigger = s.active & ~update & np.where(credit, p >= s.stop - _EPS, p <= s.stop + _EPS)
+    action = np.zeros(p.shape, dtype=np.int8)
+    action[activate] = 1
+    action[update] = 2
+    action[trigger] = 3
+    action[fast] = 0
+    slow = ~fast
+    new = TrailBatch(
+        entry=entry,
+        credit=credit,
+        active=np.where(slow, s.active | activate, s.active),
+        stop=np.where(slow & (activate | update), candidate, s.stop),
+        best=np.where(slow, best, s.best),
+        highest=np.where(slow, highest, s.highest),
+        lowest=np.where(slow, lowest, s.lowest),
+    )
+    # A state whose every value is unchanged is kept as it is (equal by value to the new
+    # object trail_step would build), so a quiet book allocates nothing.
+    changed = (action != 0) | (new.active != s.active) | ~_same(new.stop, s.stop) | ~_same(new.best, s.best) \
+        | ~_same(new.highest, s.highest) | ~_same(new.lowest, s.lowest)
+    return new, changed, action
+
+
+def _same(a: FloatArray, b: FloatArray) -> BoolArray:
+    same: BoolArray = (a == b) | (np.isnan(a) & np.isnan(b))
+    return same
+
+
+def trail_state_at(
+    batch: TrailBatch, i: int, last_action: TrailingStopAction
+) -> TrailState:
+    """Row ``i`` of ``batch`` as a :class:`TrailState` (NaN back to None)."""
+
+    def opt(v: float) -> float | None:
+        return None if v != v else float(v)
+
+    return TrailState(
+        entry_premium=float(batch.entry[i]),
+        credit=bool(batch.credit[i]),
+        active=bool(batch.active[i]),
+        stop=opt(batch.stop[i]),
+        best=opt(batch.best[i]),
+        highest=opt(batch.highest[i]),
+        lowest=opt(batch.lowest[i]),
+        last_action=last_action,
+    )
