@@ -81,7 +81,7 @@ def test_exit_alert_reaches_json_endpoint_and_is_stored_delivered(store: Store, 
     alerter = _alerter(store, [endpoint.url])
     outcome = asyncio.run(
         alerter.send(
-            "exit",
+            "exit_executed",
             "closed p1: profit target",
             position_id="p1",
             priority=Priority.MEDIUM,
@@ -90,14 +90,14 @@ def test_exit_alert_reaches_json_endpoint_and_is_stored_delivered(store: Store, 
         )
     )
     assert outcome.delivered and outcome.error is None
-    assert outcome.kind is AlertKind.EXIT and outcome.severity is AlertLevel.INFO
+    assert outcome.kind is AlertKind.EXIT_EXECUTED and outcome.severity is AlertLevel.INFO
     [msg] = endpoint.received
-    assert msg["title"] == "[riskpilot] INFO exit"
+    assert msg["title"] == "[riskpilot] INFO exit_executed"
     assert msg["message"].splitlines()[0] == "closed p1: profit target"
     assert "priority: MEDIUM" in msg["message"] and "price: 0.48" in msg["message"]
 
     stored = StateRepository(store).get_alert(outcome.alert_id)
-    assert stored.kind == "exit" and stored.level is AlertLevel.INFO
+    assert stored.kind == "exit_executed" and stored.level is AlertLevel.INFO
     assert stored.position_id == "p1"
     assert stored.payload == {
         "position_id": "p1",
@@ -180,7 +180,7 @@ def test_file_channel_appends_each_alert(store: Store, tmp_path: Path) -> None:
     b = asyncio.run(alerter.send("summary", "day P&L +$120.00", severity="warning"))
     assert a.delivered and b.delivered
     text = log_file.read_text()
-    assert "[riskpilot] INFO exit\nclosed p1\nposition_id: p1" in text
+    assert "[riskpilot] INFO exit_executed\nclosed p1\nposition_id: p1" in text  # "exit" is an alias
     assert "[riskpilot] WARNING summary\nday P&L +$120.00" in text
 
 
@@ -238,3 +238,27 @@ def test_non_finite_and_nested_fields_are_stored_as_json(store: Store, tmp_path:
     )
     payload = StateRepository(store).get_alert(out.alert_id).payload
     assert payload == {"action": "ROLL", "inputs": {"iv": None, "dte": 5}, "legs": ["a", "b"]}
+
+
+def test_exit_executor_kinds_are_stored_with_their_severity_through_the_sink_form(store: Store, tmp_path: Path) -> None:
+    # The kinds and fields riskpilot.execution.executor.ExitExecutor raises.
+    alerter = _alerter(store, [f"rpfile://{tmp_path}/a.log"])
+    expected = {
+        "exit_executed": AlertLevel.INFO,
+        "exit_rejected": AlertLevel.WARNING,
+        "exit_escalated": AlertLevel.WARNING,
+        "exit_failed": AlertLevel.CRITICAL,
+        "exit_suspended": AlertLevel.CRITICAL,
+        "circuit_breaker": AlertLevel.CRITICAL,
+        "decision": AlertLevel.INFO,
+    }
+
+    async def scenario() -> list[bool]:
+        for kind in expected:
+            await alerter(kind, f"{kind} of p1", position_id="p1", exit_id=7, priority="HIGH", tactic="HIGH")
+        return [o.delivered for o in await alerter.drain()]
+
+    assert asyncio.run(scenario()) == [True] * len(expected)
+    stored = {a.kind: a for a in StateRepository(store).recent_alerts()}
+    assert {k: a.level for k, a in stored.items()} == expected
+    assert stored["exit_failed"].payload == {"position_id": "p1", "exit_id": 7, "priority": "HIGH", "tactic": "HIGH"}

@@ -52,22 +52,30 @@ CONSOLE_URL = "rpconsole://"
 
 
 class AlertKind(enum.StrEnum):
-    """What an alert is about (SPEC §4)."""
+    """What an alert is about (SPEC §4). The exit kinds are the ones the ExitExecutor raises
+    (``riskpilot.execution.executor``)."""
 
     DECISION = "decision"  # a non-HOLD exit decision
-    EXIT = "exit"  # an exit executed (in full or a partial exit)
-    EXIT_FAILED = "exit_failed"  # an exit that could not be executed
-    ESCALATION = "escalation"  # an exit's tactic ran out of walks and moved to a more urgent one
+    EXIT_EXECUTED = "exit_executed"  # an exit filled (in full, or a partial exit's quantity)
+    EXIT_REJECTED = "exit_rejected"  # the broker rejected one order of an exit (the ladder goes on)
+    EXIT_ESCALATED = "exit_escalated"  # a tactic ran out of walks; the exit moved to a more urgent one
+    EXIT_FAILED = "exit_failed"  # the ladder ran out: the exit could not be executed
+    EXIT_SUSPENDED = "exit_suspended"  # the broker stayed unreachable with an exit in flight
     CIRCUIT_BREAKER = "circuit_breaker"  # the day's loss limit halted entries
     SUMMARY = "summary"  # the end-of-day summary
 
 
+#: Short names accepted for the exit kinds.
+KIND_ALIASES: dict[str, AlertKind] = {"exit": AlertKind.EXIT_EXECUTED, "escalation": AlertKind.EXIT_ESCALATED}
+
 #: Severity of each kind unless the caller passes ``severity=``.
 DEFAULT_SEVERITY: dict[AlertKind, AlertLevel] = {
     AlertKind.DECISION: AlertLevel.INFO,
-    AlertKind.EXIT: AlertLevel.INFO,
+    AlertKind.EXIT_EXECUTED: AlertLevel.INFO,
+    AlertKind.EXIT_REJECTED: AlertLevel.WARNING,
+    AlertKind.EXIT_ESCALATED: AlertLevel.WARNING,
     AlertKind.EXIT_FAILED: AlertLevel.CRITICAL,
-    AlertKind.ESCALATION: AlertLevel.WARNING,
+    AlertKind.EXIT_SUSPENDED: AlertLevel.CRITICAL,
     AlertKind.CIRCUIT_BREAKER: AlertLevel.CRITICAL,
     AlertKind.SUMMARY: AlertLevel.INFO,
 }
@@ -329,10 +337,13 @@ class Alerter:
 
 
 def _kind(kind: str) -> AlertKind:
+    if kind in KIND_ALIASES:
+        return KIND_ALIASES[kind]
     try:
         return AlertKind(kind)
     except ValueError:
-        raise ValueError(f"unknown alert kind {kind!r}: use one of {', '.join(k.value for k in AlertKind)}") from None
+        known = [k.value for k in AlertKind] + list(KIND_ALIASES)
+        raise ValueError(f"unknown alert kind {kind!r}: use one of {', '.join(known)}") from None
 
 
 def _severity(value: Any, kind: AlertKind) -> AlertLevel:
