@@ -179,3 +179,22 @@ def test_config_file_and_method_errors(tmp_path: Path) -> None:
                                  "--start", "2020-01-02", "--end", "2020-01-10"])
     assert result.exit_code == 2
     assert "min_delta (0.2) is above max_delta (0.1)" in " ".join(result.stderr.split())
+
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+@pytest.mark.slow
+def test_the_readme_main_command_prints_what_the_readme_shows(tmp_path: Path) -> None:
+    text = README.read_text()
+    command = re.search(r"pip install \. && riskpilot (backtest run [^\n]*)", text)
+    assert command is not None
+    out = tmp_path / "main.json"
+    result = runner.invoke(app, [*command.group(1).split(), "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    m = json.loads(out.read_text())["metrics"]
+    shown = dict(re.findall(r"│ (CAGR|trades|max drawdown|win rate) +│ +([^ ]+) │", text))
+    assert shown["trades"] == f"{m['trade_count']:,}"
+    assert shown["CAGR"] == f"{m['cagr']:.2%}"
+    assert shown["max drawdown"] == f"{m['max_drawdown']:.2%}"
+    assert shown["win rate"] == f"{m['win_rate']:.2%}"

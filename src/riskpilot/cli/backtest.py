@@ -33,6 +33,10 @@ def _num(x: float | None) -> str:
     return "n/a" if x is None else f"{x:.2f}"
 
 
+def _money(x: float) -> str:
+    return f"-${-x:,.0f}" if x < 0 else f"${x:,.0f}"
+
+
 def results_table(run: BacktestRun) -> Table:
     m = run.metrics
     table = Table(title="Results (MODEL-PRICED chain)" if run.model_priced else "Results (market quotes)")
@@ -50,8 +54,8 @@ def results_table(run: BacktestRun) -> Table:
         ("profit factor", _num(m.profit_factor)),
         ("avg days held", _num(m.avg_days_held)),
         ("total return", _pct(m.total_return)),
-        ("total P&L", f"${m.total_pnl:,.0f}"),
-        ("end equity", f"${m.end_equity:,.0f}"),
+        ("total P&L", _money(m.total_pnl)),
+        ("end equity", _money(m.end_equity)),
         ("open at end", str(len(run.result.open_positions))),
     ]
     for name, value in rows:
@@ -60,12 +64,12 @@ def results_table(run: BacktestRun) -> Table:
 
 
 def reasons_table(run: BacktestRun) -> Table:
-    table = Table(title="P&L by exit reason (dollars, after commissions)")
+    table = Table(title="P&L by exit reason (after commissions)")
     table.add_column("exit reason")
     table.add_column("trades", justify="right")
     table.add_column("P&L", justify="right")
     for reason, s in sorted(run.metrics.by_exit_reason.items(), key=lambda kv: -kv[1].count):
-        table.add_row(reason, f"{s.count:,}", f"${s.pnl:,.0f}")
+        table.add_row(reason, f"{s.count:,}", _money(s.pnl))
     return table
 
 
