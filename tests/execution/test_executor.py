@@ -21,6 +21,7 @@ from riskpilot.model import (
     ExitDecision,
     Leg,
     OptionContract,
+    Order,
     OrderPurpose,
     OrderType,
     Position,
@@ -29,6 +30,7 @@ from riskpilot.model import (
     Priority,
     QuoteProblem,
     Right,
+    Side,
     client_order_id,
 )
 from riskpilot.model.mark import Mark, mark_position
@@ -347,3 +349,42 @@ async def test_a_second_execute_for_a_position_in_flight_is_refused(store: Store
     assert first.filled
     assert second.status is ExitOutcomeStatus.REFUSED and "already being worked" in (second.reason or "")
     assert len(ExitRepository(store).exits_for(PID)) == 1
+
+
+async def test_an_order_sent_but_never_recorded_before_a_crash_is_picked_up_with_its_fills(store: Store) -> None:
+    rig = _rig(store)
+    exits = ExitRepository(store)
+    # The crash came after the order reached the broker (and filled there), before the
+    # executor could record the broker's answer or the fill.
+    eid = exits.begin_exit(PID, reason="stop", priority=Priority.CRITICAL, quantity=4, tactic="CRITICAL:market",
+                           triggered_at=T0, rule="stop_loss")
+    order = Order(coid(1), rig.position.legs, Side.SELL, 4, OrderType.MARKET, T0, position_id=PID,
+                  purpose=OrderPurpose.CLOSE)
+    exits.record_attempt(eid, order, tactic="CRITICAL:market#0")
+    assert (await rig.broker.place_order(order)).status is OrderStatus.FILLED
+    (out,) = await rig.new_executor().resume_all()
+    assert out.resumed and out.filled and out.exit_id == eid
+    assert [a.client_order_id for a in out.attempts] == [coid(1)]
+    assert rig.broker.snapshot()["orders"] == {"FILLED": 1}
+    assert PositionRepository(store).get(PID).position.status is PositionStatus.CLOSED
+
+
+async def test_a_stop_loss_during_a_working_low_exit_cancels_it_and_goes_critical(store: Store) -> None:
+    rig = _rig(store, model=FillModel(SpreadShareSlippage(0.85)))
+
+    def kill(r: Rig) -> None:
+        raise Killed
+
+    rig.moves[20.0] = kill
+    with pytest.raises(Killed):  # a LOW exit is working (its conservative limit is not reached)
+        await rig.run(ExitAction.CLOSE, Priority.LOW)
+    rig.broker = PaperBroker(store, rig.market, fill_model=FillModel(SpreadShareSlippage(0.85)), clock=rig.clock)
+    rig.executor = rig.new_executor()
+    out = await rig.run(ExitAction.CLOSE, Priority.CRITICAL)
+    assert out.filled and out.resumed and out.tactic == "CRITICAL:market"
+    assert [(a.order_type, a.status) for a in out.attempts] == [
+        (OrderType.LIMIT, OrderStatus.CANCELLED), (OrderType.MARKET, OrderStatus.FILLED),
+    ]
+    # The LOW limit was cancelled at once (20 s in), not after its 60 s.
+    assert out.attempts[1].sent_at == T0 + timedelta(seconds=20)
+    assert out.escalations == ("CRITICAL:market",) and "exit_escalated" in rig.alerts.kinds()

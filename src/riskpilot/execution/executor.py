@@ -39,6 +39,8 @@ Broker outages: a disconnect or a timeout on a call is retried (same client orde
 for that position (or :meth:`ExitExecutor.resume_all` after a restart) resumes it: it first
 asks the broker about the last attempt's order, records fills that arrived meanwhile,
 re-sends the order if the broker never saw it, and continues the ladder from that step.
+A more urgent decision for a position whose exit is WORKING (a stop loss during a
+profit-target exit) cancels the working order at once and jumps to the more urgent tactic.
 """
 
 from __future__ import annotations
@@ -178,8 +180,11 @@ class AttemptOutcome:
 class ExitOutcome:
     """What :meth:`ExitExecutor.execute` achieved. ``avg_fill_price`` is the exit's average
     fill price (net premium per share, as stored); ``tactic`` the tactic working the exit at
-    the end (the one that filled it); ``escalations`` the tactics it escalated to, in order;
-    ``skipped_steps`` limit steps that sent nothing for want of a usable quote."""
+    the end (the one that filled it); ``attempts`` the orders followed by this call (a resumed
+    exit's earlier attempts are in the store: ``ExitRepository.attempts_for``); ``escalations``
+    the tactics it escalated to, in order; ``skipped_steps`` limit steps that sent nothing for
+    want of a usable quote. ``filled_quantity``, ``avg_fill_price`` and the times are the
+    stored exit's."""
 
     position_id: str
     status: ExitOutcomeStatus
@@ -300,7 +305,7 @@ class ExitExecutor:
         try:
             working = self._working_exit(position.id)
             if working is not None:
-                return await self._resume(position, working)
+                return await self._resume(position, working, urgency=priority)
             return await self._start(position, decision, priority, mark, triggered_at)
         finally:
             self._busy.discard(position.id)
@@ -387,41 +392,56 @@ class ExitExecutor:
             seq += 1
         return seq
 
-    async def _resume(self, position: Position, record: ExitRecord) -> ExitOutcome:
+    async def _resume(self, position: Position, record: ExitRecord, *, urgency: Priority | None = None) -> ExitOutcome:
+        """Continue a WORKING exit. With ``urgency`` above the exit's tactic (say a stop loss
+        fires while a profit-target exit is working), the working order is cancelled at once
+        and the ladder jumps to the first step of that priority's tactic."""
         ladder = self.tactics.ladder(record.priority, market_retries=self.market_retries)
         attempts = self._exits.attempts_for(record.id)
         run = _Run(position, record, ladder, 0, tactic=record.tactic)
         run.coids = {a.client_order_id for a in attempts}
         run.next_seq = self._next_seq(position.id)
         log.info("resuming exit %d of %s after %d attempts", record.id, position.id, len(attempts))
-        try:
-            await self._sync_fills_until_done(run)
-        except _BrokerUnreachable as exc:
-            return await self._suspend(run, str(exc), resumed=True)
         if not attempts:
-            return await self._work(run, 0, None, resumed=True)
+            return await self._work(run, 0, None, resumed=True, urgency=urgency)
+        # Every attempt but the last was followed to a final state and its fills recorded
+        # before the next was sent; the last one's order may be anywhere (never sent, working,
+        # filled while we were down, not yet in the orders table): _follow_pending asks.
         last = attempts[-1]
         idx = step_index_of(last.tactic)
         if idx is None or idx >= len(ladder):
             idx = min(len(attempts) - 1, len(ladder) - 1)
-        run.filled_before = sum(a.filled_quantity for a in self._exits.attempts_for(record.id)[:-1])
-        return await self._work(run, idx, last, resumed=True)
+        run.filled_before = sum(a.filled_quantity for a in attempts[:-1])
+        return await self._work(run, idx, last, resumed=True, urgency=urgency)
 
     # --- the ladder ----------------------------------------------------------------------
-    async def _work(self, run: _Run, start: int, pending: AttemptRecord | None, *, resumed: bool) -> ExitOutcome:
+    async def _work(
+        self,
+        run: _Run,
+        start: int,
+        pending: AttemptRecord | None,
+        *,
+        resumed: bool,
+        urgency: Priority | None = None,
+    ) -> ExitOutcome:
         """Run ``run.ladder`` from step ``start``; ``pending`` is an attempt of that step
-        recorded before a restart (its order is followed, or re-sent, instead of a new one)."""
+        recorded before a restart (its order is followed, or re-sent, instead of a new one).
+        Steps of tactics less urgent than ``urgency`` are skipped (a pending one is cancelled
+        at once)."""
         try:
             for step in run.ladder[start:]:
                 if run.remaining <= 0:
                     break
-                if step.escalated and step.tactic.name != run.tactic:
-                    await self._escalate(run, step)
+                too_slow = urgency is not None and step.tactic.priority < urgency
                 if pending is not None:
-                    await self._follow_pending(run, step, pending)
+                    await self._follow_pending(run, step, pending, cancel_now=too_slow)
                     pending = None
-                else:
-                    await self._run_step(run, step)
+                    continue
+                if too_slow:
+                    continue
+                if step.tactic.name != run.tactic and (step.escalated or urgency is not None):
+                    await self._escalate(run, step)
+                await self._run_step(run, step)
         except _BrokerUnreachable as exc:
             return await self._suspend(run, str(exc), resumed=resumed)
         return await self._finish(run, resumed=resumed)
@@ -466,9 +486,10 @@ class ExitExecutor:
         )
         await self._follow(run, step, attempt_no, order, state, deadline)
 
-    async def _follow_pending(self, run: _Run, step: Step, pending: AttemptRecord) -> None:
+    async def _follow_pending(self, run: _Run, step: Step, pending: AttemptRecord, *, cancel_now: bool) -> None:
         """Pick up an attempt recorded before a restart: follow its order if the broker has
-        it, re-send it (same client order id) if it never arrived."""
+        it, re-send it (same client order id) if it never arrived; with ``cancel_now``, cancel
+        it at once instead of waiting out its timeout."""
         order = Order(
             client_order_id=pending.client_order_id,
             legs=run.position.legs,
@@ -484,9 +505,21 @@ class ExitExecutor:
         try:
             state = await self._call(lambda: self.broker.order_status(order.client_order_id))
         except UnknownOrderError:
+            if cancel_now:
+                # Never sent and now superseded: recorded as cancelled, so nothing re-sends it.
+                self._orders.record_order(
+                    order.client_order_id,
+                    broker_order_id=None,
+                    status=OrderStatus.CANCELLED,
+                    at=self.clock.now(),
+                    reason="superseded by a more urgent exit before it reached the broker",
+                )
+                return
             log.info("exit %d: order %s never reached the broker; re-sending it", run.exit.id, order.client_order_id)
             state = await self._place(order)
             deadline = self.clock.now() + timedelta(seconds=step.timeout_seconds)
+        if cancel_now:
+            deadline = self.clock.now()
         self._orders.record_order(
             order.client_order_id,
             broker_order_id=state.broker_order_id,
