@@ -104,7 +104,7 @@ def test_market_context_uses_only_closes_on_or_before_the_day() -> None:
     m = market_context(date(2024, 3, 2), "SPY", cfg)  # a Saturday: Friday's closes
     assert m.as_of == date(2024, 3, 1) and not m.stale
     vix = history.load_index("VIX")["close"]
-    px = history.load_underlying("SPY")["adj_close"]
+    px = history.load_underlying("SPY")["close"]
     assert m.vix_close == pytest.approx(float(vix.loc["2024-03-01"]))
     upto = px[px.index <= "2024-03-01"]
     assert m.close == pytest.approx(float(upto.iloc[-1]))

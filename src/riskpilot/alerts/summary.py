@@ -17,8 +17,8 @@ Conventions (dollars unless named otherwise; days are exchange dates, America/Ne
 - **Positions** are those open in the store now (the summary is meant for the end of the
   current day); DTE counts calendar days from the summary's day to the expiration.
 - **Market context** is the bundled daily history as of the day (the latest close on or before
-  it): VIX close, and the regime from the market symbol's close against its
-  ``regimes.trend_sma_days`` moving average and the VIX threshold (``classify_regime``).
+  it): VIX close, and the regime from the market symbol's close (as quoted, split-adjusted)
+  against its ``regimes.trend_sma_days`` moving average and the VIX threshold (``classify_regime``).
 """
 
 from __future__ import annotations
@@ -169,7 +169,7 @@ def market_context(day: date, symbol: str = "SPY", regimes: RegimeConfig | None 
     ``day``; no later data). Raises ``LookupError`` when the history starts after ``day``."""
     cfg = regimes if regimes is not None else RegimeConfig()
     vix = history.load_index("VIX")["close"].dropna()
-    px = history.load_underlying(symbol)["adj_close"].dropna()
+    px = history.load_underlying(symbol)["close"].dropna()
     stamp = datetime(day.year, day.month, day.day)
     vix = vix[vix.index <= stamp]
     px = px[px.index <= stamp]

@@ -10,15 +10,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy.exc import OperationalError
 
-from riskpilot.alerts import Alerter, AlertKind, build_summary, market_context
-from riskpilot.alerts.summary import MarketContext, Summary
 from riskpilot.config import ConfigError, RiskPilotConfig, load_config
 from riskpilot.model.contract import EXCHANGE_TZ
 from riskpilot.model.enums import PositionStatus, TradingState
@@ -35,6 +33,9 @@ from riskpilot.store import (
     normalize_url,
 )
 from riskpilot.store.repositories import OPEN_STATUSES
+
+if TYPE_CHECKING:  # riskpilot.alerts imports apprise (~0.8 s): only `summary` loads it
+    from riskpilot.alerts.summary import MarketContext, Summary
 
 _DB_HELP = (
     f"Database URL: sqlite:///file.db or postgresql://user@host:5432/dbname "
@@ -344,6 +345,8 @@ def register(app: typer.Typer) -> None:
 
         The day's P&L, open positions with profit % and DTE, trade statistics today and all
         time, VIX and the regime."""
+        from riskpilot.alerts import Alerter, AlertKind, build_summary, market_context
+
         try:
             the_day = date.fromisoformat(day) if day is not None else _exchange_today()
         except ValueError:
