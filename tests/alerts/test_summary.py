@@ -12,8 +12,9 @@ import pytest
 from riskpilot.alerts import build_summary, market_context
 from riskpilot.config.schema import RegimeConfig
 from riskpilot.data import history
-from riskpilot.model import Priority
+from riskpilot.model import PositionStatus, Priority
 from riskpilot.store import ExitRepository, PositionRepository, StateRepository, Store
+from riskpilot.store.models import PositionRow
 
 DAY = date(2024, 3, 4)  # a Monday; the book opens on Friday 2024-03-01
 
@@ -129,3 +130,14 @@ def test_summary_carries_market_context_into_text_and_json(store: Store) -> None
     assert s.market is not None and s.market.as_of == DAY
     assert f"Market 2024-03-04: VIX {s.market.vix_close:.2f}" in s.to_text()
     assert s.to_dict()["market"]["regime"] == s.market.regime
+
+
+def test_an_entry_that_never_filled_is_not_a_trade(store: Store, spread: Any) -> None:
+    _book(store, spread)
+    PositionRepository(store).open_position(spread.put_spread("p4", quantity=3))
+    with store.transaction() as s:  # as an unfilled entry ends: CLOSED at quantity 0, no exit
+        row = s.get(PositionRow, "p4")
+        assert row is not None
+        row.quantity, row.status, row.closed_at = 0, PositionStatus.CLOSED, datetime(2024, 3, 4, 15, tzinfo=UTC)
+    s4 = build_summary(store, DAY)
+    assert (s4.today.count, s4.all_time.count) == (1, 2)

@@ -12,7 +12,8 @@ Conventions (dollars unless named otherwise; days are exchange dates, America/Ne
   day (the monitor records it with ``StateRepository.set_unrealized``). When there is no such
   row and some position was already open when the day began, the day P&L is unknown (None) and
   the summary says why, rather than treating the missing figure as zero.
-- **Trades** are closed positions; a trade's P&L is its realized P&L less its commissions, a
+- **Trades** are closed positions with at least one filled exit (an entry that never filled
+  closes with none and is not a trade); a trade's P&L is its realized P&L less its commissions, a
   win is a trade with P&L > 0. "Today" counts trades closed on the day.
 - **Positions** are those open in the store now (the summary is meant for the end of the
   current day); DTE counts calendar days from the summary's day to the expiration.
@@ -33,7 +34,7 @@ from riskpilot.data import history
 from riskpilot.model.contract import EXCHANGE_TZ
 from riskpilot.model.enums import PositionStatus
 from riskpilot.risk.regime import classify_regime
-from riskpilot.store import PositionRepository, StateRepository, Store, StoredPosition
+from riskpilot.store import ExitRepository, PositionRepository, StateRepository, Store, StoredPosition
 from riskpilot.store.repositories import OPEN_STATUSES
 
 #: A market close older than this many calendar days before the summary's day is reported as
@@ -196,7 +197,8 @@ def build_summary(
     positions = PositionRepository(store)
     state = StateRepository(store)
     open_now = positions.load_open(OPEN_STATUSES)
-    closed = positions.load_open((PositionStatus.CLOSED,))
+    exited = {e.position_id for e in ExitRepository(store).all_exits() if e.filled_quantity > 0}
+    closed = [p for p in positions.load_open((PositionStatus.CLOSED,)) if p.position.id in exited]
 
     row = state.daily_pnl(day)
     realized = row.realized_pnl if row is not None else 0.0
