@@ -22,6 +22,7 @@ from riskpilot.backtest.signals import (
     IVTracker,
     MarketData,
     atm_iv,
+    black_call_vol,
     iv_refusal,
     vix_refusal,
 )
@@ -30,6 +31,7 @@ from riskpilot.data.history import UnknownSymbolError
 from riskpilot.data.model_chain import generate_model_chain
 from riskpilot.data.schema import CHAIN_SCHEMA
 from riskpilot.pricing.bsm import bsm_price
+from riskpilot.pricing.implied import implied_vol
 
 D0 = date(2021, 3, 1)
 
@@ -245,6 +247,36 @@ def test_atm_iv_takes_the_forward_from_put_call_parity() -> None:
     # the discounting the method ignores.
     rows = _priced_rows(D0, 100.0, D0 + timedelta(days=30), [95.0, 100.0, 105.0], 0.22, rate=0.05)
     assert atm_iv(_chain(rows)) == pytest.approx(0.22, rel=5e-3)
+
+
+def test_a_bracketing_expiration_without_a_pair_gives_way_to_the_next_one() -> None:
+    strikes = [95.0, 100.0, 105.0]
+    calls_only_20 = [r for r in _priced_rows(D0, 100.0, D0 + timedelta(days=20), strikes, 0.5) if r["right"] == "C"]
+    rows = (_priced_rows(D0, 100.0, D0 + timedelta(days=10), strikes, 0.20) + calls_only_20
+            + _priced_rows(D0, 100.0, D0 + timedelta(days=40), strikes, 0.30))
+    expected = math.sqrt((0.20**2 * 10 + (0.30**2 * 40 - 0.20**2 * 10) * (30 - 10) / (40 - 10)) / 30)
+    assert atm_iv(_chain(rows)) == pytest.approx(expected, rel=1e-6)
+
+
+@settings(max_examples=200, deadline=None)
+@given(forward=st.floats(10.0, 5000.0), moneyness=st.floats(0.8, 1.2), t=st.floats(1 / 365, 2.0),
+       vol=st.floats(0.03, 2.0))
+def test_black_call_vol_agrees_with_the_vectorized_solver(forward: float, moneyness: float, t: float,
+                                                          vol: float) -> None:
+    strike = forward * moneyness
+    price = float(bsm_price(forward, strike, t, 0.0, 0.0, vol, True))
+    ref = float(implied_vol(price, forward, strike, t, 0.0, 0.0, True))
+    mine = black_call_vol(price, forward, strike, t)
+    if price - max(forward - strike, 0.0) < 1e-8 * forward:  # finer than any quote: refused
+        assert math.isnan(mine)
+    else:
+        assert mine == pytest.approx(ref, rel=1e-6, abs=1e-7)
+
+
+def test_black_call_vol_is_nan_outside_the_no_arbitrage_range() -> None:
+    assert math.isnan(black_call_vol(4.0, 100.0, 95.0, 0.1))  # below intrinsic 5
+    assert math.isnan(black_call_vol(100.0, 100.0, 95.0, 0.1))  # at the forward
+    assert math.isnan(black_call_vol(1.0, 100.0, 95.0, 0.0))
 
 
 def test_atm_strike_ties_go_to_the_lower_strike() -> None:

@@ -23,9 +23,10 @@ VIX close on *t* against ``vix_high_threshold``. Unknown (None) while fewer than
 expiration at least :data:`ATM_MIN_DTE` calendar days out, take the strike nearest the
 underlying price (ties to the lower) among those with both a put and a call quoted (ask
 above zero); its forward is ``F = K + call_mid - put_mid`` (put-call parity, discounting
-ignored: about a 0.2% price effect at 30 days at 2% rates); its IV is the Black-Scholes vol of
-the call mid on that forward (rates and dividends zero, as the forward already carries them;
-the put gives the same vol by parity), with ``DTE / 365`` years. The
+ignored: about a 0.2% price effect at 30 days at 2% rates); its IV is the Black-76 vol of
+the call mid on that forward (:func:`black_call_vol`; undiscounted, as the forward already
+carries rates and dividends; the put gives the same vol by parity), with ``DTE / 365``
+years. The
 :data:`ATM_TARGET_DTE`-day value is interpolated linearly in total variance (sigma^2 x DTE)
 between the two expirations that bracket it, or is the nearest expiration's IV when all lie
 on one side. A day with no such pair gives no IV.
@@ -60,7 +61,6 @@ import pandas as pd
 from riskpilot.backtest.chain import DayChain, _day_number
 from riskpilot.config.schema import EntryFilters, RegimeConfig, RegimeName
 from riskpilot.data import history
-from riskpilot.pricing.implied import implied_vol
 from riskpilot.risk.regime import classify_regime
 
 #: Trailing IV observations for rank and percentile (about one trading year).
@@ -179,6 +179,94 @@ class MarketData:
                 f"{self._vix.size} VIX closes)")
 
 
+def _atm_vols(day: DayChain, usable: npt.NDArray[np.bool_]) -> tuple[FloatArray, FloatArray]:
+    """DTE (days) and ATM IV of each expiration among the ``usable`` rows that has one,
+    ascending by DTE (module docstring: nearest put-call pair, parity forward)."""
+    spot = day.underlying_price
+    today = _day_number(day.quote_date)
+    ok = np.flatnonzero(usable)
+    exp, k, call = day.expiration[ok], day.strike[ok], day.is_call[ok]
+    mid = (day.bid[ok] + day.ask[ok]) / 2.0
+    # Put-call pairs: after sorting by (expiration, strike, put first), a put directly
+    # followed by the call of the same expiration and strike.
+    o = np.lexsort((call, k, exp))
+    exp, k, call, mid = exp[o], k[o], call[o], mid[o]
+    pair = np.flatnonzero((exp[:-1] == exp[1:]) & (k[:-1] == k[1:]) & ~call[:-1] & call[1:])
+    p_exp, p_k, put_mid, call_mid = exp[pair], k[pair], mid[pair], mid[pair + 1]
+    # Per expiration, the pair whose strike is nearest spot (ties to the lower strike).
+    o = np.lexsort((p_k, np.abs(p_k - spot), p_exp))
+    first = np.ones(o.size, dtype=np.bool_)
+    first[1:] = p_exp[o][1:] != p_exp[o][:-1]
+    sel = o[first]
+    t_days = (p_exp[sel] - today).astype(np.float64)
+    strike, c_mid = p_k[sel], call_mid[sel]
+    forward = strike + c_mid - put_mid[sel]  # put-call parity, discounting ignored
+    vols = np.array([black_call_vol(float(c), float(f), float(kk), float(t) / 365.0)
+                     for c, f, kk, t in zip(c_mid, forward, strike, t_days, strict=True)])
+    keep = np.isfinite(vols) & (vols > 0)
+    return t_days[keep], vols[keep]
+
+
+def _norm_cdf(x: float) -> float:
+    return 0.5 * math.erfc(-x / math.sqrt(2.0))
+
+
+def black_call_vol(price: float, forward: float, strike: float, t_years: float) -> float:
+    """Black-76 implied vol (undiscounted) of a call at ``price`` on ``forward``; NaN when the
+    price is outside (max(F - K, 0), F), an input is not positive, or the time value is below
+    1e-8 x F (no quote is that fine; double precision cannot resolve it). A scalar safeguarded
+    Newton: the ATM IV solves at most a few options a day, where the vectorized
+    :func:`riskpilot.pricing.implied.implied_vol` costs its fixed overhead (~0.7 ms) per call;
+    tests check the two agree."""
+    if not (forward > 0 and strike > 0 and t_years > 0 and math.isfinite(price)):
+        return math.nan
+    intrinsic = max(forward - strike, 0.0)
+    if not intrinsic < price < forward:
+        return math.nan
+    time_value = price - intrinsic
+    if time_value < 1e-8 * forward:
+        return math.nan
+    tol = 1e-10 * time_value  # relative to the time value, so far OTM prices resolve too
+    itm = strike < forward  # solve on the OTM side (the put, by parity) to avoid cancellation
+    sqrt_t = math.sqrt(t_years)
+    log_fk = math.log(forward / strike)
+    lo, hi = 1e-9, 20.0
+    vol = min(max(price / forward * math.sqrt(2.0 * math.pi) / sqrt_t, 1e-4), hi)  # ATM approximation
+    for _ in range(200):
+        total = vol * sqrt_t
+        d1 = log_fk / total + total / 2.0
+        if itm:
+            otm = strike * _norm_cdf(total - d1) - forward * _norm_cdf(-d1)
+        else:
+            otm = forward * _norm_cdf(d1) - strike * _norm_cdf(d1 - total)
+        diff = otm - time_value
+        if abs(diff) <= tol:
+            return vol
+        if diff > 0:
+            hi = vol
+        else:
+            lo = vol
+        vega = forward * math.exp(-d1 * d1 / 2.0) / math.sqrt(2.0 * math.pi) * sqrt_t
+        step = vol - diff / vega if vega > 0 else math.nan
+        vol = step if lo < step < hi else (lo + hi) / 2.0
+        if hi - lo < 1e-14:
+            return vol
+    return vol
+
+
+def _interpolate(t: FloatArray, vols: FloatArray, target: int) -> float:
+    if target <= t[0]:
+        return float(vols[0])
+    if target >= t[-1]:
+        return float(vols[-1])
+    j = int(np.searchsorted(t, target))  # t[j-1] < target <= t[j]
+    if t[j] == target:
+        return float(vols[j])
+    w1, w2 = vols[j - 1] ** 2 * t[j - 1], vols[j] ** 2 * t[j]
+    w = w1 + (w2 - w1) * (target - t[j - 1]) / (t[j] - t[j - 1])
+    return float(math.sqrt(w / target))
+
+
 def atm_iv(day: DayChain, target_dte: int = ATM_TARGET_DTE, min_dte: int = ATM_MIN_DTE) -> float | None:
     """The day's ~``target_dte``-day at-the-money implied volatility (annualized, 0.20 =
     20%) from the chain's bid/ask mids, as the module docstring defines it; None when no
@@ -187,47 +275,21 @@ def atm_iv(day: DayChain, target_dte: int = ATM_TARGET_DTE, min_dte: int = ATM_M
     if not math.isfinite(spot) or spot <= 0:
         return None
     today = _day_number(day.quote_date)
-    ok = np.flatnonzero((day.expiration - today >= min_dte) & (day.bid >= 0) & (day.ask > 0)
-                        & (day.ask >= day.bid))
-    if ok.size == 0:
+    usable = (day.expiration >= today + min_dte) & (day.bid >= 0) & (day.ask > 0) & (day.ask >= day.bid)
+    exps = np.unique(day.expiration[usable])
+    if exps.size == 0:
         return None
-    exp, k, call = day.expiration[ok], day.strike[ok], day.is_call[ok]
-    mid = (day.bid[ok] + day.ask[ok]) / 2.0
-    # Put-call pairs: after sorting by (expiration, strike, put first), a put directly
-    # followed by the call of the same expiration and strike.
-    o = np.lexsort((call, k, exp))
-    exp, k, call, mid = exp[o], k[o], call[o], mid[o]
-    pair = np.flatnonzero((exp[:-1] == exp[1:]) & (k[:-1] == k[1:]) & ~call[:-1] & call[1:])
-    if pair.size == 0:
-        return None
-    p_exp, p_k, put_mid, call_mid = exp[pair], k[pair], mid[pair], mid[pair + 1]
-    # Per expiration, the pair whose strike is nearest spot (ties to the lower strike).
-    o = np.lexsort((p_k, np.abs(p_k - spot), p_exp))
-    first = np.ones(o.size, dtype=np.bool_)
-    first[1:] = p_exp[o][1:] != p_exp[o][:-1]
-    sel = o[first]
-    t_days = (p_exp[sel] - today).astype(np.float64)
-    strike = p_k[sel]
-    forward = strike + call_mid[sel] - put_mid[sel]  # put-call parity, discounting ignored
-    good = forward > 0
-    vols = np.full(sel.size, np.nan)
-    if good.any():
-        vols[good] = implied_vol(call_mid[sel][good], forward[good], strike[good], t_days[good] / 365.0,
-                                 0.0, 0.0, np.ones(int(good.sum()), dtype=np.bool_))
-    keep = np.isfinite(vols) & (vols > 0)
-    t, vols = t_days[keep], vols[keep]
-    if t.size == 0:
-        return None
-    if target_dte <= t[0]:
-        return float(vols[0])
-    if target_dte >= t[-1]:
-        return float(vols[-1])
-    j = int(np.searchsorted(t, target_dte))  # t[j-1] < target <= t[j]
-    if t[j] == target_dte:
-        return float(vols[j])
-    w1, w2 = vols[j - 1] ** 2 * t[j - 1], vols[j] ** 2 * t[j]
-    w = w1 + (w2 - w1) * (target_dte - t[j - 1]) / (t[j] - t[j - 1])
-    return float(math.sqrt(w / target_dte))
+    # Fast path: only the listed expirations that bracket the target. When each gives an ATM
+    # IV they are the bracketing ones of the full computation too; otherwise fall back to it.
+    j = int(np.searchsorted(exps, today + target_dte))
+    bracket = exps[max(j - 1, 0):j + 1]
+    if j < exps.size and exps[j] == today + target_dte:
+        bracket = exps[j:j + 1]
+    rows = usable & ((day.expiration == bracket[0]) | (day.expiration == bracket[-1]))
+    t, vols = _atm_vols(day, rows)
+    if t.size != bracket.size:
+        t, vols = _atm_vols(day, usable)
+    return _interpolate(t, vols, target_dte) if t.size else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -353,6 +415,7 @@ __all__ = [
     "IVTracker",
     "MarketData",
     "atm_iv",
+    "black_call_vol",
     "iv_filters_set",
     "iv_refusal",
     "vix_filters_set",

@@ -208,12 +208,10 @@ def expirations_by_preference(
     """Rule 1: the day's expirations (days since 1970-01-01) inside the DTE window and not
     excluded, most preferred first (DTE closest to the window's midpoint, ties earlier)."""
     today = _day_number(day.quote_date)
-    exps = np.unique(day.expiration)
-    dte = exps - today
-    keep = (dte >= entry.min_dte) & (dte <= entry.max_dte)
+    e = day.expiration
+    exps = np.unique(e[(e >= today + entry.min_dte) & (e <= today + entry.max_dte)])
     if exclude_expirations:
-        keep &= ~np.isin(exps, np.fromiter(exclude_expirations, dtype=np.int64))
-    exps = exps[keep]
+        exps = exps[~np.isin(exps, np.fromiter(exclude_expirations, dtype=np.int64))]
     mid = (entry.min_dte + entry.max_dte) / 2.0
     return exps[np.lexsort((exps, np.abs((exps - today) - mid)))]
 
@@ -240,13 +238,8 @@ def select_entry(
     exps = expirations_by_preference(day, entry, exclude_expirations)
     if exps.size == 0:
         return None
-    # Group the window's rows by expiration once (a stable sort), then walk the preference order.
-    in_window = np.flatnonzero(np.isin(day.expiration, exps))
-    by_exp = in_window[np.argsort(day.expiration[in_window], kind="stable")]
-    sorted_exp = day.expiration[by_exp]
-    for exp in exps:
-        lo, hi = np.searchsorted(sorted_exp, [exp, exp + 1])
-        rows = by_exp[lo:hi]
+    for exp in exps:  # the first one usually qualifies: one pass over the day per expiration tried
+        rows = np.flatnonzero(day.expiration == exp)
         calls_mask = day.is_call[rows]
         puts = _Side(rows[~calls_mask], call=False)
         calls = _Side(rows[calls_mask], call=True)
