@@ -449,3 +449,9 @@ def test_truncating_chain_and_history_after_t_changes_nothing_up_to_t(
     assert any(e.kind == "OPEN" for e in part.events)
     assert {"vix_filter", "iv_percentile_filter"} <= set(part.entries_refused)  # the signals were live
     assert np.isfinite(full.equity).all()
+
+
+def test_warm_up_days_out_of_order_are_refused_too() -> None:
+    days = list(reversed(_two_days()))
+    with pytest.raises(ValueError, match="strictly increasing"):
+        run_backtest(days, _config(), method="default", underlying="SPY", equity=1e6, trade_from=D2)

@@ -66,7 +66,7 @@ import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
-from typing import Literal
+from typing import Literal, TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -110,6 +110,7 @@ SlippageSpec = Slippage | Literal["none", "mid", "pct", "spread", "orats", "volu
 #: Share of each day's volume a ``"volume"`` fill may take when no ``volume_share`` is given.
 DEFAULT_VOLUME_SHARE = 0.1
 Settlement = Literal["cash", "physical"]
+_Day = TypeVar("_Day", DayChain, tuple[date, pa.Table])
 
 
 def fill_model_for(
@@ -477,20 +478,21 @@ def run_backtest(
     return result
 
 
-def _warm_up(
-    chain_days: Iterable[tuple[date, pa.Table]], trade_from: date, underlying: str, tracker: IVTracker | None
-) -> Iterator[tuple[date, pa.Table]]:
+def _warm_up(chain_days: Iterable[_Day], trade_from: date, underlying: str,
+             tracker: IVTracker | None) -> Iterator[_Day]:
     """``chain_days`` from ``trade_from`` on; earlier days only feed ``tracker`` (lazily, in
-    order: a day out of order is refused here, since the engine never sees warm-up days)."""
+    order: a day out of order is refused here, since the engine never sees warm-up days).
+    A day is a ``(date, table)`` pair or a ready :class:`DayChain`."""
     prev: date | None = None
-    for d, table in chain_days:
+    for item in chain_days:
+        d = item.quote_date if isinstance(item, DayChain) else item[0]
         if prev is not None and d <= prev:
             raise ValueError(f"chain days must be strictly increasing: {d} came after {prev}")
         prev = d
         if d >= trade_from:
-            yield d, table
+            yield item
         elif tracker is not None:
-            tracker.observe(DayChain.from_table(d, table, underlying))
+            tracker.observe(item if isinstance(item, DayChain) else DayChain.from_table(item[0], item[1], underlying))
 
 
 def iter_table_days(table: pa.Table) -> Iterable[tuple[date, pa.Table]]:
