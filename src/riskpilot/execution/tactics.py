@@ -58,7 +58,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import pairwise
 
 from riskpilot.config.schema import ExecutionTactic, RiskPilotConfig
@@ -220,9 +220,13 @@ def step_index_of(label: str | None) -> int | None:
 
 @dataclass(frozen=True, slots=True)
 class TacticBook:
-    """The four tactics, by priority, and the ladders they make."""
+    """The four tactics, by priority, and the ladders they make (built once per priority and
+    number of retries, then reused: a ladder is an immutable tuple)."""
 
     tactics: Mapping[Priority, Tactic]
+    _ladders: dict[tuple[Priority, int], tuple[Step, ...]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         missing = [p.name for p in Priority if p not in self.tactics]
@@ -233,13 +237,26 @@ class TacticBook:
     def from_config(cls, config: RiskPilotConfig | Mapping[str, ExecutionTactic]) -> TacticBook:
         """From a :class:`RiskPilotConfig` or its ``exit_execution`` mapping."""
         entries = config.exit_execution if isinstance(config, RiskPilotConfig) else config
-        return cls({Priority[name]: Tactic.from_config(Priority[name], t) for name, t in entries.items()})
+        key = tuple(sorted(entries.items()))
+        book = _BOOKS.get(key)
+        if book is None:
+            book = cls({Priority[name]: Tactic.from_config(Priority[name], t) for name, t in entries.items()})
+            if len(_BOOKS) >= 64:  # configurations are few; never let this grow unbounded
+                _BOOKS.clear()
+            _BOOKS[key] = book
+        return book
 
     def ladder(self, priority: Priority, *, market_retries: int = DEFAULT_MARKET_RETRIES) -> tuple[Step, ...]:
         """Every step an exit of ``priority`` may take, in order, through its escalations to
         the last (CRITICAL) tactic and that tactic's ``market_retries`` market retries."""
         if market_retries < 0:
             raise ValueError(f"market_retries must be >= 0, got {market_retries}")
+        cached = self._ladders.get((priority, market_retries))
+        if cached is None:
+            cached = self._ladders[(priority, market_retries)] = self._build(priority, market_retries)
+        return cached
+
+    def _build(self, priority: Priority, market_retries: int) -> tuple[Step, ...]:
         steps: list[Step] = []
         reached = 0.0  # spread fraction the ladder has reached so far
         after_market = False
@@ -283,6 +300,11 @@ class TacticBook:
                 after_market = True
             current = NEXT_PRIORITY[current]
         return tuple(steps)
+
+
+#: Books by configuration (the sorted ``exit_execution`` items, which are frozen and hashable),
+#: so a backtest asking for the book of its config every day builds it once.
+_BOOKS: dict[tuple[tuple[str, ExecutionTactic], ...], TacticBook] = {}
 
 
 # --- the ladder on one end-of-day bar (backtests) ---------------------------------------------
