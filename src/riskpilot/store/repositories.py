@@ -497,6 +497,34 @@ class PositionRepository:
             if stage not in row.stages_done:
                 row.stages_done = sorted({*row.stages_done, stage})
 
+    def settle_entry(self, position_id: str, *, filled_quantity: int, avg_price: float | None, at: datetime) -> None:
+        """End a PENDING position's entry once its (combo) order is final: the position holds
+        what filled, at the average fill price (net premium per share), and is OPEN; with
+        nothing filled it is CLOSED without ever having been open (quantity 0)."""
+        at = _utc(at, "at")
+        with self.store.transaction() as s:
+            row = _lock_position(s, position_id)
+            if row.status not in (PositionStatus.PENDING, PositionStatus.OPEN) or row.quantity != row.original_quantity:
+                raise InvariantError(
+                    f"position {position_id!r} is {row.status.value} with {row.quantity} of "
+                    f"{row.original_quantity} open: only an entry still being filled can be settled"
+                )
+            if isinstance(filled_quantity, bool) or not 0 <= filled_quantity <= row.original_quantity:
+                raise InvariantError(
+                    f"position {position_id!r}: {filled_quantity!r} filled is outside 0..{row.original_quantity}"
+                )
+            if filled_quantity == 0:
+                row.quantity = 0
+                row.status = PositionStatus.CLOSED
+                row.closed_at = at
+                row.exit_reason = "entry not filled"
+                return
+            if avg_price is None or not avg_price > 0:
+                raise InvariantError(f"position {position_id!r}: a filled entry needs a positive price, got {avg_price!r}")
+            row.quantity = row.original_quantity = filled_quantity
+            row.entry_premium = row.peak_price = row.trough_price = avg_price
+            row.status = PositionStatus.OPEN
+
     def set_status(self, position_id: str, status: PositionStatus, at: datetime) -> None:
         at = _utc(at, "at")
         with self.store.transaction() as s:

@@ -1,0 +1,512 @@
+"""PositionMonitor: the asyncio loop over every open position (SPEC section 4).
+
+Each position has its own next check time: ``monitoring.normal_frequency`` (30 s) after its
+last check, or ``monitoring.urgent_frequency`` (5 s) while its close-out premium is within
+``urgent_conditions`` of a trigger:
+
+- stop loss: the premium at which ``stop_loss`` fires (credit: entry x (1 + stop_loss_pct);
+  debit: entry x (1 - debit_stop_loss_pct));
+- profit target: credit entry x (1 - profit_target_pct), debit entry x (1 + profit_target_pct);
+- trailing stop: the active stop's premium;
+
+"within 2%" meaning ``|premium - trigger| <= 0.02 x trigger``. Disabled rules have no trigger.
+
+One cycle (:meth:`PositionMonitor.check_once`)
+----------------------------------------------
+1. Take the trading state from the store (``riskpilot halt``/``resume`` act on a running
+   monitor) and pick up exits queued there (``riskpilot close``) or left WORKING.
+2. The positions that are due (and not being exited) are marked from quotes fetched through
+   the :class:`~riskpilot.monitor.quotes.QuoteFetcher` (10 s cache, 60 calls a minute, **one
+   batched call** for every contract not cached), at ``monitoring.mark_basis``, with quotes
+   older than ``max_quote_age_seconds`` counted stale. A broker failure leaves every mark
+   missing: the positions hold. A missing, crossed or stale quote never triggers an exit
+   (the rules engine holds such a position, naming the problem).
+3. ``check_position_exits`` (via :class:`PositionMonitoringWorkflow`) decides and advances
+   the trailing stops; every non-HOLD decision raises a ``decision`` alert and goes to the
+   :class:`ExitWorkflow` as its own task, so an exit being worked never delays the others.
+4. Unrealized P&L is kept in memory (:attr:`PositionMonitor.unrealized`, dollars). A
+   position's mark and trailing stop are written to the store on a change of state only: a
+   new peak/trough/MFE/MAE or day held, a trailing stop that moved (ACTIVATE/UPDATE/TRIGGER),
+   a switch between normal and urgent checking, a non-HOLD decision, or its first check of
+   this run. The day's unrealized total is written with them.
+5. Each position that holds logs one line why: underlying, profit %, DTE, method, entry and
+   current premium (or the quote problem that made it hold).
+6. Circuit breaker: when the day's loss reaches ``risk.daily_loss_limit_pct`` the risk
+   manager halts entries; the monitor stores the halt (with its day, so it lifts on the next
+   trading day or on ``riskpilot resume --force``), raises a ``circuit_breaker`` alert and
+   closes every position with CRITICAL tactics.
+
+Time comes from the injected :class:`~riskpilot.execution.executor.Clock`: a
+:class:`~riskpilot.execution.executor.SimulatedClock` runs a day of checks in milliseconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from riskpilot.config.schema import ExitRulesConfig, RegimeName, RiskPilotConfig, UrgentConditions
+from riskpilot.execution.executor import AlertSink, Clock, ExitExecutor
+from riskpilot.execution.port import BrokerError, BrokerPort
+from riskpilot.model.decision import ExitDecision
+from riskpilot.model.enums import ExitAction, PositionStatus, PremiumType, Priority, TradingState
+from riskpilot.model.mark import Mark, mark_position
+from riskpilot.model.position import Position
+from riskpilot.monitor.quotes import QuoteFetcher
+from riskpilot.monitor.reconcile import ReconcileReport, reconcile, restore_risk, working_exit_positions
+from riskpilot.monitor.workflows import ExitWorkflow, PositionMonitoringWorkflow, exchange_date
+from riskpilot.risk.manager import RiskManager
+from riskpilot.rules.trailing_stop import TrailState
+from riskpilot.store import NotFoundError, PositionRepository, StateRepository, Store, TrailingSnapshot
+
+log = logging.getLogger("riskpilot.monitor")
+hold_log = logging.getLogger("riskpilot.monitor.hold")
+
+@dataclass(slots=True)
+class CycleReport:
+    """What one :meth:`PositionMonitor.check_once` did."""
+
+    at: datetime
+    checked: int = 0
+    holds: int = 0
+    exits_started: list[str] = field(default_factory=list)
+    decisions: list[ExitDecision] = field(default_factory=list)
+    urgent: list[str] = field(default_factory=list)
+    bad_marks: int = 0
+    marks_written: int = 0
+    trails_written: int = 0
+    circuit_breaker: bool = False
+    quote_error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Triggers:
+    """Per method: what the near-trigger test needs of its rule settings."""
+
+    stop_loss: tuple[float, float] | None  # (credit stop_loss_pct, debit_stop_loss_pct)
+    profit_target: float | None
+
+
+def _triggers(rules: ExitRulesConfig) -> _Triggers:
+    sl = rules.stop_loss
+    pt = rules.profit_target
+    return _Triggers(
+        (sl.stop_loss_pct, sl.debit_stop_loss_pct) if sl.enabled else None,
+        pt.profit_target_pct if pt.enabled else None,
+    )
+
+
+def near_trigger(
+    position: Position, premium: float, trail: TrailState | None, triggers: _Triggers, cond: UrgentConditions
+) -> str | None:
+    """The trigger the premium is within ``cond`` of (module docstring), or None."""
+    e = position.entry_premium
+    credit = position.premium_type is PremiumType.CREDIT
+    if triggers.stop_loss is not None:
+        s = e * (1.0 + triggers.stop_loss[0]) if credit else e * (1.0 - triggers.stop_loss[1])
+        if s > 0 and abs(premium - s) <= cond.near_stop_loss_pct * s:
+            return "stop_loss"
+    if triggers.profit_target is not None:
+        t = e * (1.0 - triggers.profit_target) if credit else e * (1.0 + triggers.profit_target)
+        if t > 0 and abs(premium - t) <= cond.near_profit_target_pct * t:
+            return "profit_target"
+    stop = trail.stop if trail is not None and trail.active else None
+    if stop is not None and stop > 0 and abs(premium - stop) <= cond.near_trailing_stop_pct * stop:
+        return "trailing_stop"
+    return None
+
+
+class PositionMonitor:
+    """Monitors every open position of ``store`` at ``broker`` (module docstring).
+
+    ``executor`` works the exits (None, or ``dry_run``: decisions are logged, nothing is
+    sent); ``alerts`` receives ``decision`` and ``circuit_breaker`` alerts (the executor
+    raises the exit ones); ``exit_regime`` gives the regime whose exit-rule overrides apply
+    on a day (None: the base rules, as the backtest does)."""
+
+    def __init__(
+        self,
+        store: Store,
+        broker: BrokerPort,
+        risk: RiskManager,
+        config: RiskPilotConfig,
+        clock: Clock,
+        *,
+        executor: ExitExecutor | None = None,
+        alerts: AlertSink | None = None,
+        quotes: QuoteFetcher | None = None,
+        dry_run: bool = False,
+        exit_regime: Callable[[date], RegimeName | None] | None = None,
+        exit_workflow: ExitWorkflow | None = None,
+    ) -> None:
+        self.store = store
+        self.broker = broker
+        self.risk = risk
+        self.config = config
+        self.clock = clock
+        self.alerts = alerts
+        self.dry_run = dry_run
+        self.monitoring = config.monitoring
+        self.quotes = quotes or QuoteFetcher.from_config(broker, clock, config.monitoring)
+        self.exits: ExitWorkflow | None = exit_workflow
+        if self.exits is None and executor is not None:
+            self.exits = ExitWorkflow(executor, risk, dry_run=dry_run)
+        self.decide = PositionMonitoringWorkflow(risk, alerts, dry_run=dry_run)
+        self.exit_regime = exit_regime
+        #: Open positions being monitored, by id, with their tracked state.
+        self.positions: dict[str, Position] = {}
+        #: Unrealized P&L in dollars at the last good mark, by position id.
+        self.unrealized: dict[str, float] = {}
+        self.next_due: dict[str, datetime] = {}
+        self.urgent: set[str] = set()
+        self.in_flight: dict[str, asyncio.Task[None]] = {}
+        self._written: set[str] = set()
+        self._triggers: dict[tuple[str, RegimeName | None], _Triggers] = {}
+        self._positions_repo = PositionRepository(store)
+        self._state_repo = StateRepository(store)
+        self._state_seen: tuple[TradingState, object] | None = None
+        self.started = False
+
+    # --- start ---------------------------------------------------------------------------
+    async def start(self) -> ReconcileReport | None:
+        """Reconcile the store with the broker (not in a dry run, which writes nothing),
+        rebuild the risk book, load the open positions and resume exits in flight."""
+        report = None if self.dry_run else await reconcile(self.store, self.broker, self.clock.now())
+        stored = self._positions_repo.load_open((PositionStatus.OPEN, PositionStatus.CLOSING))
+        restore_risk(self.risk, self.store, stored)
+        st = self._state_repo.trading_state()
+        self._state_seen = (st.state, st.halted_on)
+        now = self.clock.now()
+        for sp in stored:
+            if sp.position.status is PositionStatus.OPEN:
+                self._track(sp.position, now)
+        self.started = True
+        self._pick_up_working_exits()
+        log.info("monitor started: %d open positions, trading %s", len(self.positions), self.risk.trading_state.value)
+        return report
+
+    def _track(self, position: Position, now: datetime) -> None:
+        self.positions[position.id] = position
+        self.next_due[position.id] = now
+        self._written.discard(position.id)
+
+    def reload(self, position_id: str) -> None:
+        """Take a position's state from the store again (after an exit or an entry)."""
+        try:
+            sp = self._positions_repo.get(position_id)
+        except NotFoundError:
+            self._forget(position_id)
+            return
+        if sp.position.status is PositionStatus.OPEN and sp.position.quantity > 0:
+            self._track(sp.position, self.clock.now())
+        else:
+            self._forget(position_id)
+
+    def reload_all(self) -> None:
+        """Take the open positions from the store again (new entries, outside changes)."""
+        now = self.clock.now()
+        fresh = {sp.position.id: sp for sp in self._positions_repo.load_open((PositionStatus.OPEN,))}
+        for pid in list(self.positions):
+            if pid not in fresh:
+                self._forget(pid)
+        for pid, sp in fresh.items():
+            if pid not in self.positions and pid not in self.in_flight:
+                self._track(sp.position, now)
+                if self.risk.open_quantity(pid) == 0:
+                    restore_risk(self.risk, self.store, [sp], trading_state=False)
+
+    def _forget(self, pid: str) -> None:
+        self.positions.pop(pid, None)
+        self.unrealized.pop(pid, None)
+        self.next_due.pop(pid, None)
+        self.urgent.discard(pid)
+
+    # --- trading state -------------------------------------------------------------------
+    def _state_in(self) -> None:
+        st = self._state_repo.trading_state()
+        key = (st.state, st.halted_on)
+        if key == self._state_seen:
+            return
+        self._state_seen = key  # changed outside (riskpilot halt / resume): adopt it
+        if st.state is TradingState.HALTED:
+            self.risk.halt(st.reason, st.halted_on)
+        elif st.state is TradingState.REDUCING:
+            self.risk.reduce_only(st.reason)
+        else:
+            self.risk.resume()
+        log.warning("trading state set outside the monitor: %s (%s)", st.state.value, st.reason)
+
+    def _state_out(self, now: datetime) -> bool:
+        """Store the risk manager's state if it changed here; True for a new circuit-breaker halt."""
+        rm = self.risk
+        key = (rm.trading_state, rm.halted_on)
+        if key == self._state_seen:
+            return False
+        was = self._state_seen
+        self._state_seen = key
+        if self.dry_run:
+            return rm.trading_state is TradingState.HALTED and rm.halted_on is not None
+        if rm.trading_state is TradingState.HALTED:
+            self._state_repo.set_trading_state(TradingState.HALTED, rm.state_reason or "halted", now,
+                                               halted_on=rm.halted_on)
+            return rm.halted_on is not None
+        reason = rm.state_reason or (
+            f"circuit-breaker halt of {was[1]} lifted: a new trading day" if was and was[1] else "resumed"
+        )
+        self._state_repo.set_trading_state(rm.trading_state, reason, now)
+        return False
+
+    # --- exits ---------------------------------------------------------------------------
+    def _pick_up_working_exits(self) -> None:
+        """Work every exit the store holds WORKING that no task here works (queued by
+        ``riskpilot close``, or left by a restart or an outage)."""
+        if self.exits is None or self.dry_run:
+            return
+        for pid in working_exit_positions(self.store):
+            if pid in self.in_flight:
+                continue
+            pos = self.positions.get(pid)
+            if pos is None:
+                try:
+                    pos = self._positions_repo.get(pid).position
+                except NotFoundError:
+                    continue
+            decision = ExitDecision(pid, ExitAction.CLOSE, "resume the working exit", rule="resume",
+                                    priority=Priority.CRITICAL, quantity=pos.quantity)
+            self._spawn_exit(pos, decision, Mark(None, None, None, self.clock.now()))
+
+    def _spawn_exit(self, position: Position, decision: ExitDecision, mark: Mark) -> None:
+        if self.exits is None or position.id in self.in_flight:
+            return
+        self.positions.pop(position.id, None)
+        self.next_due.pop(position.id, None)
+        self.in_flight[position.id] = asyncio.get_running_loop().create_task(
+            self._exit_task(position, decision, mark), name=f"exit:{position.id}"
+        )
+
+    async def _exit_task(self, position: Position, decision: ExitDecision, mark: Mark) -> None:
+        assert self.exits is not None
+        try:
+            outcome = await self.exits.execute(position, decision, mark)
+            if outcome is not None:
+                log.info("exit of %s: %s, %d of %d filled", position.id, outcome.status.value,
+                         outcome.filled_quantity, outcome.requested_quantity)
+        except Exception:
+            # Logged, not lost: the exit stays WORKING in the store and the next cycle resumes it.
+            log.exception("exit of %s stopped by an error; it resumes on the next cycle", position.id)
+        finally:
+            self.in_flight.pop(position.id, None)
+            if not self.dry_run:
+                self.reload(position.id)
+            else:
+                self._track(position, self.clock.now())
+
+    async def wait_exits(self) -> None:
+        """Wait until no exit is being worked."""
+        while self.in_flight:
+            await asyncio.gather(*list(self.in_flight.values()), return_exceptions=True)
+
+    # --- one cycle -----------------------------------------------------------------------
+    def _triggers_for(self, method: str, regime: RegimeName | None) -> _Triggers:
+        key = (method, regime)
+        t = self._triggers.get(key)
+        if t is None:
+            t = self._triggers[key] = _triggers(self.config.exit_rules_for(method, regime))
+        return t
+
+    async def check_once(self, *, force_all: bool = False) -> CycleReport:
+        """One cycle over the positions due now (every one with ``force_all``)."""
+        if not self.started:
+            raise RuntimeError("call PositionMonitor.start() (reconciliation) before the first cycle")
+        now = self.clock.now()
+        report = CycleReport(now)
+        self._state_in()
+        self._pick_up_working_exits()
+        due = [p for pid, p in self.positions.items() if force_all or self.next_due.get(pid, now) <= now]
+        if not due:
+            if self._state_out(now):
+                await self._circuit_breaker(now, report)
+            return report
+        mon = self.monitoring
+        try:
+            quotes = await self.quotes.get({leg.contract for p in due for leg in p.legs})
+        except BrokerError as exc:
+            report.quote_error = f"{type(exc).__name__}: {exc}"
+            log.warning("quotes unavailable (%s): every due position holds this cycle", report.quote_error)
+            quotes = {}
+        basis, max_age = mon.mark_basis, mon.max_quote_age_seconds
+        marks = {p.id: mark_position(p, quotes, now, basis=basis, max_age_seconds=max_age) for p in due}
+        regime = self._regime(now)
+        trails_before = {p.id: self.risk.trails.get(p.id) for p in due}
+        checks = await self.decide.evaluate(due, marks, now, regime=regime)
+        report.checked = len(checks)
+        today = exchange_date(now)
+        normal = timedelta(seconds=mon.normal_frequency)
+        urgent_dt = timedelta(seconds=mon.urgent_frequency)
+        cond = mon.urgent_conditions
+        trails = self.risk.trails
+        hold_on = hold_log.isEnabledFor(logging.INFO)
+        wrote = False
+        for check, old in zip(checks, due, strict=True):
+            pos = check.position
+            pid = pos.id
+            mark = check.mark
+            decision = check.decision
+            good = mark.problem is None and mark.premium is not None
+            trail = trails.get(pid)
+            if decision.action is not ExitAction.HOLD:
+                report.decisions.append(decision)
+                self.positions[pid] = pos
+                if good:
+                    wrote |= self._write(pos, mark, trail, trail is not trails_before[pid], now, report)
+                self._spawn_exit(pos, decision, mark)
+                report.exits_started.append(pid)
+                continue
+            report.holds += 1
+            self.positions[pid] = pos
+            if not good:
+                report.bad_marks += 1
+                self.next_due[pid] = now + normal
+                if hold_on:
+                    hold_log.info("HOLD %s %s %s: %s", pid, pos.underlying, pos.method, decision.reason)
+                continue
+            premium = mark.premium
+            assert premium is not None
+            self.unrealized[pid] = pos.pnl_dollars(premium)
+            near = near_trigger(pos, premium, trail, self._triggers_for(pos.method, regime), cond)
+            was_urgent = pid in self.urgent
+            if near is not None:
+                self.urgent.add(pid)
+                report.urgent.append(pid)
+                self.next_due[pid] = now + urgent_dt
+            else:
+                self.urgent.discard(pid)
+                self.next_due[pid] = now + normal
+            st, ost = pos.state, old.state
+            changed = (
+                pid not in self._written
+                or (near is not None) != was_urgent
+                or st.peak_premium != ost.peak_premium
+                or st.trough_premium != ost.trough_premium
+                or st.mfe != ost.mfe
+                or st.mae != ost.mae
+                or st.days_held != ost.days_held
+                or trail is not trails_before[pid]
+            )
+            if changed:
+                wrote |= self._write(pos, mark, trail, trail is not trails_before[pid], now, report)
+            if hold_on:
+                hold_log.info(
+                    "HOLD %s %s %s: profit %+.1f%%, %d DTE, entry %.2f, now %.2f%s; %s",
+                    pid, pos.underlying, pos.method, 100.0 * pos.profit_pct(premium), pos.dte(today),
+                    pos.entry_premium, premium, f", near {near}" if near else "", decision.reason,
+                )
+        if wrote and not self.dry_run:
+            self._state_repo.set_unrealized(today, math.fsum(self.unrealized.values()), now)
+        if self._state_out(now):
+            await self._circuit_breaker(now, report, marks)
+        return report
+
+    def _regime(self, now: datetime) -> RegimeName | None:
+        return None if self.exit_regime is None else self.exit_regime(exchange_date(now))
+
+    def _write(
+        self, pos: Position, mark: Mark, trail: TrailState | None, trail_changed: bool, now: datetime,
+        report: CycleReport,
+    ) -> bool:
+        """Store the mark (and the trailing stop when it changed)."""
+        if self.dry_run or mark.premium is None:
+            return False
+        snap = None
+        if trail is not None and (trail_changed or pos.id not in self._written):
+            snap = TrailingSnapshot(trail.active, trail.stop, trail.to_dict())
+            report.trails_written += 1
+        self._positions_repo.apply_mark(pos.id, mark.premium, now, trailing=snap)
+        self._written.add(pos.id)
+        report.marks_written += 1
+        return True
+
+    async def _circuit_breaker(self, now: datetime, report: CycleReport, marks: dict[str, Mark] | None = None) -> None:
+        """The day's loss limit was hit: alert, and close every position with CRITICAL tactics."""
+        report.circuit_breaker = True
+        reason = self.risk.state_reason or "circuit breaker"
+        log.critical("%s: entries halted until the next trading day; closing every position", reason)
+        if self.alerts is not None and not self.dry_run:
+            try:
+                await self.alerts("circuit_breaker", f"{reason}: closing all {len(self.positions)} positions",
+                                  positions=len(self.positions), halted_on=str(self.risk.halted_on))
+            except Exception:
+                log.exception("circuit breaker alert could not be raised")
+        rest = [p for p in self.positions.values() if p.id not in self.in_flight]
+        if not rest:
+            return
+        have = marks or {}
+        need = [p for p in rest if p.id not in have]
+        if need:
+            try:
+                quotes = await self.quotes.get({leg.contract for p in need for leg in p.legs})
+            except BrokerError as exc:
+                log.error("circuit breaker: quotes unavailable (%s); the next cycle retries", exc)
+                quotes = {}
+            mon = self.monitoring
+            have = {**have, **{p.id: mark_position(p, quotes, now, basis=mon.mark_basis,
+                                                   max_age_seconds=mon.max_quote_age_seconds) for p in need}}
+        for p in rest:
+            m = have.get(p.id)
+            if m is None or not m.is_valid:
+                log.error("circuit breaker: %s not closed now: no usable quote (%s); retried next cycle", p.id,
+                          m.problem if m is not None else "none")
+                continue
+            d = ExitWorkflow.close_decision(p, reason, Priority.CRITICAL, "circuit_breaker")
+            report.decisions.append(d)
+            report.exits_started.append(p.id)
+            if self.dry_run:
+                log.warning("DRY RUN circuit breaker: would close %s at market", p.id)
+                continue
+            self._spawn_exit(p, d, m)
+
+    # --- the loop ------------------------------------------------------------------------
+    def seconds_to_next(self) -> float:
+        """Seconds until the next position is due (the normal frequency when none is open)."""
+        now = self.clock.now()
+        if not self.next_due:
+            return float(self.monitoring.normal_frequency)
+        first = min(self.next_due.values())
+        return max((first - now).total_seconds(), 0.0)
+
+    async def run(self, stop: asyncio.Event, *, max_idle_seconds: float | None = None) -> None:
+        """Cycle until ``stop`` is set; sleeps on the clock until the next position is due
+        (at most ``max_idle_seconds``, default the urgent frequency, so queued closes and
+        halts are seen promptly)."""
+        if not self.started:
+            await self.start()
+        cap = float(self.monitoring.urgent_frequency if max_idle_seconds is None else max_idle_seconds)
+        while not stop.is_set():
+            await self.check_once()
+            wait = min(self.seconds_to_next(), cap)
+            sleeper = asyncio.ensure_future(self.clock.sleep(max(wait, 0.05)))
+            stopper = asyncio.ensure_future(stop.wait())
+            await asyncio.wait({sleeper, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            for t in (sleeper, stopper):
+                if not t.done():
+                    t.cancel()
+
+    async def shutdown(self, grace_seconds: float = 10.0) -> None:
+        """Give exits in flight ``grace_seconds`` (real time) to finish; cancel the rest
+        (their exits stay WORKING in the store and resume on the next start)."""
+        if not self.in_flight:
+            return
+        tasks = list(self.in_flight.values())
+        _, pending = await asyncio.wait(tasks, timeout=grace_seconds)
+        for t in pending:
+            t.cancel()
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)
+            log.warning("%d exits left WORKING at shutdown; they resume on the next start", len(pending))
+
+
+__all__ = ["CycleReport", "PositionMonitor", "near_trigger"]
