@@ -15,7 +15,7 @@ settings. Inputs worth sharing between runs in one process are cached explicitly
   :mod:`riskpilot.data.history` and :func:`riskpilot.data.model_chain.market_history`;
 - opened chain stores (their Parquet footers) are cached per resolved path;
 - generated model-chain years are cached only when a :class:`ChainCache` is passed
-  (``run_spec(spec, cache=process_chain_cache())``): a year of SPY is about 35 MB in memory,
+  (``run_spec(spec, cache=process_chain_cache())``): a year of SPY is 10-80 MB of Arrow data,
   2006-2024 about 650 MB, so a single command-line run streams the years instead.
 
 Units of the flags (as on the command line): ``profit_target`` and ``stop_loss`` are percent
