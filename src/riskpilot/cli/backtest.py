@@ -176,4 +176,7 @@ def register(app: typer.Typer) -> None:
         console.print(f"{run.metrics.trade_count:,} trades over {len(run.result.dates):,} trading days "
                       f"in {run.seconds:.1f} s", highlight=False)
 
+    from riskpilot.cli.sweep import register as register_sweep
+
+    register_sweep(bt_app)
     app.add_typer(bt_app, name="backtest")
