@@ -226,7 +226,12 @@ class PositionMonitor:
         self.urgent.discard(pid)
 
     # --- trading state -------------------------------------------------------------------
-    def _state_in(self) -> None:
+    def _state_in(self, today: date) -> None:
+        rm = self.risk
+        if rm.trading_state is TradingState.HALTED and rm.halted_on is not None and today > rm.halted_on:
+            # A circuit-breaker halt lasts until the next trading day (even with nothing to check).
+            log.warning("circuit-breaker halt of %s lifted: a new trading day", rm.halted_on)
+            rm.resume()
         st = self._state_repo.trading_state()
         key = (st.state, st.halted_on)
         if key == self._state_seen:
@@ -324,7 +329,7 @@ class PositionMonitor:
             raise RuntimeError("call PositionMonitor.start() (reconciliation) before the first cycle")
         now = self.clock.now()
         report = CycleReport(now)
-        self._state_in()
+        self._state_in(exchange_date(now))
         self._pick_up_working_exits()
         due = [p for pid, p in self.positions.items() if force_all or self.next_due.get(pid, now) <= now]
         if not due:

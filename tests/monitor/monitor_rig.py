@@ -1,0 +1,82 @@
+"""A monitor wired to the real paper broker and store on simulated time, for the tests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from riskpilot.brokers.paper import Faults, PaperBroker, ScriptedMarket
+from riskpilot.config import RiskPilotConfig
+from riskpilot.execution.executor import ExitExecutor, SimulatedClock
+from riskpilot.execution.fills import FillModel
+from riskpilot.model import Leg, OptionContract, Position, PremiumType, Right
+from riskpilot.monitor import PositionMonitor
+from riskpilot.risk.manager import RiskManager
+from riskpilot.store import PositionRepository, Store
+
+# Friday 2024-03-01 15:00 UTC = 10:00 New York.
+T0 = datetime(2024, 3, 1, 15, 0, tzinfo=UTC)
+EXP = date(2024, 4, 19)
+
+
+def put(strike: float, underlying: str = "SPY") -> OptionContract:
+    return OptionContract(underlying, EXP, strike, Right.PUT)
+
+
+@dataclass
+class Alerts:
+    seen: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
+
+    async def __call__(self, kind: str, message: str, **fields: Any) -> None:
+        self.seen.append((kind, message, fields))
+
+    def kinds(self) -> list[str]:
+        return [k for k, _, _ in self.seen]
+
+
+@dataclass
+class Rig:
+    store: Store
+    clock: SimulatedClock
+    market: ScriptedMarket
+    broker: PaperBroker
+    risk: RiskManager
+    alerts: Alerts
+    config: RiskPilotConfig
+    monitor: PositionMonitor
+
+    def spread(self, pid: str, short: float, *, entry: float = 1.00, qty: int = 4, underlying: str = "SPY",
+               method: str = "default") -> Position:
+        """Open a short put vertical (short ``short``, long ``short - 5``) in the store."""
+        pos = Position(pid, (Leg(put(short, underlying), -1), Leg(put(short - 5, underlying), 1)),
+                       PremiumType.CREDIT, entry, qty, T0 - timedelta(days=3), method)
+        PositionRepository(self.store).open_position(pos)
+        return pos
+
+    def quote_spread(self, short: float, premium: float, *, underlying: str = "SPY", half: float = 0.05) -> None:
+        """Quote the vertical so that its close-out mid is ``premium`` (long leg at 1.00/1.10)."""
+        self.market.set(put(short - 5, underlying), 1.00, 1.10, 1000)
+        mid = premium + 1.05
+        self.market.set(put(short, underlying), mid - half, mid + half, 1000)
+
+    async def advance(self, seconds: float) -> None:
+        await self.clock.sleep(seconds)
+
+
+def make_rig(store: Store, *, config: RiskPilotConfig | None = None, faults: Faults | None = None,
+             equity: float = 100_000.0, dry_run: bool = False, start: datetime = T0) -> Rig:
+    cfg = config or RiskPilotConfig()
+    clock = SimulatedClock(start)
+    market = ScriptedMarket()
+    broker = PaperBroker(store, market, fill_model=FillModel(), faults=faults, clock=clock)
+
+    async def match(_now: datetime) -> None:
+        await broker.process()
+
+    clock.on_advance(match)
+    risk = RiskManager(cfg, equity=equity)
+    alerts = Alerts()
+    executor = ExitExecutor(broker, store, cfg, clock, alerts)
+    monitor = PositionMonitor(store, broker, risk, cfg, clock, executor=executor, alerts=alerts, dry_run=dry_run)
+    return Rig(store, clock, market, broker, risk, alerts, cfg, monitor)
