@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from matplotlib import colormaps
 from matplotlib.figure import Figure
 
 from riskpilot.backtest.sweep import LOWER_IS_BETTER, PARAM_COLUMNS, RunOutcome, sort_rows
@@ -94,10 +95,8 @@ def heatmap_png(rows: Sequence[Mapping[str, Any]], metric: str = "sharpe", *, x:
             if r.get("status") != "ok" or v is None or r.get(x) is None or r.get(y) is None:
                 continue
             grid[ys.index(r.get(y)), xs.index(r.get(x))] = float(v)
-        cmap = "RdYlGn_r" if sign < 0 else "RdYlGn"
-        masked = np.ma.masked_invalid(grid)
-        image = ax.imshow(masked, cmap=cmap, aspect="auto", origin="lower")
-        image.cmap.set_bad("#d9d9d9")
+        cmap = colormaps["RdYlGn_r" if sign < 0 else "RdYlGn"].with_extremes(bad="#d9d9d9")
+        image = ax.imshow(np.ma.masked_invalid(grid), cmap=cmap, aspect="auto", origin="lower")
         ax.set_xticks(range(len(xs)), [_label(v) for v in xs])
         ax.set_yticks(range(len(ys)), [_label(v) for v in ys])
         ax.set_xlabel(x)
