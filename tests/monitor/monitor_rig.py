@@ -20,8 +20,8 @@ T0 = datetime(2024, 3, 1, 15, 0, tzinfo=UTC)
 EXP = date(2024, 4, 19)
 
 
-def put(strike: float, underlying: str = "SPY") -> OptionContract:
-    return OptionContract(underlying, EXP, strike, Right.PUT)
+def put(strike: float, underlying: str = "SPY", exp: date = EXP) -> OptionContract:
+    return OptionContract(underlying, exp, strike, Right.PUT)
 
 
 @dataclass
@@ -45,20 +45,22 @@ class Rig:
     alerts: Alerts
     config: RiskPilotConfig
     monitor: PositionMonitor
+    exp: date = EXP
 
     def spread(self, pid: str, short: float, *, entry: float = 1.00, qty: int = 4, underlying: str = "SPY",
                method: str = "default") -> Position:
         """Open a short put vertical (short ``short``, long ``short - 5``) in the store."""
-        pos = Position(pid, (Leg(put(short, underlying), -1), Leg(put(short - 5, underlying), 1)),
-                       PremiumType.CREDIT, entry, qty, T0 - timedelta(days=3), method)
+        legs = (Leg(put(short, underlying, self.exp), -1), Leg(put(short - 5, underlying, self.exp), 1))
+        opened = self.clock.now() - timedelta(days=3)
+        pos = Position(pid, legs, PremiumType.CREDIT, entry, qty, opened, method)
         PositionRepository(self.store).open_position(pos)
         return pos
 
     def quote_spread(self, short: float, premium: float, *, underlying: str = "SPY", half: float = 0.05) -> None:
         """Quote the vertical so that its close-out mid is ``premium`` (long leg at 1.00/1.10)."""
-        self.market.set(put(short - 5, underlying), 1.00, 1.10, 1000)
+        self.market.set(put(short - 5, underlying, self.exp), 1.00, 1.10, 1000)
         mid = premium + 1.05
-        self.market.set(put(short, underlying), mid - half, mid + half, 1000)
+        self.market.set(put(short, underlying, self.exp), mid - half, mid + half, 1000)
 
     async def advance(self, seconds: float) -> None:
         await self.clock.sleep(seconds)
@@ -79,4 +81,6 @@ def make_rig(store: Store, *, config: RiskPilotConfig | None = None, faults: Fau
     alerts = Alerts()
     executor = ExitExecutor(broker, store, cfg, clock, alerts)
     monitor = PositionMonitor(store, broker, risk, cfg, clock, executor=executor, alerts=alerts, dry_run=dry_run)
-    return Rig(store, clock, market, broker, risk, alerts, cfg, monitor)
+    # Positions expire 49 days after T0 (2024-04-19), or after ``start``.
+    exp = EXP if start == T0 else (start + timedelta(days=49)).date()
+    return Rig(store, clock, market, broker, risk, alerts, cfg, monitor, exp)

@@ -168,8 +168,9 @@ async def reconcile(store: Store, broker: BrokerPort, now: datetime) -> Reconcil
             orders.record_order(coid, broker_order_id=sent.broker_order_id, status=sent.status, at=now)
             rec = orders.get_order(coid)
         if rec.status.is_working:
-            orders.update_from_broker(await broker.cancel_order(coid))
+            cancelled = await broker.cancel_order(coid)
             await record_new_fills(store, await broker.executions(None), only={coid})
+            orders.update_from_broker(cancelled)
             rec = orders.get_order(coid)
         if (
             pos.status is PositionStatus.OPEN

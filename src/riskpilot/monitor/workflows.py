@@ -282,9 +282,9 @@ class EntryWorkflow:
             if cancelled is None:
                 return EntryResult("pending", "broker unreachable on cancel", position.id, 0, order.quantity)
             state = cancelled
-        self._orders.update_from_broker(state)
         fills = await self.broker.executions(start - EXECUTIONS_SLACK)
         await record_new_fills(self.store, fills, self.risk, only={coid})
+        self._orders.update_from_broker(state)  # after the fills, so that a cancel's status stays
         rec = self._orders.get_order(coid)
         now = self.clock.now()
         self._positions.settle_entry(position.id, filled_quantity=rec.filled_quantity, avg_price=rec.avg_fill_price,
