@@ -241,3 +241,42 @@ def test_rows_flagged_unusable_are_never_used_to_mark_or_fill() -> None:
     # The stop loss cannot fire on the flagged quotes: the position holds and settles at 3.00.
     assert t.exit_reason == "assignment"
     assert t.exit_premium == pytest.approx(3.0)
+
+
+def test_regime_exit_overrides_apply_to_the_backtests_exits() -> None:
+    """The regime of day t selects ``regimes.exit_rules`` for that day's exit checks."""
+    from datetime import timedelta
+
+    from riskpilot.backtest.signals import MarketData
+
+    d1, d2, exp = date(2021, 3, 15), date(2021, 3, 16), date(2021, 4, 23)  # 38 DTE: no time exit
+    day1 = [_row(d1, "SPY", 100.0, exp, 95.0, "P", 1.00, 1.10, -0.10),
+            _row(d1, "SPY", 100.0, exp, 90.0, "P", 0.20, 0.30, -0.04)]
+    # Day 2: the spread's mid is 0.55 against a 0.80 credit: 31% of the credit kept.
+    day2 = [_row(d2, "SPY", 101.0, exp, 95.0, "P", 0.65, 0.75, -0.07),
+            _row(d2, "SPY", 101.0, exp, 90.0, "P", 0.10, 0.20, -0.02)]
+    days = [(d1, pa.Table.from_pylist(day1, schema=CHAIN_SCHEMA)),
+            (d2, pa.Table.from_pylist(day2, schema=CHAIN_SCHEMA))]
+    closes = {d1 - timedelta(days=k): 90.0 + (10 - k) for k in range(10)} | {d2: 101.0}
+    market = MarketData("SPY", closes, {d: 12.0 for d in closes})  # rising, low VIX: bull_low_vol
+    base = {
+        "regimes": {"trend_sma_days": 3},
+        "partial_exits": {"enabled": False},
+        "methods": {"default": {
+            "entry": {"min_delta": 0.05, "max_delta": 0.15, "min_dte": 0, "max_dte": 60},
+            "sizing": {"max_contracts": 1, "max_risk_per_trade_pct": 1.0},
+        }},
+    }
+    plain = RiskPilotConfig.model_validate(base)
+    tuned = RiskPilotConfig.model_validate(
+        base | {"regimes": {"trend_sma_days": 3,
+                            "exit_rules": {"bull_low_vol": {"profit_target": {"profit_target_pct": 0.25}}}}}
+    )
+    held = run_backtest(days, plain, method="default", underlying="SPY", equity=1e6, slippage="none",
+                        market=market, max_new_positions_per_day=1)
+    assert not held.trades  # 31% < the default 50% target
+    closed = run_backtest(days, tuned, method="default", underlying="SPY", equity=1e6, slippage="none",
+                          market=market, max_new_positions_per_day=1)
+    assert market.regime(d2, tuned.regimes) == "bull_low_vol"
+    (t,) = closed.trades
+    assert (t.closed, t.exit_reason) == (d2, "profit_target")

@@ -14,7 +14,9 @@ input is consumed lazily, so nothing after *t* is read before *t* is done.
    :func:`riskpilot.model.mark_position`, basis ``config.monitoring.mark_basis``), stamped at
    16:00 America/New_York on *t*. A leg without a usable row (missing, or flagged
    ``UNUSABLE_FOR_PRICING``) gives a bad mark: the rules engine holds that position.
-2. **Exits.** ``RiskManager.check_position_exits(positions, marks, close_of(t))``. A CLOSE
+2. **Exits.** ``RiskManager.check_position_exits(positions, marks, close_of(t), regime=...)``
+   under the regime of *t* when market data is given (its ``regimes.exit_rules`` overrides
+   apply). A CLOSE
    (and a ROLL, which the backtest treats as a close; the entry step may reopen) or a
    PARTIAL_CLOSE is executed *against day t's EOD quotes* (the same leg rows that marked
    it) by the urgency tactic of its priority (SPEC section 3, ``config.exit_execution``),
@@ -248,6 +250,7 @@ def run_backtest(
             "(run_backtest(..., market=MarketData.from_bundled(...)))"
         )
     iv_tracker = IVTracker(iv_window) if iv_filters_set(entry) else None
+    tactics = TacticBook.from_config(config)
     if trade_from is not None:
         chain_days = _warm_up(chain_days, trade_from, underlying, iv_tracker)
     unknown_delta_reported = False
@@ -339,6 +342,9 @@ def run_backtest(
         now = day.timestamp
         if math.isfinite(day.underlying_price):
             und_closes.append((d, day.underlying_price))
+        # The regime of t (from closes and VIX on or before t) selects the exit rules'
+        # regime overrides and the entries' size multiplier.
+        regime: RegimeName | None = market.regime(d, config.regimes) if market is not None else None
 
         # 0. Expiries the data skipped (holiday or missing day): settle before anything else.
         for pos in [p for p in positions.values() if p.expiration < d]:
@@ -348,11 +354,10 @@ def run_backtest(
         if positions:
             contracts: set[OptionContract] = {leg.contract for p in positions.values() for leg in p.legs}
             quotes = day.quotes(contracts)
-            tactics = TacticBook.from_config(config)
             marks: dict[str, Mark] = {
                 pid: mark_position(p, quotes, now, basis=basis) for pid, p in positions.items()
             }
-            for check in rm.check_position_exits(list(positions.values()), marks, now):
+            for check in rm.check_position_exits(list(positions.values()), marks, now, regime=regime):
                 pos = check.position
                 positions[pos.id] = pos
                 if check.mark.is_valid and check.mark.premium is not None:
@@ -389,13 +394,11 @@ def run_backtest(
         # 3. Entries.
         entries_left = max_new_positions_per_day
         iv_reading = iv_tracker.observe(day) if iv_tracker is not None else None  # fed every day
-        regime: RegimeName | None = None
         if entries_left > 0 and day.size:
             why = vix_refusal(entry, market.vix_on(d)) if market is not None else None
             why = why or iv_refusal(entry, iv_reading)
-            if why is None and market is not None:
-                regime = market.regime(d, config.regimes)
-                why = "no_regime" if regime is None else None
+            if why is None and market is not None and regime is None:
+                why = "no_regime"
             if why is not None:
                 refuse(why)
                 entries_left = 0
