@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
@@ -32,6 +33,7 @@ def scenario(draw: st.DrawFn) -> tuple[RuleContext, ScreenBatch]:
                                     st.floats(-0.5, 2.0), max_size=3))
     day_pnl = draw(st.floats(-10_000, 10_000))
     trigger = draw(st.booleans())
+    leg_rel = draw(st.one_of(st.none(), st.floats(0.0, 2.0)))
     exp = TODAY + timedelta(days=dte)
     pos = Position(
         id="p", legs=(Leg(OptionContract("SPY", exp, 500, Right.PUT, mult), -1),),
@@ -39,15 +41,16 @@ def scenario(draw: st.DrawFn) -> tuple[RuleContext, ScreenBatch]:
         opened_at=NOW - timedelta(days=held), method="m",
     )
     pos = pos.marked(premium, NOW)
-    mark = Mark.from_premium(premium, NOW, spread=spread, volume=vol)
+    mark = replace(Mark.from_premium(premium, NOW, spread=spread, volume=vol), leg_relative_spread=leg_rel)
     view = PortfolioView(equity=100_000, day_pnl=day_pnl, daily_loss_limit=3_000)
     trail = TrailState(entry_premium=entry, credit=credit, active=True, stop=premium, best=premium)
     action = TrailingStopAction.TRIGGER if trigger else TrailingStopAction.HOLD
     ctx = RuleContext.build(pos, mark, NOW, portfolio=view, features=features, trail=trail, trail_action=action)
-    rel = mark.relative_spread
+    rel = leg_rel if leg_rel is not None else mark.relative_spread
     batch = ScreenBatch(
         profit_pct=np.array([ctx.profit_pct]), credit=np.array([credit]), dte=np.array([float(ctx.dte)]),
         spread=np.array([mark.spread]), relative_spread=np.array([np.nan if rel is None else rel]),
+        leg_relative_spread=np.array([np.nan if leg_rel is None else leg_rel]),
         min_volume=np.array([np.nan if vol is None else float(vol)]), event_contract=np.array([mult == 1]),
         days_held=np.array([float(pos.state.days_held)]), trail_trigger=np.array([trigger]),
         has_features=np.array([bool(features)]), day_loss=-day_pnl, daily_loss_limit=3_000,

@@ -484,7 +484,10 @@ class RiskManager:
         spread = ask - bid
         mid = (ask + bid) / 2.0
         with np.errstate(invalid="ignore", divide="ignore"):
-            rel_spread = np.where(mid > 0, spread / mid, np.nan)
+            combo_rel = np.where(mid > 0, spread / mid, np.nan)
+        # Mark.leg_relative_spread where the mark has it, else the combo's (the liquidity rule's measure).
+        leg_rel = _floats([m.leg_relative_spread for m in good_marks], k)
+        rel_spread = np.where(np.isnan(leg_rel), combo_rel, leg_rel)
         if features is not None:
             has_features = np.fromiter((bool(features.get(p)) for p in ids), np.bool_, k)
         else:
@@ -504,6 +507,7 @@ class RiskManager:
                 dte=cols.dte[rows].astype(np.float64),
                 spread=spread[rows],
                 relative_spread=rel_spread[rows],
+                leg_relative_spread=leg_rel[rows],
                 min_volume=min_volume[rows],
                 event_contract=mult[rows] == 1,
                 days_held=cols.days_held[rows].astype(np.float64),

@@ -1,9 +1,19 @@
 """liquidity_dried_up (HIGH): the close-out market got too wide, or too thin.
 
 Spread: for event contracts (multiplier 1, priced in dollars) the absolute spread is compared
-with ``max_spread`` (3 cents); for options the spread relative to the mid with
-``max_relative_spread``. Volume: the thinnest leg's volume below ``min_volume`` (skipped when the
-feed reports no volume). Set ``min_volume`` to 0 to disable the volume test."""
+with ``max_spread`` (3 cents); for options the relative spread with ``max_relative_spread``,
+measured on the widest *leg* (its spread over its own mid, ``Mark.leg_relative_spread``) when
+the mark was built from leg quotes, else on the combo. A combo's own relative spread is no
+liquidity measure: a 5-wide SPX put spread worth 0.35 is 140% wide at the combo while each
+leg is quoted 2-3% wide, and would "dry up" the day it opened.
+
+Volume: the thinnest leg's volume below ``min_volume`` (skipped when the feed reports no
+volume), counted only when that market is not tight: when the widest leg's relative spread is
+above ``thin_market_relative_spread`` (10%), or unknown. A strike that printed no trade today
+but is quoted 3% wide can be closed; one that printed nothing and is quoted 40% wide cannot.
+(On the real SPX 2019 chain half of the 0.05-0.15 delta puts traded 0 contracts on a given
+day at a median leg spread of 3%.) Set ``thin_market_relative_spread`` to 0 for the volume
+test alone, and ``min_volume`` to 0 to disable it."""
 
 from __future__ import annotations
 
@@ -20,6 +30,9 @@ class LiquidityParams(RuleParams):
     max_spread: float = Field(0.03, gt=0, le=100, description="event contracts, dollars")
     max_relative_spread: float = Field(0.50, gt=0, le=10, description="options, spread / mid")
     min_volume: int = Field(50, ge=0)
+    thin_market_relative_spread: float = Field(
+        0.10, ge=0, le=10, description="volume counts only above this widest-leg relative spread"
+    )
 
 
 def evaluate(ctx: RuleContext, p: LiquidityParams) -> RuleFiring | None:
@@ -29,7 +42,7 @@ def evaluate(ctx: RuleContext, p: LiquidityParams) -> RuleFiring | None:
         if spread is not None and spread > p.max_spread + 1e-9:
             return _fire(ctx, f"spread {spread:.2f} > {p.max_spread:.2f}", {"spread": spread})
     else:
-        rel = mark.relative_spread
+        rel = mark.leg_relative_spread if mark.leg_relative_spread is not None else mark.relative_spread
         if rel is not None and rel > p.max_relative_spread:
             return _fire(
                 ctx,
@@ -38,7 +51,9 @@ def evaluate(ctx: RuleContext, p: LiquidityParams) -> RuleFiring | None:
             )
     vol = mark.min_volume
     if p.min_volume > 0 and vol is not None and vol < p.min_volume:
-        return _fire(ctx, f"volume {vol} < {p.min_volume}", {"volume": vol})
+        leg_rel = mark.leg_relative_spread
+        if leg_rel is None or leg_rel > p.thin_market_relative_spread:
+            return _fire(ctx, f"volume {vol} < {p.min_volume}", {"volume": vol, "relative_spread": leg_rel})
     return None
 
 
@@ -55,9 +70,12 @@ def _fire(ctx: RuleContext, why: str, inputs: dict[str, float | int | None]) -> 
 
 
 def screen(b: ScreenBatch, p: LiquidityParams) -> BoolArray:
+    # b.relative_spread is the measure the rule compares (widest leg, else combo);
+    # b.leg_relative_spread is NaN where unknown, and NaN never counts as tight.
     wide = np.where(b.event_contract, b.spread > p.max_spread + 1e-9, b.relative_spread > p.max_relative_spread)
     if p.min_volume > 0:
-        return wide | (b.min_volume < p.min_volume)
+        tight = b.leg_relative_spread <= p.thin_market_relative_spread
+        return wide | ((b.min_volume < p.min_volume) & ~tight)
     return wide
 
 SPEC = RuleSpec("liquidity_dried_up", Priority.HIGH, LiquidityParams, evaluate, __doc__ or "", screen)

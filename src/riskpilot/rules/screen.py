@@ -29,6 +29,7 @@ class ScreenBatch:
     dte: FloatArray
     spread: FloatArray
     relative_spread: FloatArray
+    leg_relative_spread: FloatArray
     min_volume: FloatArray
     event_contract: BoolArray
     days_held: FloatArray
