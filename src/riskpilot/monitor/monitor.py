@@ -338,7 +338,7 @@ class PositionMonitor:
             return report
         mon = self.monitoring
         try:
-            quotes = await self.quotes.get({leg.contract for p in due for leg in p.legs})
+            quotes = await self.quotes.get(leg.contract for p in due for leg in p.legs)
         except BrokerError as exc:
             report.quote_error = f"{type(exc).__name__}: {exc}"
             log.warning("quotes unavailable (%s): every due position holds this cycle", report.quote_error)
@@ -356,33 +356,34 @@ class PositionMonitor:
         trails = self.risk.trails
         hold_on = hold_log.isEnabledFor(logging.INFO)
         wrote = False
-        for check, old in zip(checks, due, strict=True):
-            pos = check.position
-            pid = pos.id
-            mark = check.mark
-            decision = check.decision
-            good = mark.problem is None and mark.premium is not None
+        exiting = {c.position.id: c for c in checks.exits()}
+        # Checks are built lazily; a holding position with a good mark needs none built unless
+        # its tracked state changed (the hot path of a quiet book).
+        for i, old in enumerate(due):
+            pid = old.id
             trail = trails.get(pid)
-            if decision.action is not ExitAction.HOLD:
-                report.decisions.append(decision)
+            check = exiting.get(pid)
+            if check is not None:
+                pos = check.position
+                report.decisions.append(check.decision)
                 self.positions[pid] = pos
-                if good:
-                    wrote |= self._write(pos, mark, trail, trail is not trails_before[pid], now, report)
-                self._spawn_exit(pos, decision, mark)
+                if check.mark.is_valid:
+                    wrote |= self._write(pos, check.mark, trail, trail is not trails_before[pid], now, report)
+                self._spawn_exit(pos, check.decision, check.mark)
                 report.exits_started.append(pid)
                 continue
             report.holds += 1
-            self.positions[pid] = pos
-            if not good:
+            mark = marks[pid]
+            premium = mark.premium
+            if mark.problem is not None or premium is None:
                 report.bad_marks += 1
                 self.next_due[pid] = now + normal
                 if hold_on:
-                    hold_log.info("HOLD %s %s %s: %s", pid, pos.underlying, pos.method, decision.reason)
+                    hold_log.info("HOLD %s %s %s: %s", pid, old.underlying, old.method, checks[i].decision.reason)
                 continue
-            premium = mark.premium
-            assert premium is not None
-            self.unrealized[pid] = pos.pnl_dollars(premium)
-            near = near_trigger(pos, premium, trail, self._triggers_for(pos.method, regime), cond)
+            pnl = old.profit(premium)
+            self.unrealized[pid] = pnl * old.multiplier * old.quantity
+            near = near_trigger(old, premium, trail, self._triggers_for(old.method, regime), cond)
             was_urgent = pid in self.urgent
             if near is not None:
                 self.urgent.add(pid)
@@ -391,24 +392,26 @@ class PositionMonitor:
             else:
                 self.urgent.discard(pid)
                 self.next_due[pid] = now + normal
-            st, ost = pos.state, old.state
-            changed = (
+            ost = old.state
+            trail_changed = trail is not trails_before[pid]
+            if (
                 pid not in self._written
                 or (near is not None) != was_urgent
-                or st.peak_premium != ost.peak_premium
-                or st.trough_premium != ost.trough_premium
-                or st.mfe != ost.mfe
-                or st.mae != ost.mae
-                or st.days_held != ost.days_held
-                or trail is not trails_before[pid]
-            )
-            if changed:
-                wrote |= self._write(pos, mark, trail, trail is not trails_before[pid], now, report)
+                or trail_changed
+                or premium > ost.peak_premium
+                or premium < ost.trough_premium
+                or pnl > ost.mfe
+                or pnl < ost.mae
+                or (today - old.opened_on).days > ost.days_held
+            ):
+                pos = checks[i].position  # the tracked state after this mark
+                self.positions[pid] = pos
+                wrote |= self._write(pos, mark, trail, trail_changed, now, report)
             if hold_on:
                 hold_log.info(
-                    "HOLD %s %s %s: profit %+.1f%%, %d DTE, entry %.2f, now %.2f%s; %s",
-                    pid, pos.underlying, pos.method, 100.0 * pos.profit_pct(premium), pos.dte(today),
-                    pos.entry_premium, premium, f", near {near}" if near else "", decision.reason,
+                    "HOLD %s %s %s: profit %+.1f%%, %d DTE, entry %.2f, now %.2f%s; no rule fired",
+                    pid, old.underlying, old.method, 100.0 * pnl / old.entry_premium, (old.expiration - today).days,
+                    old.entry_premium, premium, f", near {near}" if near else "",
                 )
         if wrote and not self.dry_run:
             self._state_repo.set_unrealized(today, math.fsum(self.unrealized.values()), now)
