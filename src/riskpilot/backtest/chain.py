@@ -110,21 +110,25 @@ class DayChain:
     expirations: IntArray = field(init=False, repr=False, compare=False)
     expiration_starts: IntArray = field(init=False, repr=False, compare=False)
     _timestamp: datetime = field(init=False, repr=False, compare=False)
+    _blocks: dict[int, tuple[int, int]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        n = self.expiration.size
+        e = self.expiration
+        n = e.size
         sizes = {a.size for a in (self.strike, self.is_call, self.bid, self.ask, self.delta, self.volume)}
         if sizes != {n}:
             raise ValueError(f"DayChain {self.quote_date}: column arrays must be equally long, got sizes "
                              f"{sorted(sizes | {n})}")
-        step = np.diff(self.expiration)
-        if (step < 0).any():
+        if n > 1 and bool((e[1:] < e[:-1]).any()):
             raise ValueError(f"DayChain {self.quote_date}: rows must be ordered by expiration; build it with "
                              f"DayChain.from_table or split_days, which order them")
-        starts = np.flatnonzero(step) + 1
-        bounds = np.concatenate(([0], starts, [n])) if n else _EMPTY_INT
-        object.__setattr__(self, "expirations", self.expiration[bounds[:-1]] if n else _EMPTY_INT)
+        bounds = np.concatenate(([0], np.flatnonzero(e[1:] != e[:-1]) + 1, [n])) if n else _EMPTY_INT
+        exps = e[bounds[:-1]] if n else _EMPTY_INT
+        b = bounds.tolist()
+        object.__setattr__(self, "expirations", exps)
         object.__setattr__(self, "expiration_starts", bounds.astype(np.int64))
+        # Python ints: a contract lookup is a dict hit, not a numpy call on a tiny array.
+        object.__setattr__(self, "_blocks", {x: (b[j], b[j + 1]) for j, x in enumerate(exps.tolist())})
         object.__setattr__(self, "_timestamp", close_of(self.quote_date))
 
     @property
@@ -156,20 +160,19 @@ class DayChain:
 
     def rows_of(self, expiration: int) -> slice:
         """Rows of ``expiration`` (days since 1970-01-01); an empty slice when none is listed."""
-        j = int(np.searchsorted(self.expirations, expiration))
-        if j == self.expirations.size or self.expirations[j] != expiration:
-            return slice(0, 0)
-        return slice(int(self.expiration_starts[j]), int(self.expiration_starts[j + 1]))
+        a, b = self._blocks.get(int(expiration), (0, 0))
+        return slice(a, b)
 
     def index_of(self, contract: OptionContract) -> int | None:
         """Row of ``contract`` in this day's usable chain, or None when it has no usable quote."""
-        block = self.rows_of(_day_number(contract.expiration))
-        if block.stop == block.start:
+        block = self._blocks.get(_day_number(contract.expiration))
+        if block is None:
             return None
+        a, b = block
         hit = np.flatnonzero(
-            (self.strike[block] == contract.strike) & (self.is_call[block] == (contract.right is Right.CALL))
+            (self.strike[a:b] == contract.strike) & (self.is_call[a:b] == (contract.right is Right.CALL))
         )
-        return block.start + int(hit[0]) if hit.size else None
+        return a + int(hit[0]) if hit.size else None
 
     def quote_at(self, i: int) -> Quote:
         v = int(self.volume[i])
