@@ -254,7 +254,7 @@ def test_regime_exit_overrides_apply_to_the_backtests_exits() -> None:
             _row(d1, "SPY", 100.0, exp, 90.0, "P", 0.20, 0.30, -0.04)]
     # Day 2: the spread's mid is 0.55 against a 0.80 credit: 31% of the credit kept.
     day2 = [_row(d2, "SPY", 101.0, exp, 95.0, "P", 0.65, 0.75, -0.07),
-            _row(d2, "SPY", 101.0, exp, 90.0, "P", 0.10, 0.20, -0.02)]
+            _row(d2, "SPY", 101.0, exp, 90.0, "P", 0.14, 0.16, -0.02)]
     days = [(d1, pa.Table.from_pylist(day1, schema=CHAIN_SCHEMA)),
             (d2, pa.Table.from_pylist(day2, schema=CHAIN_SCHEMA))]
     closes = {d1 - timedelta(days=k): 90.0 + (10 - k) for k in range(10)} | {d2: 101.0}
