@@ -91,13 +91,15 @@ async def _run_replay(
     risk = RiskManager(cfg, equity=equity)
     quotes = QuoteFetcher.from_config(broker, clock, cfg.monitoring)
     executor = ExitExecutor(broker, store, cfg, clock, alerter)
-    monitor = PositionMonitor(store, broker, risk, cfg, clock, executor=executor, alerts=alerter, quotes=quotes,
-                              dry_run=dry_run)
     try:
         md: MarketData | None = MarketData.from_bundled(underlying)
     except LookupError as exc:
         md = None
-        log.warning("no bundled VIX/trend history for %s (%s): VIX filters and regime sizing are off", underlying, exc)
+        log.warning("no bundled VIX/trend history for %s (%s): VIX filters and regimes are off", underlying, exc)
+    # Exits under the regime of the day, as the backtest decides them.
+    exit_regime = (lambda d: md.regime(d, cfg.regimes)) if md is not None else None
+    monitor = PositionMonitor(store, broker, risk, cfg, clock, executor=executor, alerts=alerter, quotes=quotes,
+                              dry_run=dry_run, exit_regime=exit_regime)
     entry = EntryWorkflow(
         store=store, broker=broker, risk=risk, config=cfg, clock=clock, method=method, underlying=underlying,
         quotes=quotes, market=md, dry_run=dry_run,
