@@ -68,13 +68,12 @@ import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
-from typing import Literal, TypeVar
+from typing import Literal
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
-from riskpilot.backtest.chain import DayChain, close_of
+from riskpilot.backtest.chain import DayChain, as_day_chain, close_of
 from riskpilot.backtest.result import BacktestResult, Event, Trade
 from riskpilot.backtest.signals import (
     IV_WINDOW,
@@ -112,7 +111,6 @@ SlippageSpec = Slippage | Literal["none", "mid", "pct", "spread", "orats", "volu
 #: Share of each day's volume a ``"volume"`` fill may take when no ``volume_share`` is given.
 DEFAULT_VOLUME_SHARE = 0.1
 Settlement = Literal["cash", "physical"]
-_Day = TypeVar("_Day", DayChain, tuple[date, pa.Table])
 
 
 def fill_model_for(
@@ -183,7 +181,7 @@ def _settlement_for(underlying: str, settlement: Settlement | None) -> Settlemen
 
 
 def run_backtest(
-    chain_days: Iterable[tuple[date, pa.Table]],
+    chain_days: Iterable[DayChain] | Iterable[tuple[date, pa.Table]],
     config: RiskPilotConfig,
     *,
     method: str,
@@ -199,9 +197,11 @@ def run_backtest(
     max_new_positions_per_day: int = 1,
     multiplier: int = 100,
 ) -> BacktestResult:
-    """Run ``method`` of ``config`` over ``chain_days`` (one ``(date, CHAIN_SCHEMA table)`` per
-    trading day, strictly increasing; e.g. ``ChainStore.iter_days`` or a model chain split by
-    day) starting from ``equity`` dollars. See the module docstring for the timing of every
+    """Run ``method`` of ``config`` over ``chain_days`` (one per trading day, strictly
+    increasing: a ready :class:`~riskpilot.backtest.chain.DayChain`, the fast path, from
+    :func:`~riskpilot.backtest.chain.split_days` or :func:`~riskpilot.backtest.chain.iter_store_days`;
+    or a ``(date, CHAIN_SCHEMA table)`` pair, e.g. from ``ChainStore.iter_days``) starting from
+    ``equity`` dollars. See the module docstring for the timing of every
     step and the fill and settlement conventions.
 
     ``market`` (:class:`~riskpilot.backtest.signals.MarketData`, e.g.
@@ -251,8 +251,9 @@ def run_backtest(
         )
     iv_tracker = IVTracker(iv_window) if iv_filters_set(entry) else None
     tactics = TacticBook.from_config(config)
+    days: Iterator[DayChain] = (as_day_chain(item, underlying) for item in chain_days)
     if trade_from is not None:
-        chain_days = _warm_up(chain_days, trade_from, underlying, iv_tracker)
+        days = _warm_up(days, trade_from, iv_tracker)
     unknown_delta_reported = False
 
     cash = float(equity)
@@ -332,13 +333,12 @@ def run_backtest(
             total += sign * prem * pos.multiplier * pos.quantity
         return total
 
-    for d, table in chain_days:
+    for day in days:
+        d = day.quote_date
         if prev is not None and d <= prev:
             raise ValueError(f"chain days must be strictly increasing: {d} came after {prev}")
         prev = d
-        day = DayChain.from_table(d, table, underlying)
-        if not result.model_priced and table.num_rows and "model_priced" in table.column_names:
-            result.model_priced = bool(pc.any(table.column("model_priced")).as_py())
+        result.model_priced = result.model_priced or day.model_priced
         now = day.timestamp
         if math.isfinite(day.underlying_price):
             und_closes.append((d, day.underlying_price))
@@ -481,21 +481,19 @@ def run_backtest(
     return result
 
 
-def _warm_up(chain_days: Iterable[_Day], trade_from: date, underlying: str,
-             tracker: IVTracker | None) -> Iterator[_Day]:
-    """``chain_days`` from ``trade_from`` on; earlier days only feed ``tracker`` (lazily, in
-    order: a day out of order is refused here, since the engine never sees warm-up days).
-    A day is a ``(date, table)`` pair or a ready :class:`DayChain`."""
+def _warm_up(days: Iterable[DayChain], trade_from: date, tracker: IVTracker | None) -> Iterator[DayChain]:
+    """``days`` from ``trade_from`` on; earlier days only feed ``tracker`` (lazily, in order:
+    a day out of order is refused here, since the engine never sees warm-up days)."""
     prev: date | None = None
-    for item in chain_days:
-        d = item.quote_date if isinstance(item, DayChain) else item[0]
+    for day in days:
+        d = day.quote_date
         if prev is not None and d <= prev:
             raise ValueError(f"chain days must be strictly increasing: {d} came after {prev}")
         prev = d
         if d >= trade_from:
-            yield item
+            yield day
         elif tracker is not None:
-            tracker.observe(item if isinstance(item, DayChain) else DayChain.from_table(item[0], item[1], underlying))
+            tracker.observe(day)
 
 
 def iter_table_days(table: pa.Table) -> Iterable[tuple[date, pa.Table]]:

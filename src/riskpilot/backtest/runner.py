@@ -38,13 +38,13 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 from cachetools import LRUCache
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from riskpilot.backtest.engine import fill_model_for, iter_table_days, run_backtest
+from riskpilot.backtest.chain import DayChain, iter_store_days, split_days
+from riskpilot.backtest.engine import fill_model_for, run_backtest
 from riskpilot.backtest.export import to_json_dict
 from riskpilot.backtest.metrics import Metrics
 from riskpilot.backtest.result import BacktestResult
@@ -406,57 +406,38 @@ def process_chain_cache() -> ChainCache:
     return ChainCache()
 
 
-def _split_days(table: pa.Table) -> Iterator[tuple[date, pa.Table]]:
-    """(day, rows) of a table sorted by quote_date, as zero-copy slices; any other table goes
-    through :func:`iter_table_days`."""
-    if table.num_rows == 0:
-        return
-    qd = np.asarray(table.column("quote_date").cast(pa.int32()).to_numpy(zero_copy_only=False))
-    if np.any(np.diff(qd) < 0):
-        yield from iter_table_days(table)
-        return
-    bounds = np.flatnonzero(np.diff(qd)) + 1
-    starts = np.concatenate([[0], bounds])
-    ends = np.concatenate([bounds, [qd.size]])
-    epoch = date(1970, 1, 1).toordinal()
-    for s, e in zip(starts.tolist(), ends.tolist(), strict=True):
-        yield date.fromordinal(epoch + int(qd[s])), table.slice(s, e - s)
-
-
-def _model_chain_days(ticker: str, lo: date, hi: date, cache: ChainCache | None) -> Iterator[tuple[date, pa.Table]]:
+def _model_chain_days(ticker: str, lo: date, hi: date, cache: ChainCache | None) -> Iterator[DayChain]:
     for year in range(lo.year, hi.year + 1):
         y_lo, y_hi = max(lo, date(year, 1, 1)), min(hi, date(year, 12, 31))
         if cache is not None:
-            table = cache.year(ticker, year)
-            for d, t in _split_days(table):
-                if y_lo <= d <= y_hi:
-                    yield d, t
+            for day in split_days(cache.year(ticker, year), ticker):
+                if y_lo <= day.quote_date <= y_hi:
+                    yield day
             continue
         table = generate_model_chain(ticker, y_lo, y_hi)
-        yield from _split_days(table)
+        yield from split_days(table, ticker)
         del table
 
 
-def _chain_days(source: DataSource, cache: ChainCache | None) -> Iterator[tuple[date, pa.Table]]:
+def _chain_days(source: DataSource, cache: ChainCache | None) -> Iterator[DayChain]:
     lo, hi = source.days[0], source.days[-1]
     if source.kind == "model":
         yield from _model_chain_days(source.ticker, lo, hi, cache)
     else:
         if source.path is None:
             raise ValueError(f"a store data source needs its path: {source}")
-        yield from _store(str(source.path)).iter_days(source.ticker, lo, hi)
+        yield from iter_store_days(_store(str(source.path)), source.ticker, lo, hi)
 
 
-def _with_progress(days: Iterator[tuple[date, pa.Table]], total: int,
-                   progress: Progress | None) -> Iterator[tuple[date, pa.Table]]:
+def _with_progress(days: Iterator[DayChain], total: int, progress: Progress | None) -> Iterator[DayChain]:
     done = 0
     last: date | None = None
-    for d, t in days:
+    for day in days:
         if progress is not None:
-            progress(done, total, d)
-        yield d, t
+            progress(done, total, day.quote_date)
+        yield day
         done += 1
-        last = d
+        last = day.quote_date
     if progress is not None and last is not None:
         progress(done, total, last)
 
