@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from riskpilot.backtest.export import METRIC_KEYS
@@ -61,6 +64,16 @@ def test_a_float_range_is_decimal_exact_and_includes_the_end_only_on_the_grid() 
     assert parse_axis("min_dte", "30:45:5") == (30, 35, 40, 45)
     assert parse_axis("ticker", "spy, qqq") == ("SPY", "QQQ")
     assert parse_axis("start", "2020-01-02") == (date(2020, 1, 2),)
+
+
+@given(lo=st.integers(0, 5000), step=st.integers(1, 500), n=st.integers(0, 30), off_grid=st.booleans())
+def test_a_range_holds_every_grid_point_as_typed_and_never_passes_hi(lo: int, step: int, n: int,
+                                                                       off_grid: bool) -> None:
+    lo_d, step_d = Decimal(lo) / 1000, Decimal(step) / 1000
+    hi_d = lo_d + n * step_d + (step_d / 2 if off_grid else 0)
+    values = parse_axis("profit_target", f"{lo_d}:{hi_d}:{step_d}")
+    assert values == tuple(float(Decimal(str(lo_d + k * step_d))) for k in range(n + 1))
+    assert values[-1] <= float(hi_d) and (off_grid or values[-1] == float(hi_d))
 
 
 @pytest.mark.parametrize(("flag", "text", "message"), [
