@@ -39,7 +39,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pandas as pd
-import pyarrow as pa
 from cachetools import LRUCache
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -366,20 +365,23 @@ def resolve_data(spec: BacktestSpec, warmup_days: int = 0) -> tuple[DataSource, 
 
 
 class ChainCache:
-    """Model-chain years generated in this process, least recently used dropped first once
-    their Arrow size passes ``max_bytes``. Share one per worker process across runs of a sweep
-    (:func:`process_chain_cache`); it is not thread safe."""
+    """Model-chain years generated in this process, kept as ready :class:`DayChain` days (so
+    a sweep's runs share the generation *and* the conversion), least recently used dropped
+    first once their array size passes ``max_bytes``. Share one per worker process across
+    runs of a sweep (:func:`process_chain_cache`); it is not thread safe. The days are
+    immutable in use: the engine only reads them."""
 
     def __init__(self, max_bytes: int = 2 * 2**30) -> None:
         if max_bytes < 0:
             raise ValueError(f"max_bytes must be >= 0, got {max_bytes}")
         self.max_bytes = max_bytes
-        self._years: LRUCache[tuple[str, int], pa.Table] = LRUCache(
-            maxsize=max(max_bytes, 1), getsizeof=lambda t: max(int(t.nbytes), 1)
+        self._years: LRUCache[tuple[str, int], tuple[DayChain, ...]] = LRUCache(
+            maxsize=max(max_bytes, 1), getsizeof=lambda days: max(sum(_day_nbytes(d) for d in days), 1)
         )
 
-    def year(self, ticker: str, year: int) -> pa.Table:
-        """``ticker``'s model chain over the trading days of ``year`` in the bundled history."""
+    def days(self, ticker: str, year: int) -> tuple[DayChain, ...]:
+        """``ticker``'s model chain over the trading days of ``year`` in the bundled history,
+        one :class:`DayChain` per day."""
         key = (ticker, year)
         hit = self._years.get(key)
         if hit is not None:
@@ -387,10 +389,10 @@ class ChainCache:
         days = _model_days(ticker)
         lo = max(days[0], date(year, 1, 1))
         hi = min(days[-1], date(year, 12, 31))
-        table = generate_model_chain(ticker, lo, hi)
-        if table.nbytes <= self.max_bytes:
-            self._years[key] = table
-        return table
+        chains = tuple(split_days(generate_model_chain(ticker, lo, hi), ticker))
+        if sum(_day_nbytes(d) for d in chains) <= self.max_bytes:
+            self._years[key] = chains
+        return chains
 
     def __len__(self) -> int:
         return len(self._years)
@@ -398,6 +400,11 @@ class ChainCache:
     @property
     def nbytes(self) -> int:
         return int(self._years.currsize)
+
+
+def _day_nbytes(day: DayChain) -> int:
+    return sum(int(a.nbytes) for a in (day.expiration, day.strike, day.is_call, day.bid, day.ask, day.delta,
+                                       day.volume))
 
 
 @functools.cache
@@ -410,7 +417,7 @@ def _model_chain_days(ticker: str, lo: date, hi: date, cache: ChainCache | None)
     for year in range(lo.year, hi.year + 1):
         y_lo, y_hi = max(lo, date(year, 1, 1)), min(hi, date(year, 12, 31))
         if cache is not None:
-            for day in split_days(cache.year(ticker, year), ticker):
+            for day in cache.days(ticker, year):
                 if y_lo <= day.quote_date <= y_hi:
                     yield day
             continue
