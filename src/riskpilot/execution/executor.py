@@ -83,7 +83,9 @@ from riskpilot.store.repositories import (
 
 log = logging.getLogger(__name__)
 
-#: Fills are read from ``executions(since=triggered_at - slack)``: clocks of engine and venue
+#: Fills are read from ``executions(since=start - slack)``, ``start`` the earliest of the exit's
+#: trigger time and its first attempt's time (an exit queued by ``riskpilot close`` is stamped
+#: with wall-clock time while a replay's orders carry market time): clocks of engine and venue
 #: may differ by this much.
 EXECUTIONS_SLACK = timedelta(minutes=5)
 
@@ -229,6 +231,7 @@ class _Run:
     coids: set[str] = field(default_factory=set)
     next_seq: int = 1
     tactic: str = ""
+    first_attempt_at: datetime | None = None  # the earliest attempt's time, stored or sent here
 
     @property
     def remaining(self) -> int:
@@ -400,6 +403,7 @@ class ExitExecutor:
         attempts = self._exits.attempts_for(record.id)
         run = _Run(position, record, ladder, 0, tactic=record.tactic)
         run.coids = {a.client_order_id for a in attempts}
+        run.first_attempt_at = min((a.attempted_at for a in attempts), default=None)
         run.next_seq = self._next_seq(position.id)
         log.info("resuming exit %d of %s after %d attempts", record.id, position.id, len(attempts))
         if not attempts:
@@ -476,6 +480,8 @@ class ExitExecutor:
         )
         attempt_no = self._exits.record_attempt(run.exit.id, order, tactic=step.label)
         run.coids.add(order.client_order_id)
+        if run.first_attempt_at is None or order.created_at < run.first_attempt_at:
+            run.first_attempt_at = order.created_at
         state = await self._place(order)
         self._orders.record_order(
             order.client_order_id,
@@ -690,7 +696,10 @@ class ExitExecutor:
     async def _sync_fills(self, run: _Run) -> dict[str, int] | None:
         """Record the fills of this exit's orders the store does not know yet; returns the
         units filled per client order id as the broker reports them, None on an outage."""
-        since = run.exit.triggered_at - EXECUTIONS_SLACK
+        start = run.exit.triggered_at
+        if run.first_attempt_at is not None:
+            start = min(start, run.first_attempt_at)
+        since = start - EXECUTIONS_SLACK
         try:
             fills = await self.broker.executions(since)
         except (BrokerDisconnectedError, BrokerTimeoutError) as exc:

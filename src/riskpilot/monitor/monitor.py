@@ -177,7 +177,7 @@ class PositionMonitor:
         rebuild the risk book, load the open positions and resume exits in flight."""
         report = None if self.dry_run else await reconcile(self.store, self.broker, self.clock.now())
         stored = self._positions_repo.load_open((PositionStatus.OPEN, PositionStatus.CLOSING))
-        restore_risk(self.risk, self.store, stored)
+        restore_risk(self.risk, self.store, stored, now=self.clock.now())
         st = self._state_repo.trading_state()
         self._state_seen = (st.state, st.halted_on)
         now = self.clock.now()

@@ -29,13 +29,15 @@ stop.
 from __future__ import annotations
 
 import logging
+import math
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import select
 
 from riskpilot.execution.port import BrokerPort, OrderState, OrderStatus, UnknownOrderError
+from riskpilot.model.contract import EXCHANGE_TZ
 from riskpilot.model.enums import PositionStatus, Side, TradingState
 from riskpilot.model.order import Fill, OrderPurpose, client_order_id
 from riskpilot.risk.manager import OrderRequest, RiskManager, UnknownPositionError
@@ -224,9 +226,18 @@ def working_exit_positions(store: Store) -> dict[str, int]:
     return {pid: eid for pid, eid in rows}
 
 
-def restore_risk(risk: RiskManager, store: Store, stored: list[StoredPosition], *, trading_state: bool = True) -> None:
+def restore_risk(
+    risk: RiskManager,
+    store: Store,
+    stored: list[StoredPosition],
+    *,
+    trading_state: bool = True,
+    now: datetime | None = None,
+) -> None:
     """Rebuild ``risk`` from the store: the trading state (unless ``trading_state`` is
-    false), and the book entries and trailing stops of ``stored`` (open positions)."""
+    false), and the book entries and trailing stops of ``stored`` (open positions). With
+    ``now`` (a restart), also the trading day of ``now`` (:func:`day_baseline`), so that the
+    circuit breaker judges today's P&L only."""
     if trading_state:
         st = StateRepository(store).trading_state()
         if st.state is TradingState.HALTED:
@@ -265,11 +276,36 @@ def restore_risk(risk: RiskManager, store: Store, stored: list[StoredPosition], 
         )
         if sp.trailing_state:
             risk.trails[p.id] = TrailState.from_dict(dict(sp.trailing_state))
+    if now is not None:
+        day, realized, sod = day_baseline(store, stored, now)
+        risk.restore_day(day, realized, sod)
+
+
+def day_baseline(store: Store, stored: list[StoredPosition], now: datetime) -> tuple[date, float, dict[str, float]]:
+    """The trading day of ``now`` as the store knows it: the day, its realized P&L net of
+    commissions (``daily_pnl``), and each open position's unrealized P&L at the start of it.
+
+    A position last marked before today started the day at that mark (its stored
+    ``unrealized_pnl``). One marked today already has lost its start-of-day mark; its stored
+    unrealized P&L (the latest mark) is the baseline, so the day's P&L counts its move from
+    the restart on, never the P&L made before today. One never marked starts at 0."""
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    today = now.astimezone(EXCHANGE_TZ).date()
+    row = StateRepository(store).daily_pnl(today)
+    realized = 0.0 if row is None else row.realized_pnl - row.commissions
+    sod: dict[str, float] = {}
+    for sp in stored:
+        u = sp.monitoring.unrealized_pnl
+        if u is not None and math.isfinite(u):
+            sod[sp.position.id] = u
+    return today, realized, sod
 
 
 __all__ = [
     "ENTRY_SEQUENCE",
     "ReconcileReport",
+    "day_baseline",
     "entry_order_id",
     "reconcile",
     "record_new_fills",

@@ -608,6 +608,26 @@ class RiskManager:
         ):
             self.resume()
 
+    def restore_day(self, day: date, realized_today: float, sod_unrealized: Mapping[str, float]) -> None:
+        """After a restart, set the trading day the book is in: ``realized_today`` (dollars,
+        net of commissions) and, per open position id, its unrealized P&L at the start of
+        ``day`` (dollars; a position missing here counts from 0, as one opened today does).
+        Without it the first check starts a fresh day with no baseline, so the day's P&L
+        counts each position's whole unrealized P&L since entry."""
+        if not math.isfinite(realized_today):
+            raise ValueError(f"realized_today must be a finite dollar amount, got {realized_today!r}")
+        for pid, v in sod_unrealized.items():
+            if not math.isfinite(v):
+                raise ValueError(f"start-of-day unrealized P&L of {pid} must be finite, got {v!r}")
+        book = self._book
+        book.day = day
+        book.realized_today = float(realized_today)
+        for pid in book.entries:
+            base = float(sod_unrealized.get(pid, 0.0))
+            book.sod_unrealized[pid] = base
+            # Until the first mark, the position stands where the day started.
+            book.last_unrealized.setdefault(pid, base)
+
     # --- views ------------------------------------------------------------------------------
     @property
     def day_realized_pnl(self) -> float:
