@@ -10,7 +10,7 @@ from monitor_rig import EXP, T0, make_rig, put
 
 from riskpilot.brokers.paper import Faults
 from riskpilot.config import RiskPilotConfig
-from riskpilot.model import PositionStatus, Priority, TradingState
+from riskpilot.model import OrderPurpose, PositionStatus, Priority, TradingState, client_order_id
 from riskpilot.store import ExitRepository, PositionRepository, StateRepository, Store
 from riskpilot.store.models import ExitStatus
 
@@ -113,3 +113,49 @@ async def test_a_crossed_or_stale_quote_never_triggers_an_exit(store: Store) -> 
     report = await rig.monitor.check_once(force_all=True)
     await rig.monitor.wait_exits()
     assert report.exits_started == ["p1"]
+
+
+async def test_rejects_timeouts_partial_fills_and_a_disconnect_are_survived_with_alerts(store: Store) -> None:
+    rig = make_rig(store, faults=Faults(partial_fill_ratio=0.5, timeout_rate=0.3, seed=3))
+    rig.spread("p1", 480.0, entry=1.00)
+    rig.quote_spread(480.0, 2.40)  # past the stop loss (2.25): CRITICAL at market
+    rig.broker.faults = Faults(partial_fill_ratio=0.5, timeout_rate=0.3, seed=3,
+                               reject_client_ids=frozenset({client_order_id("p1", OrderPurpose.CLOSE, 1)}))
+    await rig.monitor.start()
+    report = await rig.monitor.check_once(force_all=True)
+    await rig.monitor.wait_exits()
+    assert report.exits_started == ["p1"]
+    (ex,) = ExitRepository(store).exits_for("p1")
+    assert ex.status is ExitStatus.EXECUTED and ex.filled_quantity == 4 and ex.priority is Priority.CRITICAL
+    kinds = rig.alerts.kinds()
+    assert "exit_rejected" in kinds and "exit_executed" in kinds
+    coids = [a.client_order_id for a in ExitRepository(store).attempts_for(ex.id)]
+    assert len(coids) == len(set(coids)) >= 2  # the reject, then the partial fills worked to the end
+    # A disconnect mid-exit: suspended (alert), the position stays CLOSING with its exit working.
+    rig.spread("p2", 470.0, entry=1.00)
+    rig.quote_spread(470.0, 2.40)
+    rig.monitor.reload("p2")
+    rig.broker.faults = Faults(partial_fill_ratio=0.25)
+
+    async def cut(_now: object) -> None:  # the line drops once, after the first closing order is out
+        if rig.broker.api_calls["place_order"] > placed and not cut_done:
+            cut_done.append(True)
+            rig.broker.faults = Faults(disconnected=True)
+
+    cut_done: list[bool] = []
+
+    placed = rig.broker.api_calls["place_order"]
+    rig.clock.on_advance(cut)
+    await rig.advance(30)
+    await rig.monitor.check_once(force_all=True)
+    await rig.monitor.wait_exits()
+    assert "exit_suspended" in rig.alerts.kinds()
+    assert PositionRepository(store).get("p2").position.status is PositionStatus.CLOSING
+    # Reconnected: the next cycle resumes the same exit and fills it.
+    rig.broker.faults = Faults()
+    await rig.advance(30)
+    await rig.monitor.check_once(force_all=True)
+    await rig.monitor.wait_exits()
+    (ex2,) = ExitRepository(store).exits_for("p2")
+    assert ex2.status is ExitStatus.EXECUTED and ex2.filled_quantity == 4
+    assert PositionRepository(store).get("p2").position.status is PositionStatus.CLOSED
