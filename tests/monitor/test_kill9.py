@@ -139,6 +139,9 @@ def _run(tmp_path: Path, chains: Path, kills: int, seed: int) -> dict[str, float
                 except subprocess.TimeoutExpired:
                     proc.send_signal(signal.SIGKILL)
                     proc.wait(timeout=30)
+                    if proc.returncode == 0:  # it finished just before the signal: no kill this round
+                        proc.communicate()
+                        continue
                     assert proc.returncode == -signal.SIGKILL
                     done += 1
                     in_flight += _in_flight(store) > 0
