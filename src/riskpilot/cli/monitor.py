@@ -35,6 +35,7 @@ from riskpilot.execution.executor import ExitExecutor, SimulatedClock
 from riskpilot.execution.tactics import TacticBook
 from riskpilot.model.enums import PositionStatus, Priority
 from riskpilot.monitor import EntryWorkflow, PositionMonitor, QuoteFetcher, ReplayMarket, replay_days
+from riskpilot.monitor.replay import ClockLimiter, MarkedEquity
 from riskpilot.risk.manager import RiskManager
 from riskpilot.store import DB_URL_ENV, ExitRepository, PositionRepository, StateRepository, Store
 from riskpilot.store.repositories import OPEN_STATUSES
@@ -89,7 +90,9 @@ async def _run_replay(
     clock.on_advance(match)
     alerter = None if dry_run else Alerter.from_config(store, cfg.alerts, clock=clock)
     risk = RiskManager(cfg, equity=equity)
-    quotes = QuoteFetcher.from_config(broker, clock, cfg.monitoring)
+    # The call limit counts the replay's clock: real seconds would throttle a --speed 0 replay.
+    quotes = QuoteFetcher.from_config(broker, clock, cfg.monitoring,
+                                      limiter=ClockLimiter(clock, cfg.monitoring.max_api_calls_per_minute))
     executor = ExitExecutor(broker, store, cfg, clock, alerter)
     try:
         md: MarketData | None = MarketData.from_bundled(underlying)
@@ -102,8 +105,8 @@ async def _run_replay(
                               dry_run=dry_run, exit_regime=exit_regime)
     entry = EntryWorkflow(
         store=store, broker=broker, risk=risk, config=cfg, clock=clock, method=method, underlying=underlying,
-        quotes=quotes, market=md, dry_run=dry_run,
-        equity=lambda: equity + risk.realized_pnl + sum(monitor.unrealized.values()),
+        quotes=quotes, market=md, dry_run=dry_run, fill_model=model,
+        equity=MarkedEquity(equity, risk, store, market, clock, cfg.monitoring.mark_basis),
     )
     warm: list[date] = []
     if iv_filters_set(cfg.method(method).entry):

@@ -16,6 +16,7 @@ of that cycle (a missing quote never triggers an exit).
 from __future__ import annotations
 
 from collections.abc import Iterable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 
 from aiolimiter import AsyncLimiter
@@ -51,6 +52,7 @@ class QuoteFetcher:
         ttl_seconds: float = 10.0,
         max_calls_per_minute: int = 60,
         maxsize: int = DEFAULT_CACHE_SIZE,
+        limiter: AbstractAsyncContextManager[None] | None = None,
     ) -> None:
         if not ttl_seconds >= 0:
             raise ValueError(f"ttl_seconds must be >= 0 seconds, got {ttl_seconds!r}")
@@ -63,15 +65,18 @@ class QuoteFetcher:
         self._cache: TTLCache[OptionContract, Quote] = TTLCache(
             maxsize=maxsize, ttl=ttl_seconds, timer=lambda: clock.now().timestamp()
         )
-        self._limiter = AsyncLimiter(max_calls_per_minute, 60.0)
+        # A replay passes a limiter on its own clock (riskpilot.monitor.replay.ClockLimiter).
+        self._limiter: AbstractAsyncContextManager[None] = limiter or AsyncLimiter(max_calls_per_minute, 60.0)
 
     @classmethod
-    def from_config(cls, broker: BrokerPort, clock: Clock, config: MonitoringConfig) -> QuoteFetcher:
+    def from_config(cls, broker: BrokerPort, clock: Clock, config: MonitoringConfig, *,
+                    limiter: AbstractAsyncContextManager[None] | None = None) -> QuoteFetcher:
         return cls(
             broker,
             clock,
             ttl_seconds=config.price_cache_ttl_seconds,
             max_calls_per_minute=config.max_api_calls_per_minute,
+            limiter=limiter,
         )
 
     async def get(self, contracts: Iterable[OptionContract]) -> dict[OptionContract, Quote]:

@@ -31,36 +31,46 @@ import contextlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime
 
 from riskpilot.backtest.chain import DayChain, close_of
-from riskpilot.brokers.paper import ChainReplaySource, DayChains
+from riskpilot.brokers.paper import DayChains
 from riskpilot.execution.executor import SimulatedClock
 from riskpilot.model.contract import OptionContract
+from riskpilot.model.enums import PositionStatus
+from riskpilot.model.mark import MarkBasis, mark_position
 from riskpilot.model.quote import Quote
 from riskpilot.monitor.monitor import CycleReport, PositionMonitor
 from riskpilot.monitor.workflows import EntryResult, EntryWorkflow
+from riskpilot.risk.manager import RiskManager
+from riskpilot.store import PositionRepository, Store
 
 log = logging.getLogger("riskpilot.monitor")
-
-#: The replay source's own timeline: day i is served at _ORIGIN + i seconds.
-_ORIGIN = datetime(2000, 1, 1, tzinfo=UTC)
-
 
 class ReplayMarket:
     """A paper-broker quote source over a chain store, in market time: at ``now`` it serves
     the quotes of the latest day in ``[start, end]`` whose close is at or before ``now``
-    (none before the first close), stamped ``now``. Row selection (unusable rows dropped,
-    crossed quotes served so that they are refused, the root equal to the underlying
-    preferred) is :class:`~riskpilot.brokers.paper.ChainReplaySource`'s."""
+    (none before the first close), stamped ``now``.
+
+    Quotes are the backtest's own: each day is read once into a
+    :class:`~riskpilot.backtest.chain.DayChain` (rows unusable for pricing, crossed ones
+    included, dropped; the PM-settled SPXW row preferred where SPX and SPXW both list a
+    contract) and :meth:`DayChain.quotes` answers, so replay and backtest mark, exit and enter
+    on the very same bid/ask rows. A contract without a usable row has no quote: positions
+    holding it hold, as in the backtest."""
 
     def __init__(self, store: DayChains, underlying: str, start: date, end: date | None = None) -> None:
         self.store = store
         self.underlying = underlying
-        # The inner source maps its own clock to day indices, one day per second.
-        self._inner = ChainReplaySource(store, underlying, start, 1.0, end=end, clock=lambda: _ORIGIN)
-        self.days: list[date] = self._inner.days
+        self.days: list[date] = store.days(underlying, start, end)
+        if not self.days:
+            raise ValueError(
+                f"the chain store has no {underlying} days from {start.isoformat()}"
+                f"{' to ' + end.isoformat() if end else ''}: import chains first "
+                "(`riskpilot data import`) or pick another start"
+            )
         self._closes = [close_of(d) for d in self.days]
+        self._loaded: DayChain | None = None
 
     def index_at(self, now: datetime) -> int | None:
         i = bisect.bisect_right(self._closes, now) - 1
@@ -74,11 +84,82 @@ class ReplayMarket:
         i = self.index_at(now)
         if i is None:
             return {}
-        got = self._inner.quotes(contracts, _ORIGIN + timedelta(seconds=i + 0.5))
+        got = self.chain(self.days[i]).quotes(c for c in contracts if c.underlying == self.underlying)
         return {c: replace(q, timestamp=now) for c, q in got.items()}
 
     def chain(self, day: date) -> DayChain:
-        return DayChain.from_table(day, self.store.day(self.underlying, day), self.underlying)
+        """Day ``day``'s chain (the last one read is kept: a replay asks for one day at a time)."""
+        loaded = self._loaded
+        if loaded is None or loaded.quote_date != day:
+            loaded = self._loaded = DayChain.from_table(day, self.store.day(self.underlying, day), self.underlying)
+        return loaded
+
+
+class ClockLimiter:
+    """A leaky-bucket rate limit on the replay's clock: ``max_rate`` acquisitions in a burst,
+    then one every ``time_period / max_rate`` seconds of *clock* time (a full bucket makes the
+    caller sleep on the clock, which a :class:`SimulatedClock` does at once). The replay's
+    counterpart of the live :class:`aiolimiter.AsyncLimiter`, which counts real seconds and
+    would throttle a ``--speed 0`` replay that compresses a trading day into milliseconds."""
+
+    def __init__(self, clock: SimulatedClock, max_rate: float, time_period: float = 60.0) -> None:
+        if not max_rate >= 1 or not time_period > 0:
+            raise ValueError(f"max_rate must be >= 1 and time_period > 0, got {max_rate!r}, {time_period!r}")
+        self.clock = clock
+        self.max_rate = float(max_rate)
+        self._rate = max_rate / time_period
+        self._level = 0.0
+        self._last = clock.now()
+        self._lock = asyncio.Lock()
+
+    def _leak(self) -> None:
+        now = self.clock.now()
+        elapsed = max((now - self._last).total_seconds(), 0.0)
+        self._level = max(self._level - elapsed * self._rate, 0.0)
+        self._last = now
+
+    async def __aenter__(self) -> None:
+        async with self._lock:
+            self._leak()
+            while self._level + 1 > self.max_rate:
+                await self.clock.sleep((self._level + 1 - self.max_rate) / self._rate)
+                self._leak()
+            self._level += 1
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+
+class MarkedEquity:
+    """Account equity as the backtest counts it, for entry sizing in a replay: ``start`` plus
+    the risk book's realized P&L (net of every commission, opening ones included) plus each
+    open position's P&L at its mark from the replayed day's quotes (``basis`` as the
+    monitor's), or at its last good mark (its entry premium before any) when today's is bad.
+    Quantities are the store's, so a partial exit of today counts what is left."""
+
+    def __init__(self, start: float, risk: RiskManager, store: Store, market: ReplayMarket, clock: SimulatedClock,
+                 basis: MarkBasis) -> None:
+        self.start = start
+        self.risk = risk
+        self.market = market
+        self.clock = clock
+        self.basis = basis
+        self._positions = PositionRepository(store)
+        self._last: dict[str, float] = {}
+
+    def __call__(self) -> float:
+        now = self.clock.now()
+        held = [sp.position for sp in self._positions.load_open((PositionStatus.OPEN, PositionStatus.CLOSING))]
+        quotes = self.market.quotes([leg.contract for p in held for leg in p.legs], now)
+        total = self.start + self.risk.realized_pnl
+        for p in held:
+            if p.quantity <= 0:
+                continue
+            mark = mark_position(p, quotes, now, basis=self.basis)
+            if mark.is_valid and mark.premium is not None:
+                self._last[p.id] = mark.premium
+            total += p.profit(self._last.get(p.id, p.entry_premium)) * p.multiplier * p.quantity
+        return total
 
 
 @dataclass(slots=True)
@@ -135,4 +216,4 @@ async def replay_days(
     return report
 
 
-__all__ = ["ReplayMarket", "ReplayReport", "replay_days"]
+__all__ = ["ClockLimiter", "MarkedEquity", "ReplayMarket", "ReplayReport", "replay_days"]

@@ -48,7 +48,7 @@ from riskpilot.backtest.signals import IV_WINDOW, IVTracker, MarketData, iv_filt
 from riskpilot.backtest.strategies import select_entry
 from riskpilot.config.schema import RegimeName, RiskPilotConfig
 from riskpilot.execution.executor import AlertSink, Clock, ExitExecutor, ExitOutcome
-from riskpilot.execution.fills import ComboMarket, combo_market
+from riskpilot.execution.fills import ComboMarket, FillModel, combo_market, simulate_fill
 from riskpilot.execution.port import BrokerDisconnectedError, BrokerPort, BrokerTimeoutError, OrderState
 from riskpilot.execution.tactics import limit_price
 from riskpilot.model.contract import EXCHANGE_TZ
@@ -95,7 +95,9 @@ class EntryWorkflow:
     ``market`` gives VIX and regime as of each day (as in the backtest); ``equity`` returns
     the account's equity in dollars for sizing (default: the risk manager's as it is).
     ``order_type``: MARKET (what the backtest's entry fill models) or LIMIT at
-    ``limit_fraction`` of the combo's spread (0.5 = mid)."""
+    ``limit_fraction`` of the combo's spread (0.5 = mid). ``fill_model``: the price the
+    order is sized at (``max_loss_per_unit``) is this model's market fill for one unit, as in
+    the backtest (the paper broker fills by the same model); without it, the combo's mid."""
 
     def __init__(
         self,
@@ -116,6 +118,7 @@ class EntryWorkflow:
         timeout_seconds: float = 30.0,
         poll_seconds: float = 1.0,
         multiplier: int = 100,
+        fill_model: FillModel | None = None,
         dry_run: bool = False,
     ) -> None:
         self.mcfg = config.method(method)  # KeyError naming the methods when unknown
@@ -138,6 +141,7 @@ class EntryWorkflow:
         self.timeout_seconds = timeout_seconds
         self.poll_seconds = poll_seconds
         self.multiplier = multiplier
+        self.fill_model = fill_model
         self.dry_run = dry_run
         self.iv = IVTracker(iv_window) if iv_filters_set(self.mcfg.entry) else None
         self.refused: dict[str, int] = {}
@@ -199,8 +203,14 @@ class EntryWorkflow:
         if market.pays == credit:
             return self._refuse("no_credit" if credit else "no_debit", f"combo mid {market.mid:+.4f}")
         estimate = limit_price(market, 0.5)
+        if self.fill_model is not None:
+            # Sized at the price the fill model will give the order, as the backtest sizes it.
+            priced = simulate_fill(cand.legs, Side.BUY, 1, OrderType.MARKET, None, quotes, self.fill_model)
+            if not priced.filled or priced.net_debit is None:
+                return self._refuse("unfillable", priced.reason or "no fill-model price")
+            estimate = -priced.net_debit if credit else priced.net_debit
         if not estimate > 0:
-            return self._refuse("no_credit", f"combo mid {market.mid:+.4f}")
+            return self._refuse("no_credit" if credit else "no_debit", f"entry price {estimate:+.4f}")
         mlpu = max_loss_per_unit(cand.legs, estimate, cand.premium_type,
                                  underlying_price=day.underlying_price if math.isfinite(day.underlying_price) else None)
         if mlpu <= 0:
