@@ -520,7 +520,9 @@ class PositionRepository:
                 row.exit_reason = "entry not filled"
                 return
             if avg_price is None or not avg_price > 0:
-                raise InvariantError(f"position {position_id!r}: a filled entry needs a positive price, got {avg_price!r}")
+                raise InvariantError(
+                    f"position {position_id!r}: a filled entry needs a positive price, got {avg_price!r}"
+                )
             row.quantity = row.original_quantity = filled_quantity
             row.entry_premium = row.peak_price = row.trough_price = avg_price
             row.status = PositionStatus.OPEN
