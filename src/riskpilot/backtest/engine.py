@@ -180,6 +180,34 @@ def _settlement_for(underlying: str, settlement: Settlement | None) -> Settlemen
     return "cash" if underlying.upper() in CASH_SETTLED else "physical"
 
 
+def settlement_close(pos: Position, spot: float, settlement: Settlement) -> tuple[float, str]:
+    """The close-out premium (per share, >= 0) and exit reason of ``pos`` settled at the
+    underlying price ``spot`` on its expiration (module docstring, step 4): intrinsic value;
+    reason ``assignment`` for a physically settled position with an ITM short leg, else
+    ``expiration_settlement``. Shared with the monitor's replay, which settles the same way."""
+    value = payoff_at_expiry(pos.legs, spot)
+    price = -value if pos.is_credit else value
+    if price < -1e-9:
+        raise ValueError(
+            f"position {pos.id} settles at a negative close-out premium {price:.4f}: its legs "
+            f"{[str(leg) for leg in pos.legs]} are not a structure the backtester supports"
+        )
+    price = price if price > 0 else 0.0  # never -0.0
+    itm_short = any(
+        leg.is_short and (
+            (leg.contract.right is Right.PUT and spot < leg.contract.strike)
+            or (leg.contract.right is Right.CALL and spot > leg.contract.strike)
+        )
+        for leg in pos.legs
+    )
+    return price, "assignment" if settlement == "physical" and itm_short else "expiration_settlement"
+
+
+def settlement_for(underlying: str, settlement: Settlement | None = None) -> Settlement:
+    """``settlement`` checked, or the default by underlying (cash for :data:`CASH_SETTLED`)."""
+    return _settlement_for(underlying, settlement)
+
+
 def run_backtest(
     chain_days: Iterable[DayChain] | Iterable[tuple[date, pa.Table]],
     config: RiskPilotConfig,
@@ -301,22 +329,7 @@ def run_backtest(
             positions[pos.id] = left
 
     def settle(pos: Position, day: date, spot: float) -> None:
-        value = payoff_at_expiry(pos.legs, spot)
-        price = -value if pos.is_credit else value
-        if price < -1e-9:
-            raise ValueError(
-                f"position {pos.id} settles at a negative close-out premium {price:.4f}: its legs "
-                f"{[str(leg) for leg in pos.legs]} are not a structure the backtester supports"
-            )
-        price = price if price > 0 else 0.0  # never -0.0
-        itm_short = any(
-            leg.is_short and (
-                (leg.contract.right is Right.PUT and spot < leg.contract.strike)
-                or (leg.contract.right is Right.CALL and spot > leg.contract.strike)
-            )
-            for leg in pos.legs
-        )
-        reason = "assignment" if settle_kind == "physical" and itm_short else "expiration_settlement"
+        price, reason = settlement_close(pos, spot, settle_kind)
         close(pos, pos.quantity, price, 0.0, day, reason, None, "SETTLE")
 
     def spot_on_or_before(d: date) -> float:
@@ -513,4 +526,12 @@ def iter_table_days(table: pa.Table) -> Iterable[tuple[date, pa.Table]]:
         yield date.fromordinal(epoch + int(sorted_days[s])), table.take(idx)
 
 
-__all__ = ["CASH_SETTLED", "DEFAULT_VOLUME_SHARE", "fill_model_for", "iter_table_days", "run_backtest"]
+__all__ = [
+    "CASH_SETTLED",
+    "DEFAULT_VOLUME_SHARE",
+    "fill_model_for",
+    "iter_table_days",
+    "run_backtest",
+    "settlement_close",
+    "settlement_for",
+]

@@ -607,6 +607,19 @@ class PaperBroker:
         await self._enter("positions")
         return [BrokerPosition(h.contract, h.quantity, h.avg_price) for h in self._holdings.values() if h.quantity != 0]
 
+    def expire(self, contracts: Sequence[OptionContract]) -> None:
+        """Expiration: the account no longer holds ``contracts`` (settled in cash, or
+        exercised/assigned and the shares taken as closed at once, as the backtest settles).
+        Not a broker call; a replay calls it when it settles an expiring position."""
+        ch = _Changes()
+        for c in contracts:
+            h = self._holdings.get(contract_key(c))
+            if h is not None and h.quantity != 0:
+                h.quantity = 0
+                ch.holdings.append(h)
+        if ch.holdings:
+            self._persist(ch)
+
     async def executions(self, since: datetime | None = None) -> list[Fill]:
         await self._enter("executions")
         return [f for f in self._fills if since is None or f.timestamp >= since]

@@ -35,7 +35,7 @@ from riskpilot.execution.executor import ExitExecutor, SimulatedClock
 from riskpilot.execution.tactics import TacticBook
 from riskpilot.model.enums import PositionStatus, Priority
 from riskpilot.monitor import EntryWorkflow, PositionMonitor, QuoteFetcher, ReplayMarket, replay_days
-from riskpilot.monitor.replay import ClockLimiter, MarkedEquity
+from riskpilot.monitor.replay import ClockLimiter, MarkedEquity, ReplaySettlement
 from riskpilot.risk.manager import RiskManager
 from riskpilot.store import DB_URL_ENV, ExitRepository, PositionRepository, StateRepository, Store
 from riskpilot.store.repositories import OPEN_STATUSES
@@ -119,7 +119,10 @@ async def _run_replay(
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     try:
-        report = await replay_days(monitor, market, clock, entry=entry, speed=speed, stop=stop, warm_up_days=warm)
+        # Expiries settle as in the backtest (not in a dry run, which writes nothing).
+        settle = None if dry_run else ReplaySettlement(store, broker, risk, market, clock)
+        report = await replay_days(monitor, market, clock, entry=entry, speed=speed, stop=stop, warm_up_days=warm,
+                                   settlement=settle)
         await monitor.shutdown()
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -133,7 +136,8 @@ async def _run_replay(
     typer.echo(
         f"{how}: {len(report.days)} days ({report.days[0] if report.days else '-'} to "
         f"{report.days[-1] if report.days else '-'}), {opened} entries, {exits} exits started, "
-        f"{len(monitor.positions)} positions open, broker calls {broker.total_api_calls}"
+        f"{len(report.settled)} settled at expiration, {len(monitor.positions)} positions open, "
+        f"broker calls {broker.total_api_calls}"
         + (" [dry run: nothing sent]" if dry_run else "")
     )
     if entry.refused:

@@ -16,11 +16,12 @@ describes its own:
 2. one monitoring cycle over **every** open position (marks from day *t*'s quotes, exits
    decided and worked to their end on day *t*'s quotes);
 3. the entry workflow runs once on day *t*'s chain (IV window fed, filters, sizing, order);
-4. then the replay waits ``speed`` seconds of real time (0: none) before day *t+1*.
+4. the positions expiring on *t* settle at the underlying's close (see below);
+5. then the replay waits ``speed`` seconds of real time (0: none) before day *t+1*.
 
-Not done here (yet): settlement of expiring positions, which the backtest does at the
-underlying's close on the expiration day; a replayed position past its expiration holds
-with "no quote".
+With a :class:`ReplaySettlement` (the CLI passes one), expiries settle as in the backtest:
+positions whose expiration the data skipped before step 2 of the next day, and those
+expiring on *t* after step 3.
 """
 
 from __future__ import annotations
@@ -29,21 +30,24 @@ import asyncio
 import bisect
 import contextlib
 import logging
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 
 from riskpilot.backtest.chain import DayChain, close_of
-from riskpilot.brokers.paper import DayChains
+from riskpilot.backtest.engine import Settlement, settlement_close, settlement_for
+from riskpilot.brokers.paper import DayChains, PaperBroker
 from riskpilot.execution.executor import SimulatedClock
 from riskpilot.model.contract import OptionContract
-from riskpilot.model.enums import PositionStatus
+from riskpilot.model.enums import PositionStatus, Priority, Side
 from riskpilot.model.mark import MarkBasis, mark_position
+from riskpilot.model.order import Fill, OrderPurpose, client_order_id
 from riskpilot.model.quote import Quote
 from riskpilot.monitor.monitor import CycleReport, PositionMonitor
 from riskpilot.monitor.workflows import EntryResult, EntryWorkflow
 from riskpilot.risk.manager import RiskManager
-from riskpilot.store import PositionRepository, Store
+from riskpilot.store import ExitRepository, PositionRepository, Store
 
 log = logging.getLogger("riskpilot.monitor")
 
@@ -162,11 +166,85 @@ class MarkedEquity:
         return total
 
 
+@dataclass(frozen=True, slots=True)
+class Settled:
+    """One position settled at expiration: ``price`` the close-out premium per share."""
+
+    position_id: str
+    day: date
+    quantity: int
+    price: float
+    reason: str
+
+
+class ReplaySettlement:
+    """Expiration in a replay, as the backtest settles (engine module docstring, steps 0 and
+    4, through the same :func:`~riskpilot.backtest.engine.settlement_close`): an OPEN position
+    whose expiration is the replayed day is settled after that day's entries at the
+    underlying's close in the day's chain; one whose expiration the data skipped is settled
+    before anything else on the next replayed day, at the last close in the store on or
+    before its expiration. Settlement is not a trade: no order, no commission. The paper
+    broker drops the expired contracts first, then the store records an executed exit (rule
+    and reason ``expiration_settlement`` or ``assignment``, tactic ``expiration``, priority
+    LOW) and the risk book takes a settlement fill; a replay stopped in between settles the
+    position again when it resumes (the broker step is idempotent)."""
+
+    def __init__(self, store: Store, broker: PaperBroker, risk: RiskManager, market: ReplayMarket,
+                 clock: SimulatedClock, *, settlement: Settlement | None = None) -> None:
+        self.store = store
+        self.broker = broker
+        self.risk = risk
+        self.market = market
+        self.clock = clock
+        self.kind: Settlement = settlement_for(market.underlying, settlement)
+        self._positions = PositionRepository(store)
+        self._exits = ExitRepository(store)
+
+    def _spot(self, expiration: date) -> float:
+        days = self.market.store.days(self.market.underlying, None, expiration)
+        for d in reversed(days):
+            px = self.market.chain(d).underlying_price
+            if math.isfinite(px):
+                return px
+        raise ValueError(
+            f"no {self.market.underlying} close on or before {expiration} in the chain store to settle an expiry at "
+            f"(the chains carry no underlying_price)"
+        )
+
+    def settle(self, day: date, *, skipped_only: bool) -> list[Settled]:
+        """Settle the OPEN positions expiring before ``day`` (``skipped_only``) or on or
+        before it."""
+        done: list[Settled] = []
+        now = self.clock.now()
+        for sp in self._positions.load_open((PositionStatus.OPEN,)):
+            p = sp.position
+            if p.underlying != self.market.underlying or p.quantity <= 0:
+                continue
+            if p.expiration > day or (skipped_only and p.expiration >= day):
+                continue
+            spot = self._spot(p.expiration)
+            price, reason = settlement_close(p, spot, self.kind)
+            self.broker.expire([leg.contract for leg in p.legs])
+            self._exits.record_exit(
+                p.id, reason=f"{reason}: {p.underlying} {spot:g} at the {p.expiration} close", priority=Priority.LOW,
+                quantity=p.quantity, fill_price=price, tactic="expiration", triggered_at=now, executed_at=now,
+                rule=reason, unrealized_pnl_at_trigger=sp.monitoring.unrealized_pnl,
+            )
+            coid = client_order_id(p.id, OrderPurpose.CLOSE, 0)
+            if self.risk.open_quantity(p.id) > 0:
+                self.risk.record_fill(Fill(f"{coid}-SETTLE", coid, p.quantity, price, now, Side.SELL, p.id, 0.0))
+            log.warning("settled %s at expiration %s: %d units at %.4f (%s, %s %g)", p.id, p.expiration,
+                        p.quantity, price, reason, p.underlying, spot)
+            done.append(Settled(p.id, day, p.quantity, price, reason))
+        return done
+
+
 @dataclass(slots=True)
 class ReplayReport:
     days: list[date] = field(default_factory=list)
     cycles: list[CycleReport] = field(default_factory=list)
     entries: list[tuple[date, EntryResult]] = field(default_factory=list)
+    settled: list[Settled] = field(default_factory=list)
     stopped_early: bool = False
 
 
@@ -179,6 +257,7 @@ async def replay_days(
     speed: float = 0.0,
     stop: asyncio.Event | None = None,
     warm_up_days: Sequence[date] = (),
+    settlement: ReplaySettlement | None = None,
 ) -> ReplayReport:
     """Replay ``market``'s days through ``monitor`` (and ``entry``), as the module docstring
     says; ``warm_up_days`` (before the first day) only feed the entry's IV window."""
@@ -200,6 +279,8 @@ async def replay_days(
         if gap > 0:
             await clock.sleep(gap)
         report.days.append(d)
+        if settlement is not None:
+            report.settled += _forget(monitor, settlement.settle(d, skipped_only=True))
         cycle = await monitor.check_once(force_all=True)
         await monitor.wait_exits()
         report.cycles.append(cycle)
@@ -208,6 +289,8 @@ async def replay_days(
             report.entries.append((d, result))
             if result.position_id is not None and result.quantity > 0:
                 monitor.reload(result.position_id)
+        if settlement is not None:
+            report.settled += _forget(monitor, settlement.settle(d, skipped_only=False))
         if speed > 0:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=speed)
@@ -216,4 +299,18 @@ async def replay_days(
     return report
 
 
-__all__ = ["ClockLimiter", "MarkedEquity", "ReplayMarket", "ReplayReport", "replay_days"]
+def _forget(monitor: PositionMonitor, settled: list[Settled]) -> list[Settled]:
+    for x in settled:
+        monitor.reload(x.position_id)
+    return settled
+
+
+__all__ = [
+    "ClockLimiter",
+    "MarkedEquity",
+    "ReplayMarket",
+    "ReplayReport",
+    "ReplaySettlement",
+    "Settled",
+    "replay_days",
+]
