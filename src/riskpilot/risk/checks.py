@@ -30,7 +30,7 @@ from riskpilot.model.decision import ExitDecision
 from riskpilot.model.enums import ExitAction
 from riskpilot.model.mark import Mark
 from riskpilot.model.position import Position, PositionState
-from riskpilot.rules.evaluator import hold_on_bad_mark
+from riskpilot.rules.evaluator import hold_on_bad_mark, no_rule_fired
 from riskpilot.rules.trailing_stop import TRAIL_ACTIONS, TrailingStopAction, TrailState
 
 FloatArray = npt.NDArray[np.float64]
@@ -142,28 +142,18 @@ class ExitChecks(Sequence[PositionCheck]):
         done = self._decisions.get(i)
         if done is not None:
             return PositionCheck(done[0], done[1], m, trail, action)
-        new_pos = observed_position(pos, self._cols, r, self._now)
-        cols = self._cols
-        pp = float(cols.profit_pct[r])
-        dte = int(cols.dte[r])
-        decision = ExitDecision(pos.id, _HOLD, f"no rule fired: profit {pp:.1%}, {dte} DTE",
-                                inputs={"profit_pct": pp, "dte": dte, "premium": float(cols.premium[r])})
+        c = self._cols
+        new_pos = observed_position(pos, float(c.peak[r]), float(c.trough[r]), float(c.mfe[r]), float(c.mae[r]),
+                                    int(c.days_held[r]), float(c.premium[r]), self._now)
+        decision = no_rule_fired(pos.id, float(c.profit_pct[r]), int(c.dte[r]), float(c.premium[r]))
         return PositionCheck(new_pos, decision, m, trail, action)
 
 
-def observed_position(pos: Position, cols: ObservedColumns, r: int, now: datetime) -> Position:
-    """``pos`` with the tracked state of row ``r``: what :meth:`Position.marked` returns."""
-    st = pos.state
-    return pos._with_state(PositionState(
-        peak_premium=float(cols.peak[r]),
-        trough_premium=float(cols.trough[r]),
-        mfe=float(cols.mfe[r]),
-        mae=float(cols.mae[r]),
-        days_held=int(cols.days_held[r]),
-        last_premium=float(cols.premium[r]),
-        last_marked_at=now,
-        stages_done=st.stages_done,
-    ))
+def observed_position(pos: Position, peak: float, trough: float, mfe: float, mae: float, days_held: int,
+                      premium: float, now: datetime) -> Position:
+    """``pos`` with the tracked state computed by column: what :meth:`Position.marked`
+    returns for ``premium`` at ``now``."""
+    return pos._with_state(PositionState(peak, trough, mfe, mae, days_held, premium, now, pos.state.stages_done))
 
 
 __all__ = ["ExitChecks", "ObservedColumns", "PositionCheck", "observed_position"]

@@ -28,8 +28,8 @@ from riskpilot.model.decision import ExitDecision
 from riskpilot.model.enums import PremiumType, Side, TradingState
 from riskpilot.model.mark import Mark
 from riskpilot.model.order import Fill
-from riskpilot.model.position import Position, PositionState
-from riskpilot.risk.checks import ExitChecks, ObservedColumns, PositionCheck
+from riskpilot.model.position import Position
+from riskpilot.risk.checks import ExitChecks, ObservedColumns, PositionCheck, observed_position
 from riskpilot.risk.regime import regime_multiplier
 from riskpilot.rules.base import PortfolioView, RuleContext, RuleParams
 from riskpilot.rules.evaluator import ExitEvaluator
@@ -535,8 +535,7 @@ class RiskManager:
                 if only is None:
                     only = rule_lists[code] = [b for b in range(len(ev.rules)) if code >> b & 1]
                 i = good_at[r]
-                src = good[r]
-                pos = src._with_state(PositionState(pk, tr, mfe, mae, dh, pr, now, src.state.stages_done))
+                pos = observed_position(good[r], pk, tr, mfe, mae, dh, pr, now)
                 f = features.get(pos.id, no_features) if features is not None else no_features
                 ctx = RuleContext(pos, good_marks[r], now, view, f, trail_of[i], TRAIL_ACTIONS[act], pr, pp,
                                   dte, today)

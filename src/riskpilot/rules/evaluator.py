@@ -125,10 +125,8 @@ class ExitEvaluator:
         """True for each position of ``batch`` on which some rule may fire. Positions where
         it is False would hold: the caller may skip :meth:`evaluate` for them."""
         mask = batch.everywhere(False)
-        for r in self._rules:
-            if r.screen is None:
-                return batch.everywhere(True)
-            mask |= r.screen(batch, r.params)
+        for m in self.rule_masks(batch):
+            mask |= m
         return mask
 
     def rule_masks(self, batch: ScreenBatch) -> list[BoolArray]:
@@ -158,15 +156,20 @@ class ExitEvaluator:
                     f = replace(f, priority=r.priority)
                 fired.append(f)
         if not fired:
-            return ExitDecision.hold(
-                pos.id,
-                f"no rule fired: profit {ctx.profit_pct:.1%}, {ctx.dte} DTE",
-                {"profit_pct": ctx.profit_pct, "dte": ctx.dte, "premium": ctx.premium},
-            )
+            return no_rule_fired(pos.id, ctx.profit_pct, ctx.dte, ctx.premium)
         if len(fired) > 1:
             # Already in priority order because the rules are; keep it explicit and stable.
             fired.sort(key=lambda f: -int(f.priority))
         return ExitDecision.from_firings(pos.id, fired)
+
+
+def no_rule_fired(position_id: str, profit_pct: float, dte: int, premium: float) -> ExitDecision:
+    """The HOLD of a position on which no rule fired, with the numbers it was judged on."""
+    return ExitDecision.hold(
+        position_id,
+        f"no rule fired: profit {profit_pct:.1%}, {dte} DTE",
+        {"profit_pct": profit_pct, "dte": dte, "premium": premium},
+    )
 
 
 def hold_on_bad_mark(position: Position, mark: Mark) -> ExitDecision:
