@@ -9,6 +9,8 @@ on ``sys.path`` for packages that have an ``__init__.py``).
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
+from typing import Any
 
 from hypothesis import strategies as st
 
@@ -28,8 +30,24 @@ from riskpilot.testing import (
     run_rule,
 )
 
+
+@dataclass
+class RecordingAlerts:
+    """An alert sink (the executor's and the monitor's ``AlertSink`` shape) that records
+    every alert, for tests that assert which alerts were raised."""
+
+    seen: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
+
+    async def __call__(self, kind: str, message: str, **fields: Any) -> None:
+        self.seen.append((kind, message, fields))
+
+    def kinds(self) -> list[str]:
+        return [k for k, _, _ in self.seen]
+
+
 __all__ = [
     "NOW",
+    "RecordingAlerts",
     "bad_marks",
     "feature_maps",
     "good_marks",

@@ -36,6 +36,7 @@ from riskpilot.model import (
 from riskpilot.model.mark import Mark, mark_position
 from riskpilot.store import ExitRepository, PositionRepository, Store
 from riskpilot.store.models import ExitStatus
+from testkit import RecordingAlerts as Alerts
 
 T0 = datetime(2024, 3, 1, 15, 0, tzinfo=UTC)
 EXP = date(2024, 4, 19)
@@ -53,17 +54,6 @@ def coid(n: int) -> str:
 
 class Killed(BaseException):
     """Stands for kill -9: nothing below catches it."""
-
-
-@dataclass
-class Alerts:
-    seen: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
-
-    async def __call__(self, kind: str, message: str, **fields: Any) -> None:
-        self.seen.append((kind, message, fields))
-
-    def kinds(self) -> list[str]:
-        return [k for k, _, _ in self.seen]
 
 
 @dataclass

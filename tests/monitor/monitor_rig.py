@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
 
 from riskpilot.brokers.paper import Faults, PaperBroker, ScriptedMarket
 from riskpilot.config import RiskPilotConfig
@@ -14,6 +13,7 @@ from riskpilot.model import Leg, OptionContract, Position, PremiumType, Right
 from riskpilot.monitor import PositionMonitor
 from riskpilot.risk.manager import RiskManager
 from riskpilot.store import PositionRepository, Store
+from testkit import RecordingAlerts as Alerts
 
 # Friday 2024-03-01 15:00 UTC = 10:00 New York.
 T0 = datetime(2024, 3, 1, 15, 0, tzinfo=UTC)
@@ -22,17 +22,6 @@ EXP = date(2024, 4, 19)
 
 def put(strike: float, underlying: str = "SPY", exp: date = EXP) -> OptionContract:
     return OptionContract(underlying, exp, strike, Right.PUT)
-
-
-@dataclass
-class Alerts:
-    seen: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
-
-    async def __call__(self, kind: str, message: str, **fields: Any) -> None:
-        self.seen.append((kind, message, fields))
-
-    def kinds(self) -> list[str]:
-        return [k for k, _, _ in self.seen]
 
 
 @dataclass
