@@ -208,8 +208,8 @@ def expirations_by_preference(
     """Rule 1: the day's expirations (days since 1970-01-01) inside the DTE window and not
     excluded, most preferred first (DTE closest to the window's midpoint, ties earlier)."""
     today = _day_number(day.quote_date)
-    e = day.expiration
-    exps = np.unique(e[(e >= today + entry.min_dte) & (e <= today + entry.max_dte)])
+    e = day.expirations  # distinct, ascending
+    exps = e[(e >= today + entry.min_dte) & (e <= today + entry.max_dte)]
     if exclude_expirations:
         exps = exps[~np.isin(exps, np.fromiter(exclude_expirations, dtype=np.int64))]
     mid = (entry.min_dte + entry.max_dte) / 2.0
@@ -238,8 +238,9 @@ def select_entry(
     exps = expirations_by_preference(day, entry, exclude_expirations)
     if exps.size == 0:
         return None
-    for exp in exps:  # the first one usually qualifies: one pass over the day per expiration tried
-        rows = np.flatnonzero(day.expiration == exp)
+    for exp in exps:  # the first one usually qualifies; rows of an expiration are one contiguous block
+        block = day.rows_of(int(exp))
+        rows = np.arange(block.start, block.stop)
         calls_mask = day.is_call[rows]
         puts = _Side(rows[~calls_mask], call=False)
         calls = _Side(rows[calls_mask], call=True)
