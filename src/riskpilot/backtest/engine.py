@@ -79,10 +79,9 @@ from riskpilot.backtest.signals import (
     IV_WINDOW,
     IVTracker,
     MarketData,
+    entry_refusal,
     iv_filters_set,
-    iv_refusal,
     vix_filters_set,
-    vix_refusal,
 )
 from riskpilot.backtest.strategies import select_entry
 from riskpilot.config.schema import RegimeName, RiskPilotConfig
@@ -408,10 +407,7 @@ def run_backtest(
         entries_left = max_new_positions_per_day
         iv_reading = iv_tracker.observe(day) if iv_tracker is not None else None  # fed every day
         if entries_left > 0 and day.size:
-            why = vix_refusal(entry, market.vix_on(d)) if market is not None else None
-            why = why or iv_refusal(entry, iv_reading)
-            if why is None and market is not None and regime is None:
-                why = "no_regime"
+            why = entry_refusal(entry, market, d, iv_reading, regime)
             if why is not None:
                 refuse(why)
                 entries_left = 0

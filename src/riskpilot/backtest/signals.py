@@ -406,6 +406,21 @@ def iv_refusal(entry: EntryFilters, reading: IVReading | None) -> str | None:
     return None
 
 
+def entry_refusal(
+    entry: EntryFilters, market: MarketData | None, d: date, iv_reading: IVReading | None,
+    regime: RegimeName | None,
+) -> str | None:
+    """Why no entry is tried on ``d``, in the order the backtest and the monitor check it:
+    :func:`vix_refusal` (VIX of ``d`` from ``market``; skipped without market data), then
+    :func:`iv_refusal` on ``iv_reading``, then ``no_regime`` when ``market`` is given but
+    ``regime`` (the regime of ``d``) is unknown; None to pass."""
+    why = vix_refusal(entry, market.vix_on(d)) if market is not None else None
+    why = why or iv_refusal(entry, iv_reading)
+    if why is None and market is not None and regime is None:
+        why = "no_regime"
+    return why
+
+
 __all__ = [
     "ATM_MIN_DTE",
     "ATM_TARGET_DTE",
@@ -416,6 +431,7 @@ __all__ = [
     "MarketData",
     "atm_iv",
     "black_call_vol",
+    "entry_refusal",
     "iv_filters_set",
     "iv_refusal",
     "vix_filters_set",

@@ -44,10 +44,10 @@ from datetime import date, datetime, timedelta
 from typing import Literal
 
 from riskpilot.backtest.chain import DayChain
-from riskpilot.backtest.signals import IV_WINDOW, IVTracker, MarketData, iv_filters_set, iv_refusal, vix_refusal
+from riskpilot.backtest.signals import IV_WINDOW, IVTracker, MarketData, entry_refusal, iv_filters_set
 from riskpilot.backtest.strategies import select_entry
 from riskpilot.config.schema import RegimeName, RiskPilotConfig
-from riskpilot.execution.executor import AlertSink, Clock, ExitExecutor, ExitOutcome
+from riskpilot.execution.executor import EXECUTIONS_SLACK, AlertSink, Clock, ExitExecutor, ExitOutcome
 from riskpilot.execution.fills import ComboMarket, FillModel, combo_market, simulate_fill
 from riskpilot.execution.port import BrokerDisconnectedError, BrokerPort, BrokerTimeoutError, OrderState
 from riskpilot.execution.tactics import limit_price
@@ -65,9 +65,6 @@ from riskpilot.risk.sizing import max_loss_per_unit
 from riskpilot.store import NotFoundError, OrderRepository, PositionRepository, Store
 
 log = logging.getLogger("riskpilot.monitor")
-
-#: Fills are read from ``executions(since=sent - slack)``.
-EXECUTIONS_SLACK = timedelta(minutes=5)
 
 
 # --- entry -----------------------------------------------------------------------------------
@@ -166,12 +163,8 @@ class EntryWorkflow:
         if self.risk.trading_state is not TradingState.ACTIVE:
             return self._refuse("trading_state", f"{self.risk.trading_state.value}: {self.risk.state_reason}")
         d = day.quote_date
-        regime: RegimeName | None = None
-        why = vix_refusal(entry, self.market.vix_on(d)) if self.market is not None else None
-        why = why or iv_refusal(entry, reading)
-        if why is None and self.market is not None:
-            regime = self.market.regime(d, self.config.regimes)
-            why = "no_regime" if regime is None else None
+        regime: RegimeName | None = self.market.regime(d, self.config.regimes) if self.market is not None else None
+        why = entry_refusal(entry, self.market, d, reading, regime)
         if why is not None:
             return self._refuse(why)
         held: set[int] = set()
