@@ -41,6 +41,8 @@ from typing import TYPE_CHECKING, Any
 
 import riskpilot
 from riskpilot.backtest.result import Trade
+from riskpilot.backtest.strategies import PREMIUM_TYPES
+from riskpilot.model.enums import PremiumType
 
 if TYPE_CHECKING:
     from riskpilot.backtest.runner import BacktestRun
@@ -72,9 +74,7 @@ def _num(x: float | int | None, digits: int | None = None) -> float | int | None
 
 
 def _premium_type(trade: Trade) -> str:
-    from riskpilot.backtest.runner import DEBIT_STRATEGIES
-
-    return "debit" if trade.strategy in DEBIT_STRATEGIES else "credit"
+    return "debit" if PREMIUM_TYPES.get(trade.strategy) is PremiumType.DEBIT else "credit"
 
 
 def trade_rows(trades: list[Trade]) -> list[dict[str, Any]]:

@@ -48,11 +48,13 @@ from riskpilot.backtest.export import to_json_dict
 from riskpilot.backtest.metrics import Metrics
 from riskpilot.backtest.result import BacktestResult
 from riskpilot.backtest.signals import IV_WINDOW, MarketData
+from riskpilot.backtest.strategies import PREMIUM_TYPES
 from riskpilot.config.loader import ConfigError, config_from_dict, load_config
 from riskpilot.config.schema import RiskPilotConfig, StrategyKind
 from riskpilot.data.history import UnknownSymbolError
 from riskpilot.data.model_chain import MODEL_UNDERLYINGS, generate_model_chain, market_history
 from riskpilot.data.store import ChainStore
+from riskpilot.model.enums import PremiumType
 
 __all__ = [
     "DEBIT_STRATEGIES",
@@ -75,7 +77,7 @@ SlippageName = Literal["none", "pct", "spread", "orats", "volume"]
 SLIPPAGE_MODELS: tuple[str, ...] = ("none", "pct", "spread", "orats", "volume")
 
 #: Strategy kinds that pay a premium (debit); every other kind collects one (credit).
-DEBIT_STRATEGIES = frozenset({"long_call", "long_put"})
+DEBIT_STRATEGIES = frozenset(kind for kind, t in PREMIUM_TYPES.items() if t is PremiumType.DEBIT)
 
 
 #: ``progress(days_done, days_total, day)``: called as the engine takes each day.

@@ -201,6 +201,9 @@ _BUILDERS: dict[str, tuple[_Builder, bool, bool, PremiumType]] = {
     "long_call": (_single(call=True, quantity=1), False, True, PremiumType.DEBIT),
 }
 
+#: kind -> whether an entry of that kind collects a premium (CREDIT) or pays one (DEBIT).
+PREMIUM_TYPES: dict[str, PremiumType] = {kind: b[3] for kind, b in _BUILDERS.items()}
+
 
 def expirations_by_preference(
     day: DayChain, entry: EntryFilters, exclude_expirations: frozenset[int] = frozenset()
@@ -280,6 +283,7 @@ def select_put_credit_spread(
 
 
 __all__ = [
+    "PREMIUM_TYPES",
     "SUPPORTED_KINDS",
     "EntryCandidate",
     "expirations_by_preference",
