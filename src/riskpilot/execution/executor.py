@@ -46,7 +46,6 @@ profit-target exit) cancels the working order at once and jumps to the more urge
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import enum
 import logging
 from collections.abc import Awaitable, Callable
@@ -74,7 +73,6 @@ from riskpilot.store.database import Store
 from riskpilot.store.models import ExitStatus
 from riskpilot.store.repositories import (
     AttemptRecord,
-    DuplicateFillError,
     ExitRecord,
     ExitRepository,
     OrderRepository,
@@ -706,15 +704,10 @@ class ExitExecutor:
             log.warning("executions unavailable for exit %d: %s", run.exit.id, exc)
             return None
         mine = [f for f in fills if f.client_order_id in run.coids]
-        known = self._orders.known_fill_ids(f.fill_id for f in mine) if mine else set()
+        self._orders.record_new(mine)
         per_order: dict[str, int] = {}
         for f in mine:
             per_order[f.client_order_id] = per_order.get(f.client_order_id, 0) + f.quantity
-            if f.fill_id in known:
-                continue
-            # A duplicate was recorded meanwhile by the reconciliation: applied once, as it should be.
-            with contextlib.suppress(DuplicateFillError):
-                self._orders.record_fill(f)
         return per_order
 
     async def _sync_fills_until_done(self, run: _Run, expected: dict[str, int] | None = None) -> dict[str, int]:

@@ -44,7 +44,6 @@ from riskpilot.risk.manager import OrderRequest, RiskManager, UnknownPositionErr
 from riskpilot.risk.sizing import max_loss_per_unit
 from riskpilot.rules.trailing_stop import TrailState
 from riskpilot.store import (
-    DuplicateFillError,
     InvariantError,
     NotFoundError,
     OrderRepository,
@@ -97,17 +96,9 @@ async def record_new_fills(
     """Apply to the store (and to ``risk``'s book) each fill of ``fills`` whose order the
     store knows and whose fill id it does not (``only``: restrict to these client order ids).
     Returns the fill ids applied to the store. The risk manager skips fill ids it has seen."""
-    orders = OrderRepository(store)
     mine = [f for f in fills if only is None or f.client_order_id in only]
-    known = orders.known_fill_ids(f.fill_id for f in mine) if mine else set()
-    applied: list[str] = []
+    applied = OrderRepository(store).record_new(mine)
     for f in mine:
-        if f.fill_id not in known:
-            try:
-                orders.record_fill(f)
-                applied.append(f.fill_id)
-            except DuplicateFillError:
-                pass  # recorded meanwhile by the executor: applied once, as it should be
         if risk is not None and f.position_id is not None:
             try:
                 risk.record_fill(f)

@@ -644,6 +644,23 @@ class OrderRepository:
         with self.store.read() as s:
             return set(s.execute(select(FillRow.fill_id).where(FillRow.fill_id.in_(ids))).scalars())
 
+    def record_new(self, fills: Sequence[Fill]) -> list[str]:
+        """:meth:`record_fill` each of ``fills`` whose fill id the store does not know yet, in
+        order; returns the fill ids recorded. A fill another writer records meanwhile (the
+        executor and the reconciliation race on the same fills) raises
+        :class:`DuplicateFillError`, which is skipped: it is applied once, as it should be."""
+        known = self.known_fill_ids(f.fill_id for f in fills) if fills else set()
+        recorded: list[str] = []
+        for f in fills:
+            if f.fill_id in known:
+                continue
+            try:
+                self.record_fill(f)
+            except DuplicateFillError:
+                continue
+            recorded.append(f.fill_id)
+        return recorded
+
     @staticmethod
     def _lock_order(s: Session, client_order_id: str) -> OrderRow:
         row = s.execute(
