@@ -47,7 +47,7 @@ from riskpilot.backtest.engine import fill_model_for, run_backtest
 from riskpilot.backtest.export import to_json_dict
 from riskpilot.backtest.metrics import Metrics
 from riskpilot.backtest.result import BacktestResult
-from riskpilot.backtest.signals import IV_WINDOW, MarketData
+from riskpilot.backtest.signals import IV_WINDOW, MarketData, iv_filters_set
 from riskpilot.backtest.strategies import PREMIUM_TYPES
 from riskpilot.config.loader import ConfigError, config_from_dict, load_config
 from riskpilot.config.schema import RiskPilotConfig, StrategyKind
@@ -482,11 +482,6 @@ def _bundled_market(ticker: str) -> MarketData:
     return MarketData.from_bundled(ticker)
 
 
-def _iv_filters_set(config: RiskPilotConfig, method: str) -> bool:
-    e = config.method(method).entry
-    return any(v is not None for v in (e.min_iv_percentile, e.max_iv_percentile, e.min_iv_rank, e.max_iv_rank))
-
-
 def _market_data(ticker: str) -> tuple[MarketData | None, list[str]]:
     """VIX and regime inputs from the bundled history (cached per process), or None with the
     reason for a ticker without bundled history (a store of another underlying)."""
@@ -510,7 +505,7 @@ def run_spec(spec: BacktestSpec, progress: Progress | None = None, *,
     method = resolve_method(spec, config)
     model = fill_model_for(spec.slippage, spec.commission, spec.volume_share,
                            pct=spec.slippage_pct / 100.0, spread_share=spec.spread_share)
-    warmup = IV_WINDOW if _iv_filters_set(config, method) else 0
+    warmup = IV_WINDOW if iv_filters_set(config.method(method).entry) else 0
     source, trade_from, end = resolve_data(spec, warmup)
     if source.kind == "model" and model.volume_share is not None:
         raise BacktestSpecError(
