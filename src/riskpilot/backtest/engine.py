@@ -73,7 +73,7 @@ from typing import Literal
 import numpy as np
 import pyarrow as pa
 
-from riskpilot.backtest.chain import DayChain, as_day_chain, close_of
+from riskpilot.backtest.chain import DayChain, _day_number, as_day_chain, close_of
 from riskpilot.backtest.result import BacktestResult, Event, Trade
 from riskpilot.backtest.signals import (
     IV_WINDOW,
@@ -171,14 +171,6 @@ class _Open:
     closes: int = 0
 
 
-def _settlement_for(underlying: str, settlement: Settlement | None) -> Settlement:
-    if settlement is not None:
-        if settlement not in ("cash", "physical"):
-            raise ValueError(f"settlement must be 'cash' or 'physical', got {settlement!r}")
-        return settlement
-    return "cash" if underlying.upper() in CASH_SETTLED else "physical"
-
-
 def settlement_close(pos: Position, spot: float, settlement: Settlement) -> tuple[float, str]:
     """The close-out premium (per share, >= 0) and exit reason of ``pos`` settled at the
     underlying price ``spot`` on its expiration (module docstring, step 4): intrinsic value;
@@ -204,7 +196,11 @@ def settlement_close(pos: Position, spot: float, settlement: Settlement) -> tupl
 
 def settlement_for(underlying: str, settlement: Settlement | None = None) -> Settlement:
     """``settlement`` checked, or the default by underlying (cash for :data:`CASH_SETTLED`)."""
-    return _settlement_for(underlying, settlement)
+    if settlement is not None:
+        if settlement not in ("cash", "physical"):
+            raise ValueError(f"settlement must be 'cash' or 'physical', got {settlement!r}")
+        return settlement
+    return "cash" if underlying.upper() in CASH_SETTLED else "physical"
 
 
 def run_backtest(
@@ -261,7 +257,7 @@ def run_backtest(
         raise ValueError(f"max_new_positions_per_day must be >= 0, got {max_new_positions_per_day}")
     mcfg = config.method(method)
     model = fill_model_for(slippage, commission_per_contract, volume_share)
-    settle_kind = _settlement_for(underlying, settlement)
+    settle_kind = settlement_for(underlying, settlement)
     rm = RiskManager(config, equity=equity)
     basis = config.monitoring.mark_basis
     result = BacktestResult(underlying=underlying, method=method, start_equity=float(equity))
@@ -401,7 +397,7 @@ def run_backtest(
                     positions[pos.id] = pos
                 kind = "CLOSE" if sim.filled_quantity == pos.quantity else "PARTIAL_CLOSE"
                 close(pos, sim.filled_quantity, close_price, sim.commission, d, dec.rule or "rule",
-                      dec.priority.name if dec.priority is not None else None, kind)
+                      dec.priority.name, kind)
 
         # 3. Entries.
         entries_left = max_new_positions_per_day
@@ -413,9 +409,7 @@ def run_backtest(
                 entries_left = 0
         while entries_left > 0 and day.size:
             entries_left -= 1
-            held = frozenset(
-                (p.expiration - date(1970, 1, 1)).days for p in positions.values()
-            )
+            held = frozenset(_day_number(p.expiration) for p in positions.values())
             cand = select_entry(day, mcfg.strategy, entry, multiplier=multiplier, exclude_expirations=held)
             if cand is None:
                 refuse("no_candidate")
