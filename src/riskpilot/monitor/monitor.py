@@ -206,19 +206,6 @@ class PositionMonitor:
         else:
             self._forget(position_id)
 
-    def reload_all(self) -> None:
-        """Take the open positions from the store again (new entries, outside changes)."""
-        now = self.clock.now()
-        fresh = {sp.position.id: sp for sp in self._positions_repo.load_open((PositionStatus.OPEN,))}
-        for pid in list(self.positions):
-            if pid not in fresh:
-                self._forget(pid)
-        for pid, sp in fresh.items():
-            if pid not in self.positions and pid not in self.in_flight:
-                self._track(sp.position, now)
-                if self.risk.open_quantity(pid) == 0:
-                    restore_risk(self.risk, self.store, [sp], trading_state=False)
-
     def _forget(self, pid: str) -> None:
         self.positions.pop(pid, None)
         self.unrealized.pop(pid, None)

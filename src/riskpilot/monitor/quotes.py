@@ -103,13 +103,5 @@ class QuoteFetcher:
             out[c] = q
         return out
 
-    def invalidate(self, contracts: Iterable[OptionContract] | None = None) -> None:
-        """Forget cached quotes (all of them when ``contracts`` is None)."""
-        if contracts is None:
-            self._cache.clear()
-            return
-        for c in contracts:
-            self._cache.pop(c, None)
-
 
 __all__ = ["DEFAULT_CACHE_SIZE", "FetchStats", "QuoteFetcher"]

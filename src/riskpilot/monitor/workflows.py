@@ -24,8 +24,7 @@ PositionMonitoringWorkflow
 ExitWorkflow
     Executes a decision with the :class:`~riskpilot.execution.executor.ExitExecutor`: CLOSE and
     PARTIAL_CLOSE (a partial-exit stage is recorded done once filled), ROLL (close, then
-    reopen further out through ``reopen`` when one is given), HOLD (nothing). Closing all
-    positions, or all of one underlying, runs the exits concurrently. After each exit the
+    reopen further out through ``reopen`` when one is given), HOLD (nothing). After each exit the
     risk manager's book takes the exit's fills (so the day's P&L and the circuit breaker see
     them), and the trailing stop goes with the position: kept while units remain, dropped
     with the last unit (``RiskManager.record_fill``); a rolled position starts a fresh stop.
@@ -35,7 +34,6 @@ ExitWorkflow
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import math
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -405,30 +403,6 @@ class ExitWorkflow:
     def close_decision(position: Position, reason: str, priority: Priority, rule: str) -> ExitDecision:
         return ExitDecision(position.id, ExitAction.CLOSE, reason, rule=rule, priority=priority,
                             quantity=position.quantity)
-
-    async def close_positions(
-        self,
-        positions: Sequence[Position],
-        marks: Mapping[str, Mark],
-        *,
-        reason: str,
-        priority: Priority = Priority.HIGH,
-        rule: str = "manual_close",
-    ) -> list[ExitOutcome | None]:
-        """Close every position given, concurrently; ``marks`` by position id (a position
-        without a good mark is refused by the executor: no exit on a bad quote)."""
-        missing = Mark(None, None, None, self.executor.clock.now())
-        return list(await asyncio.gather(*(
-            self.execute(p, self.close_decision(p, reason, priority, rule), marks.get(p.id, missing))
-            for p in positions
-        )))
-
-    async def close_underlying(
-        self, underlying: str, positions: Sequence[Position], marks: Mapping[str, Mark], *, reason: str,
-        priority: Priority = Priority.HIGH,
-    ) -> list[ExitOutcome | None]:
-        return await self.close_positions([p for p in positions if p.underlying == underlying], marks,
-                                          reason=reason, priority=priority)
 
 
 def exchange_date(now: datetime) -> date:
