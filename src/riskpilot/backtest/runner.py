@@ -293,12 +293,8 @@ def _store(path: str) -> ChainStore:
     return ChainStore(path)
 
 
-def _model_days(ticker: str) -> tuple[date, ...]:
-    return _model_days_cached(ticker)
-
-
 @functools.cache
-def _model_days_cached(ticker: str) -> tuple[date, ...]:
+def _model_days(ticker: str) -> tuple[date, ...]:
     dates = market_history(ticker).dates
     return tuple(pd.DatetimeIndex(dates).date)
 

@@ -269,24 +269,10 @@ def select_entry(
     return None
 
 
-def select_put_credit_spread(
-    day: DayChain,
-    strategy: StrategyConfig,
-    entry: EntryFilters,
-    *,
-    multiplier: int = 100,
-    exclude_expirations: frozenset[int] = frozenset(),
-) -> EntryCandidate | None:
-    """The put credit spread the rule picks from ``day`` (whatever ``strategy.kind`` says)."""
-    return select_entry(day, strategy.model_copy(update={"kind": "put_credit_spread"}), entry,
-                        multiplier=multiplier, exclude_expirations=exclude_expirations)
-
-
 __all__ = [
     "PREMIUM_TYPES",
     "SUPPORTED_KINDS",
     "EntryCandidate",
     "expirations_by_preference",
     "select_entry",
-    "select_put_credit_spread",
 ]

@@ -71,7 +71,7 @@ import re
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
@@ -114,7 +114,6 @@ __all__ = [
     "default_workers",
     "expand_grid",
     "failed_outcome",
-    "iter_curves",
     "outcome_of",
     "parse_axis",
     "parse_walk_forward",
@@ -1013,9 +1012,3 @@ def run_walk_forward(grid: Sequence[SweepRun], wf: WalkForward, metric: str, exe
         choices[i].test = test_by_key[t.key]
     return WalkForwardResult(metric, folds, choices, [*train.outcomes, *test.outcomes], tuple(swept),
                              train.resumed + test.resumed)
-
-
-def iter_curves(outcomes: Iterable[RunOutcome]) -> Iterator[tuple[str, list[tuple[date, float]]]]:
-    for o in outcomes:
-        if o.curve:
-            yield o.key, o.curve
