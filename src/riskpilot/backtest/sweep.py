@@ -111,6 +111,7 @@ __all__ = [
     "WalkForward",
     "WalkForwardResult",
     "Window",
+    "check_metric",
     "default_workers",
     "expand_grid",
     "failed_outcome",
@@ -681,6 +682,12 @@ class ResultsFile:
     def exists(self) -> bool:
         return self.path.exists()
 
+    def check_resume(self, resume: bool) -> None:
+        """Refuse to start over an existing results file unless ``resume`` is asked for."""
+        if self.exists() and not resume:
+            raise SweepError(f"--out {self.path} exists: pass --resume to finish that sweep (finished runs are "
+                             f"kept), or choose another --out, or remove the file")
+
     @staticmethod
     def _read_lines(path: Path) -> list[list[str]]:
         import csv
@@ -824,9 +831,7 @@ class SweepResult:
 def _prior(results: ResultsFile | None, resume: bool) -> dict[str, RunOutcome]:
     if results is None:
         return {}
-    if results.exists() and not resume:
-        raise SweepError(f"--out {results.path} exists: pass --resume to finish that sweep (finished runs are "
-                         f"kept), or choose another --out, or remove the file")
+    results.check_resume(resume)
     if not resume or not results.exists():
         return {}
     rows, curves = results.load()
@@ -873,7 +878,8 @@ def run_sweep(runs: Sequence[SweepRun], executor: SweepExecutor, *, results: Res
 # ---------------------------------------------------------------------------------------------
 
 
-def _check_metric(metric: str, flag: str) -> None:
+def check_metric(metric: str, flag: str) -> None:
+    """Refuse a ``metric`` (given with ``flag``) that is not one of :data:`SELECTABLE_METRICS`."""
     if metric not in SELECTABLE_METRICS:
         raise SweepError(f"{flag} {metric!r}: not a metric; choose one of {', '.join(SELECTABLE_METRICS)}")
 
@@ -881,7 +887,7 @@ def _check_metric(metric: str, flag: str) -> None:
 def sort_rows(rows: Iterable[Mapping[str, Any]], metric: str) -> list[Mapping[str, Any]]:
     """Best first by ``metric`` (lowest first for :data:`LOWER_IS_BETTER`); rows where it is
     undefined, and failed rows, last; ties keep their order."""
-    _check_metric(metric, "--sort")
+    check_metric(metric, "--sort")
     sign = 1.0 if metric in LOWER_IS_BETTER else -1.0
     rows = list(rows)
 
@@ -966,7 +972,7 @@ def run_walk_forward(grid: Sequence[SweepRun], wf: WalkForward, metric: str, exe
     span when unset): every run on each fold's training span; per fold and ticker/data group,
     :func:`select_best` on that fold's training outcomes alone; then the chosen parameters on
     the test span. ``swept`` names the flags that vary (shown in the summary)."""
-    _check_metric(metric, "--select-by")
+    check_metric(metric, "--select-by")
     folds: dict[tuple[str, str | None], list[Fold]] = {}
     train_runs: list[SweepRun] = []
     for run in grid:

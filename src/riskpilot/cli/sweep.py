@@ -142,9 +142,7 @@ def _sweep(**kw: Any) -> None:
         windows = [sw.parse_window(w) for w in kw["window"].split(",")] if kw["window"] else []
         wf = sw.parse_walk_forward(kw["walk_forward"]) if kw["walk_forward"] else None
         for flag, metric in (("--sort", kw["sort"]), ("--select-by", kw["select_by"])):
-            if metric not in sw.SELECTABLE_METRICS:
-                raise sw.SweepError(f"{flag} {metric!r}: not a metric; choose one of "
-                                    f"{', '.join(sw.SELECTABLE_METRICS)}")
+            sw.check_metric(metric, flag)
         heat = tuple(p.strip() for p in kw["heatmap"].split(","))
         if len(heat) != 2 or any(h not in sw.FLAGS for h in heat):
             raise sw.SweepError(f"--heatmap {kw['heatmap']!r}: give two flags as X,Y (profit_target,stop_loss)")
@@ -160,9 +158,8 @@ def _sweep(**kw: Any) -> None:
         runs = sw.expand_grid(axes, windows)
         executor = sw.SweepExecutor(workers=workers, scheduler=kw["scheduler"] or None)
         results = sw.ResultsFile(kw["out"]) if kw["out"] is not None else None
-        if results is not None and results.exists() and not kw["resume"]:
-            raise sw.SweepError(f"--out {results.path} exists: pass --resume to finish that sweep (finished runs "
-                                f"are kept), or choose another --out, or remove the file")
+        if results is not None:
+            results.check_resume(kw["resume"])
     except sw.SweepError as exc:
         fail(str(exc))
         return
