@@ -57,7 +57,13 @@ from riskpilot.model.enums import ExitAction, PositionStatus, PremiumType, Prior
 from riskpilot.model.mark import Mark, mark_position
 from riskpilot.model.position import Position
 from riskpilot.monitor.quotes import QuoteFetcher
-from riskpilot.monitor.reconcile import ReconcileReport, reconcile, restore_risk, working_exit_positions
+from riskpilot.monitor.reconcile import (
+    ReconcileReport,
+    apply_trading_state,
+    reconcile,
+    restore_risk,
+    working_exit_positions,
+)
 from riskpilot.monitor.workflows import ExitWorkflow, PositionMonitoringWorkflow, exchange_date
 from riskpilot.risk.manager import RiskManager
 from riskpilot.rules.trailing_stop import TrailState
@@ -224,12 +230,7 @@ class PositionMonitor:
         if key == self._state_seen:
             return
         self._state_seen = key  # changed outside (riskpilot halt / resume): adopt it
-        if st.state is TradingState.HALTED:
-            self.risk.halt(st.reason, st.halted_on)
-        elif st.state is TradingState.REDUCING:
-            self.risk.reduce_only(st.reason)
-        else:
-            self.risk.resume()
+        apply_trading_state(self.risk, st)
         log.warning("trading state set outside the monitor: %s (%s)", st.state.value, st.reason)
 
     def _state_out(self, now: datetime) -> bool:

@@ -53,6 +53,7 @@ from riskpilot.store import (
     StoredPosition,
 )
 from riskpilot.store.models import ExitStatus, PositionExitRow
+from riskpilot.store.repositories import TradingStateRecord
 from riskpilot.store.serialize import contract_key
 
 log = logging.getLogger(__name__)
@@ -217,6 +218,17 @@ def working_exit_positions(store: Store) -> dict[str, int]:
     return {pid: eid for pid, eid in rows}
 
 
+def apply_trading_state(risk: RiskManager, state: TradingStateRecord) -> None:
+    """Put ``risk`` in the stored trading ``state``: halt (with its reason and the exchange date
+    of a circuit-breaker halt), reduce-only, or resume."""
+    if state.state is TradingState.HALTED:
+        risk.halt(state.reason, state.halted_on)
+    elif state.state is TradingState.REDUCING:
+        risk.reduce_only(state.reason)
+    else:
+        risk.resume()
+
+
 def restore_risk(
     risk: RiskManager,
     store: Store,
@@ -230,13 +242,7 @@ def restore_risk(
     ``now`` (a restart), also the trading day of ``now`` (:func:`day_baseline`), so that the
     circuit breaker judges today's P&L only."""
     if trading_state:
-        st = StateRepository(store).trading_state()
-        if st.state is TradingState.HALTED:
-            risk.halt(st.reason, st.halted_on)
-        elif st.state is TradingState.REDUCING:
-            risk.reduce_only(st.reason)
-        else:
-            risk.resume()
+        apply_trading_state(risk, StateRepository(store).trading_state())
     for sp in stored:
         p = sp.position
         if p.quantity < 1 or risk.open_quantity(p.id) > 0:
@@ -296,6 +302,7 @@ def day_baseline(store: Store, stored: list[StoredPosition], now: datetime) -> t
 __all__ = [
     "ENTRY_SEQUENCE",
     "ReconcileReport",
+    "apply_trading_state",
     "day_baseline",
     "entry_order_id",
     "reconcile",
