@@ -391,6 +391,8 @@ class SweepRun:
     fold: int | None = None
     span: Literal["train", "test"] | None = None
     config_digest: str | None = None
+    # The key, computed on first use (not part of equality, hashing or repr).
+    _key: str | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def param_dict(self) -> dict[str, Any]:
@@ -399,12 +401,16 @@ class SweepRun:
     @property
     def key(self) -> str:
         """A stable 16-hex-digit key from everything that defines the run."""
+        if self._key is not None:
+            return self._key
         doc = {
             "params": {k: _jsonable(v) for k, v in self.params},
             "window": self.window, "fold": self.fold, "span": self.span, "config": self.config_digest,
         }
         text = json.dumps(doc, sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
+        key = hashlib.sha256(text.encode()).hexdigest()[:16]
+        object.__setattr__(self, "_key", key)
+        return key
 
     def spec(self) -> BacktestSpec:
         return BacktestSpec.parse(**self.param_dict)
@@ -446,13 +452,17 @@ def expand_grid(axes: Mapping[str, Sequence[Any]], windows: Sequence[Window] = (
     combos = list(itertools.product(*(axes[n] for n in names)))
     runs: list[SweepRun] = []
     window_list: list[Window | None] = list(windows) or [None]
+    digests: dict[Any, str | None] = {}  # each --config file is read and hashed once
     for window in window_list:
         for combo in combos:
             params = _defaults() | dict(zip(names, combo, strict=True))
             if window is not None:
                 params |= {"start": window.start, "end": window.end}
+            config = params["config"]
+            if config not in digests:
+                digests[config] = _config_digest(config)
             runs.append(SweepRun(tuple(params.items()), window.name if window else None, None, None,
-                                 _config_digest(params["config"])))
+                                 digests[config]))
     seen: set[str] = set()
     unique = []
     for r in runs:
