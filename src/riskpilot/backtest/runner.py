@@ -373,8 +373,9 @@ class ChainCache:
         if max_bytes < 0:
             raise ValueError(f"max_bytes must be >= 0, got {max_bytes}")
         self.max_bytes = max_bytes
-        self._years: LRUCache[tuple[str, int], tuple[DayChain, ...]] = LRUCache(
-            maxsize=max(max_bytes, 1), getsizeof=lambda days: max(sum(_day_nbytes(d) for d in days), 1)
+        # Each entry is (days, their array bytes): the size is summed once, when the year is made.
+        self._years: LRUCache[tuple[str, int], tuple[tuple[DayChain, ...], int]] = LRUCache(
+            maxsize=max(max_bytes, 1), getsizeof=lambda entry: max(entry[1], 1)
         )
 
     def days(self, ticker: str, year: int) -> tuple[DayChain, ...]:
@@ -383,13 +384,14 @@ class ChainCache:
         key = (ticker, year)
         hit = self._years.get(key)
         if hit is not None:
-            return hit
+            return hit[0]
         days = _model_days(ticker)
         lo = max(days[0], date(year, 1, 1))
         hi = min(days[-1], date(year, 12, 31))
         chains = tuple(split_days(generate_model_chain(ticker, lo, hi), ticker))
-        if sum(_day_nbytes(d) for d in chains) <= self.max_bytes:
-            self._years[key] = chains
+        nbytes = sum(_day_nbytes(d) for d in chains)
+        if nbytes <= self.max_bytes:
+            self._years[key] = (chains, nbytes)
         return chains
 
     def __len__(self) -> int:
