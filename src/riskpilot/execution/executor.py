@@ -375,7 +375,7 @@ class ExitExecutor:
             rule=decision.rule,
             unrealized_pnl_at_trigger=position.pnl_dollars(mark.premium),
         )
-        record = next(e for e in self._exits.exits_for(position.id) if e.id == exit_id)
+        record = self._exits.get_exit(exit_id)
         run = _Run(position, record, ladder, 0, tactic=ladder[0].tactic.name)
         run.next_seq = self._next_seq(position.id)
         log.info(
@@ -597,7 +597,7 @@ class ExitExecutor:
 
     async def _finish(self, run: _Run, *, resumed: bool) -> ExitOutcome:
         now = self.clock.now()
-        record = next(e for e in self._exits.exits_for(run.position.id) if e.id == run.exit.id)
+        record = self._exits.get_exit(run.exit.id)
         filled = record.filled_quantity
         if filled >= record.quantity:
             status = ExitOutcomeStatus.FILLED
@@ -624,7 +624,7 @@ class ExitExecutor:
             f"exit of {run.position.id} suspended, broker unreachable ({why}); it resumes on the next try",
             run,
         )
-        record = next(e for e in self._exits.exits_for(run.position.id) if e.id == run.exit.id)
+        record = self._exits.get_exit(run.exit.id)
         return self._outcome(run, ExitOutcomeStatus.SUSPENDED, record, why, resumed)
 
     def _outcome(

@@ -1335,6 +1335,13 @@ class ExitRepository:
             s.flush()
             return ex.id
 
+    def get_exit(self, exit_id: int) -> ExitRecord:
+        with self.store.read() as s:
+            row = s.get(PositionExitRow, exit_id)
+            if row is None:
+                raise NotFoundError(f"exit {exit_id} is not in the store")
+            return _exit_record(row)
+
     def exits_for(self, position_id: str) -> list[ExitRecord]:
         with self.store.read() as s:
             rows = s.execute(
