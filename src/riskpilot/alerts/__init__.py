@@ -9,7 +9,6 @@ from riskpilot.alerts.notifier import (
     Alerter,
     AlertKind,
     AlertOutcome,
-    AlertSink,
     channel_urls,
 )
 from riskpilot.alerts.summary import (
@@ -20,6 +19,7 @@ from riskpilot.alerts.summary import (
     build_summary,
     market_context,
 )
+from riskpilot.execution.executor import AlertSink
 
 __all__ = [
     "ALERT_URLS_ENV",

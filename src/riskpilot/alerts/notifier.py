@@ -36,12 +36,13 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import apprise
 from apprise.decorators import notify as apprise_notify
 
 from riskpilot.config.schema import AlertsConfig
+from riskpilot.execution.executor import WallClock
 from riskpilot.store import StateRepository, Store
 from riskpilot.store.models import AlertLevel
 
@@ -85,12 +86,6 @@ _NOTIFY_TYPE: dict[AlertLevel, apprise.NotifyType] = {
     AlertLevel.WARNING: apprise.NotifyType.WARNING,
     AlertLevel.CRITICAL: apprise.NotifyType.FAILURE,
 }
-
-
-class AlertSink(Protocol):
-    """Anything that takes an alert: ``await sink(kind, message, **fields)``."""
-
-    async def __call__(self, kind: str, message: str, **fields: Any) -> None: ...
 
 
 class AlertConfigError(ValueError):
@@ -216,7 +211,7 @@ class Alerter:
         if not self.urls:
             raise AlertConfigError(f"no alert channels: pass urls or leave them None for the default {CONSOLE_URL}")
         self.timeout_s = timeout_s
-        self._clock = clock or (lambda: datetime.now(UTC))
+        self._clock = clock or WallClock().now
         self._state = StateRepository(store)
         self._apprise = apprise.Apprise()
         for url in self.urls:

@@ -31,7 +31,7 @@ from typing import Any
 
 from riskpilot.config.schema import RegimeConfig
 from riskpilot.data import history
-from riskpilot.model.contract import EXCHANGE_TZ
+from riskpilot.model.contract import exchange_date
 from riskpilot.model.enums import PositionStatus
 from riskpilot.risk.regime import classify_regime
 from riskpilot.store import ExitRepository, PositionRepository, StateRepository, Store, StoredPosition
@@ -155,10 +155,6 @@ def _iso(value: Any) -> Any:
     return value
 
 
-def _exchange_day(at: datetime) -> date:
-    return at.astimezone(EXCHANGE_TZ).date()
-
-
 def _stats(trades: list[StoredPosition]) -> TradeStats:
     pnls = [t.monitoring.realized_pnl - t.monitoring.commissions for t in trades]
     wins = sum(1 for p in pnls if p > 0)
@@ -216,8 +212,8 @@ def build_summary(
         open_at_start = [
             p
             for p in (*open_now, *closed)
-            if _exchange_day(p.position.opened_at) < day
-            and (p.monitoring.closed_at is None or _exchange_day(p.monitoring.closed_at) >= day)
+            if exchange_date(p.position.opened_at) < day
+            and (p.monitoring.closed_at is None or exchange_date(p.monitoring.closed_at) >= day)
         ]
         if open_at_start:
             prev_unrealized = None
@@ -246,7 +242,7 @@ def build_summary(
         for p in open_now
     )
     closed_today = [
-        p for p in closed if p.monitoring.closed_at is not None and _exchange_day(p.monitoring.closed_at) == day
+        p for p in closed if p.monitoring.closed_at is not None and exchange_date(p.monitoring.closed_at) == day
     ]
     gate = state.trading_state()
     return Summary(

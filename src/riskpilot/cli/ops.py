@@ -18,7 +18,7 @@ from rich.table import Table
 from sqlalchemy.exc import OperationalError
 
 from riskpilot.config import ConfigError, RiskPilotConfig, load_config
-from riskpilot.model.contract import EXCHANGE_TZ
+from riskpilot.model.contract import exchange_date
 from riskpilot.model.enums import PositionStatus, TradingState
 from riskpilot.store import (
     DB_URL_ENV,
@@ -71,10 +71,6 @@ def open_store(db: str | None) -> Iterator[Store]:
         store.close()
 
 
-def _exchange_today() -> date:
-    return datetime.now(EXCHANGE_TZ).date()
-
-
 def _iso(value: datetime | date | None) -> str | None:
     return value.isoformat() if value is not None else None
 
@@ -89,7 +85,7 @@ def _console() -> Console:
 
 def _position_rows(store: Store, include_closed: bool) -> list[dict[str, Any]]:
     statuses = tuple(PositionStatus) if include_closed else OPEN_STATUSES
-    today = _exchange_today()
+    today = exchange_date(datetime.now(UTC))
     rows = []
     for sp in PositionRepository(store).load_open(statuses):
         p, m = sp.position, sp.monitoring
@@ -319,7 +315,7 @@ def register(app: typer.Typer) -> None:
             if st.state is TradingState.ACTIVE:
                 typer.echo("trading state is already ACTIVE; nothing to do")
                 return
-            today = _exchange_today()
+            today = exchange_date(datetime.now(UTC))
             if st.state is TradingState.HALTED and st.halted_on is not None and today <= st.halted_on and not force:
                 raise _fail(
                     f"the circuit breaker halted entries on {st.halted_on.isoformat()} ({st.reason}); that trading "
@@ -348,7 +344,7 @@ def register(app: typer.Typer) -> None:
         from riskpilot.alerts import Alerter, AlertKind, build_summary, market_context
 
         try:
-            the_day = date.fromisoformat(day) if day is not None else _exchange_today()
+            the_day = date.fromisoformat(day) if day is not None else exchange_date(datetime.now(UTC))
         except ValueError:
             raise _fail(f"--date {day!r} is not a date: use YYYY-MM-DD, e.g. 2024-03-01") from None
         cfg = _load_cfg(config)

@@ -14,6 +14,11 @@ EXCHANGE_TZ = ZoneInfo("America/New_York")
 DEFAULT_EXPIRY_TIME = time(16, 0)
 
 
+def exchange_date(at: datetime) -> date:
+    """The exchange's (New York) calendar date at the instant ``at``."""
+    return at.astimezone(EXCHANGE_TZ).date()
+
+
 @dataclass(frozen=True, slots=True)
 class OptionContract:
     """One listed option. ``strike`` in underlying price units; ``multiplier`` is the number

@@ -52,6 +52,7 @@ from datetime import date, datetime, timedelta
 from riskpilot.config.schema import ExitRulesConfig, RegimeName, RiskPilotConfig, UrgentConditions
 from riskpilot.execution.executor import AlertSink, Clock, ExitExecutor
 from riskpilot.execution.port import BrokerError, BrokerPort
+from riskpilot.model.contract import exchange_date
 from riskpilot.model.decision import ExitDecision
 from riskpilot.model.enums import ExitAction, PositionStatus, PremiumType, Priority, TradingState
 from riskpilot.model.mark import Mark, mark_position
@@ -64,7 +65,7 @@ from riskpilot.monitor.reconcile import (
     restore_risk,
     working_exit_positions,
 )
-from riskpilot.monitor.workflows import ExitWorkflow, PositionMonitoringWorkflow, exchange_date
+from riskpilot.monitor.workflows import ExitWorkflow, PositionMonitoringWorkflow
 from riskpilot.risk.manager import RiskManager
 from riskpilot.rules.trailing_stop import TrailState
 from riskpilot.store import NotFoundError, PositionRepository, StateRepository, Store, TrailingSnapshot
@@ -370,7 +371,7 @@ class PositionMonitor:
                     hold_log.info("HOLD %s %s %s: %s", pid, old.underlying, old.method, checks[i].decision.reason)
                 continue
             pnl = old.profit(premium)
-            self.unrealized[pid] = pnl * old.multiplier * old.quantity
+            self.unrealized[pid] = old.pnl_dollars(premium)
             near = near_trigger(old, premium, trail, self._triggers_for(old.method, regime), cond)
             was_urgent = pid in self.urgent
             if near is not None:

@@ -162,7 +162,7 @@ class MarkedEquity:
             mark = mark_position(p, quotes, now, basis=self.basis)
             if mark.is_valid and mark.premium is not None:
                 self._last[p.id] = mark.premium
-            total += p.profit(self._last.get(p.id, p.entry_premium)) * p.multiplier * p.quantity
+            total += p.pnl_dollars(self._last.get(p.id, p.entry_premium))
         return total
 
 

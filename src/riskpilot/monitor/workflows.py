@@ -49,7 +49,7 @@ from riskpilot.execution.executor import EXECUTIONS_SLACK, AlertSink, Clock, Exi
 from riskpilot.execution.fills import ComboMarket, FillModel, combo_market, simulate_fill
 from riskpilot.execution.port import BrokerDisconnectedError, BrokerPort, BrokerTimeoutError, OrderState
 from riskpilot.execution.tactics import limit_price
-from riskpilot.model.contract import EXCHANGE_TZ
+from riskpilot.model.contract import exchange_date
 from riskpilot.model.decision import ExitDecision
 from riskpilot.model.enums import ExitAction, OrderType, PositionStatus, PremiumType, Priority, Side, TradingState
 from riskpilot.model.mark import Mark
@@ -403,10 +403,6 @@ class ExitWorkflow:
     def close_decision(position: Position, reason: str, priority: Priority, rule: str) -> ExitDecision:
         return ExitDecision(position.id, ExitAction.CLOSE, reason, rule=rule, priority=priority,
                             quantity=position.quantity)
-
-
-def exchange_date(now: datetime) -> date:
-    return now.astimezone(EXCHANGE_TZ).date()
 
 
 __all__ = [
