@@ -28,7 +28,8 @@ from riskpilot.backtest.chain import close_of
 from riskpilot.backtest.engine import SlippageSpec, fill_model_for
 from riskpilot.backtest.signals import IV_WINDOW, MarketData, iv_filters_set
 from riskpilot.brokers.paper import PaperBroker
-from riskpilot.cli.ops import _fail, _load_cfg, open_store
+from riskpilot.cli.db import _DB_HELP
+from riskpilot.cli.ops import _date, _fail, _load_cfg, open_store
 from riskpilot.config import RiskPilotConfig
 from riskpilot.data.store import ChainStore
 from riskpilot.execution.executor import ExitExecutor, SimulatedClock
@@ -40,21 +41,10 @@ from riskpilot.risk.manager import RiskManager
 from riskpilot.store import DB_URL_ENV, ExitRepository, PositionRepository, StateRepository, Store
 from riskpilot.store.repositories import OPEN_STATUSES
 
-_DB_HELP = f"Database URL (default: ${DB_URL_ENV} or sqlite:///riskpilot.db); create it with `riskpilot db upgrade`"
-
 log = logging.getLogger("riskpilot.monitor")
 
 _SLIPPAGES: dict[str, SlippageSpec] = {"none": "none", "pct": "pct", "spread": "spread", "orats": "orats",
                                        "volume": "volume"}
-
-
-def _date(value: str | None, flag: str) -> date | None:
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise _fail(f"{flag} {value!r} is not a date: use YYYY-MM-DD, e.g. 2024-03-01") from None
 
 
 async def _run_replay(

@@ -17,12 +17,12 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.exc import OperationalError
 
+from riskpilot.cli.db import _DB_HELP
 from riskpilot.config import ConfigError, RiskPilotConfig, load_config
 from riskpilot.model.contract import exchange_date
 from riskpilot.model.enums import PositionStatus, TradingState
 from riskpilot.store import (
     DB_URL_ENV,
-    DEFAULT_DB_URL,
     ExitRepository,
     PositionRepository,
     SchemaNotCurrentError,
@@ -37,15 +37,18 @@ from riskpilot.store.repositories import OPEN_STATUSES
 if TYPE_CHECKING:  # riskpilot.alerts imports apprise (~0.8 s): only `summary` loads it
     from riskpilot.alerts.summary import MarketContext, Summary
 
-_DB_HELP = (
-    f"Database URL: sqlite:///file.db or postgresql://user@host:5432/dbname "
-    f"(default: ${DB_URL_ENV} or {DEFAULT_DB_URL})"
-)
-
-
 def _fail(message: str, code: int = 2) -> typer.Exit:
     typer.echo(f"error: {message}", err=True)
     return typer.Exit(code)
+
+
+def _date(value: str | None, flag: str) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise _fail(f"{flag} {value!r} is not a date: use YYYY-MM-DD, e.g. 2024-03-01") from None
 
 
 @contextmanager
@@ -343,10 +346,7 @@ def register(app: typer.Typer) -> None:
         time, VIX and the regime."""
         from riskpilot.alerts import Alerter, AlertKind, build_summary, market_context
 
-        try:
-            the_day = date.fromisoformat(day) if day is not None else exchange_date(datetime.now(UTC))
-        except ValueError:
-            raise _fail(f"--date {day!r} is not a date: use YYYY-MM-DD, e.g. 2024-03-01") from None
+        the_day = _date(day, "--date") or exchange_date(datetime.now(UTC))
         cfg = _load_cfg(config)
         ctx: MarketContext | None = None
         note: str | None = None
