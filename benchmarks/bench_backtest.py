@@ -164,7 +164,7 @@ def _run(days: Iterable[Any], underlying: str, equity: float) -> Any:
 
 def _store_paths(store_root: Path, underlying: str, start: date | None, end: date | None,
                  repeat: int) -> dict[str, Any]:
-    from riskpilot.backtest.chain import BACKTEST_COLUMNS, iter_store_days
+    from riskpilot.data.daychain import BACKTEST_COLUMNS, iter_store_days
     from riskpilot.data.store import ChainStore
 
     store = ChainStore(store_root)
@@ -204,8 +204,8 @@ def scenario_spx2019(repeat: int, store: Path) -> dict[str, Any]:
 
 
 def scenario_spy(repeat: int, store: Path | None = None) -> dict[str, Any]:
-    from riskpilot.backtest.chain import split_days
     from riskpilot.backtest.engine import iter_table_days
+    from riskpilot.data.daychain import split_days
     from riskpilot.data.model_chain import iter_model_chain_by_year
     from riskpilot.risk.manager import RiskManager
 

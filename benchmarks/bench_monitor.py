@@ -12,7 +12,7 @@ What is measured
   state (marks unchanged, so nothing is written), on simulated time. "cached": every quote
   from the 10 s cache; "fetch": the cache expired, one batched ``get_quotes`` of 2,000
   contracts to the in-process paper broker (no network latency). Hold lines off (the
-  ``riskpilot.monitor.hold`` logger at WARNING) and on (written to a file).
+  ``riskpilot.live.hold`` logger at WARNING) and on (written to a file).
 - calls a minute: ``PositionMonitor.run`` for 10 simulated minutes, every broker call
   counted by the paper broker; "urgent": every position within 2% of its stop (5 s checks).
 - CRITICAL exit: ``ExitExecutor`` on the wall clock against the paper broker with 50 ms of
@@ -33,12 +33,13 @@ import pytest
 
 from riskpilot.brokers.paper import Faults, PaperBroker, ScriptedMarket
 from riskpilot.config import RiskPilotConfig
-from riskpilot.execution.executor import ExitExecutor, SimulatedClock, WallClock
+from riskpilot.execution.clock import SimulatedClock, WallClock
+from riskpilot.execution.executor import ExitExecutor
 from riskpilot.execution.fills import FillModel
+from riskpilot.live import PositionMonitor
 from riskpilot.model import ExitAction, ExitDecision, Leg, OptionContract, Position, PremiumType, Priority, Right
 from riskpilot.model.mark import mark_position
 from riskpilot.model.order import OrderPurpose, client_order_id
-from riskpilot.monitor import PositionMonitor
 from riskpilot.risk.manager import RiskManager
 from riskpilot.store import PositionRepository, Store
 
@@ -88,7 +89,7 @@ async def cycle_figures(path: Path, n: int = 1000) -> dict[str, float]:
     store, clock, _broker, monitor = _rig(path, n)
     await monitor.start()
     await monitor.check_once()  # first check of the run: writes every mark once
-    hold = logging.getLogger("riskpilot.monitor.hold")
+    hold = logging.getLogger("riskpilot.live.hold")
     hold.setLevel(logging.WARNING)
     out = {
         "cached": await _cycle_ms(monitor, clock, 1.0, 15),

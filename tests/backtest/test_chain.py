@@ -18,7 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from riskpilot.backtest.chain import (
+from riskpilot.data.daychain import (
     AM_SETTLED_ROOTS,
     BACKTEST_COLUMNS,
     DayChain,

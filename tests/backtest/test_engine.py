@@ -247,7 +247,7 @@ def test_regime_exit_overrides_apply_to_the_backtests_exits() -> None:
     """The regime of day t selects ``regimes.exit_rules`` for that day's exit checks."""
     from datetime import timedelta
 
-    from riskpilot.backtest.signals import MarketData
+    from riskpilot.trading.signals import MarketData
 
     d1, d2, exp = date(2021, 3, 15), date(2021, 3, 16), date(2021, 4, 23)  # 38 DTE: no time exit
     day1 = [_row(d1, "SPY", 100.0, exp, 95.0, "P", 1.00, 1.10, -0.10),

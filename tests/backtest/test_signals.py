@@ -15,9 +15,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from riskpilot.backtest.chain import DayChain
 from riskpilot.backtest.engine import iter_table_days, run_backtest
-from riskpilot.backtest.signals import (
+from riskpilot.config.schema import EntryFilters, RegimeConfig, RiskPilotConfig
+from riskpilot.data.daychain import DayChain
+from riskpilot.data.history import UnknownSymbolError
+from riskpilot.data.model_chain import generate_model_chain
+from riskpilot.data.schema import CHAIN_SCHEMA
+from riskpilot.pricing.bsm import bsm_price
+from riskpilot.pricing.implied import implied_vol
+from riskpilot.trading.signals import (
     IVReading,
     IVTracker,
     MarketData,
@@ -26,12 +32,6 @@ from riskpilot.backtest.signals import (
     iv_refusal,
     vix_refusal,
 )
-from riskpilot.config.schema import EntryFilters, RegimeConfig, RiskPilotConfig
-from riskpilot.data.history import UnknownSymbolError
-from riskpilot.data.model_chain import generate_model_chain
-from riskpilot.data.schema import CHAIN_SCHEMA
-from riskpilot.pricing.bsm import bsm_price
-from riskpilot.pricing.implied import implied_vol
 
 D0 = date(2021, 3, 1)
 

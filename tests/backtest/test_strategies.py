@@ -10,14 +10,14 @@ from typing import Any, get_args
 import pyarrow as pa
 import pytest
 
-from riskpilot.backtest.chain import DayChain
 from riskpilot.backtest.engine import iter_table_days, run_backtest
-from riskpilot.backtest.strategies import SUPPORTED_KINDS, EntryCandidate, select_entry
 from riskpilot.config.schema import EntryFilters, RiskPilotConfig, StrategyConfig, StrategyKind
+from riskpilot.data.daychain import DayChain
 from riskpilot.data.model_chain import generate_model_chain
 from riskpilot.data.schema import CHAIN_SCHEMA
 from riskpilot.model.enums import PremiumType
 from riskpilot.risk.sizing import max_loss_per_unit
+from riskpilot.trading.strategies import SUPPORTED_KINDS, EntryCandidate, select_entry
 
 DAY = date(2021, 3, 1)
 NEAR, MID, FAR = date(2021, 3, 26), date(2021, 4, 16), date(2021, 5, 21)  # 25, 46, 81 DTE

@@ -13,7 +13,8 @@ import pytest
 
 from riskpilot.brokers.paper import Faults, PaperBroker, ScriptedMarket
 from riskpilot.config.schema import RiskPilotConfig
-from riskpilot.execution.executor import ExitExecutor, ExitOutcome, ExitOutcomeStatus, SimulatedClock
+from riskpilot.execution.clock import SimulatedClock
+from riskpilot.execution.executor import ExitExecutor, ExitOutcome, ExitOutcomeStatus
 from riskpilot.execution.fills import FillModel, FixedPctSlippage, SpreadShareSlippage
 from riskpilot.execution.port import OrderStatus
 from riskpilot.model import (

@@ -7,8 +7,14 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from riskpilot.backtest.engine import DEFAULT_VOLUME_SHARE, fill_model_for
-from riskpilot.execution.fills import FillModel, MidSlippage, SpreadShareSlippage, simulate_fill
+from riskpilot.execution.fills import (
+    DEFAULT_VOLUME_SHARE,
+    FillModel,
+    MidSlippage,
+    SpreadShareSlippage,
+    fill_model_for,
+    simulate_fill,
+)
 from riskpilot.model import Leg, OptionContract, OrderType, Quote, Right, Side
 
 T = datetime(2024, 3, 1, 21, 0, tzinfo=UTC)

@@ -19,7 +19,7 @@ from riskpilot.alerts.summary import (
     build_summary,
     market_context,
 )
-from riskpilot.execution.executor import AlertSink
+from riskpilot.execution.port import AlertSink
 
 __all__ = [
     "ALERT_URLS_ENV",

@@ -42,7 +42,7 @@ import apprise
 from apprise.decorators import notify as apprise_notify
 
 from riskpilot.config.schema import AlertsConfig
-from riskpilot.execution.executor import WallClock
+from riskpilot.execution.clock import WallClock
 from riskpilot.store import StateRepository, Store
 from riskpilot.store.models import AlertLevel
 

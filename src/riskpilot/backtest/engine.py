@@ -41,12 +41,12 @@ input is consumed lazily, so nothing after *t* is read before *t* is done.
    - With a volume cap (``"volume"``, or ``volume_share``), the day's volume is spent by
      the first fill: the rest of the exit stays open and the rules decide again on t+1.
 3. **Entries** after the exits, on the same day-*t* quotes: the method's strategy picks legs
-   (:mod:`riskpilot.backtest.strategies`), the entry premium is the fill model's price for
+   (:mod:`riskpilot.trading.strategies`), the entry premium is the fill model's price for
    opening, ``RiskManager.validate_order`` sizes the order (starting from the method's
    ``sizing.max_contracts``) against equity as of *t*'s marks and the regime of *t*, and
    the fill is recorded. At most ``max_new_positions_per_day`` entries a day, never into an
    expiration already held. Before any of that the day's entry filters are checked, each
-   from data on or before *t* only (:mod:`riskpilot.backtest.signals`): VIX on *t* within
+   from data on or before *t* only (:mod:`riskpilot.trading.signals`): VIX on *t* within
    ``[vix_min, vix_max]``; IV rank and IV percentile of *t*'s ATM IV (read from *t*'s chain)
    over the trailing window within their bounds; a known regime of *t* when market data is
    given. A refused day counts its reason in ``result.entries_refused``.
@@ -68,14 +68,24 @@ import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
-from typing import Literal
 
 import numpy as np
 import pyarrow as pa
 
-from riskpilot.backtest.chain import DayChain, _day_number, as_day_chain, close_of
 from riskpilot.backtest.result import BacktestResult, Event, Trade
-from riskpilot.backtest.signals import (
+from riskpilot.config.schema import RegimeName, RiskPilotConfig
+from riskpilot.data.daychain import DayChain, as_day_chain, close_of, day_number
+from riskpilot.execution.fills import SlippageSpec, fill_model_for, simulate_fill
+from riskpilot.execution.tactics import TacticBook, simulate_exit
+from riskpilot.model.contract import OptionContract
+from riskpilot.model.enums import ExitAction, OrderType, PremiumType, Side
+from riskpilot.model.mark import Mark, mark_position
+from riskpilot.model.order import Fill, OrderPurpose, client_order_id
+from riskpilot.model.position import Position
+from riskpilot.risk.manager import OrderRequest, RiskManager
+from riskpilot.risk.sizing import max_loss_per_unit
+from riskpilot.trading.settlement import Settlement, settlement_close, settlement_for
+from riskpilot.trading.signals import (
     IV_WINDOW,
     IVTracker,
     MarketData,
@@ -83,82 +93,7 @@ from riskpilot.backtest.signals import (
     iv_filters_set,
     vix_filters_set,
 )
-from riskpilot.backtest.strategies import select_entry
-from riskpilot.config.schema import RegimeName, RiskPilotConfig
-from riskpilot.execution.fills import (
-    FillModel,
-    FixedPctSlippage,
-    MidSlippage,
-    Slippage,
-    SpreadShareSlippage,
-    simulate_fill,
-)
-from riskpilot.execution.tactics import TacticBook, simulate_exit
-from riskpilot.model.contract import OptionContract
-from riskpilot.model.enums import ExitAction, OrderType, PremiumType, Right, Side
-from riskpilot.model.mark import Mark, mark_position
-from riskpilot.model.order import Fill, OrderPurpose, client_order_id
-from riskpilot.model.position import Position
-from riskpilot.risk.manager import OrderRequest, RiskManager
-from riskpilot.risk.sizing import max_loss_per_unit, payoff_at_expiry
-
-#: Underlyings whose options are cash settled (European index options).
-CASH_SETTLED = frozenset({"SPX", "SPXW", "XSP", "NDX", "NDXP", "RUT", "RUTW", "VIX", "DJX", "OEX", "XEO"})
-
-SlippageSpec = Slippage | Literal["none", "mid", "pct", "spread", "orats", "volume"] | float
-
-#: Share of each day's volume a ``"volume"`` fill may take when no ``volume_share`` is given.
-DEFAULT_VOLUME_SHARE = 0.1
-Settlement = Literal["cash", "physical"]
-
-
-def fill_model_for(
-    slippage: SlippageSpec,
-    commission_per_contract: float,
-    volume_share: float | None = None,
-    *,
-    pct: float = 0.01,
-    spread_share: float = 0.5,
-) -> FillModel:
-    """The shared :class:`FillModel` for a slippage spec (commission in dollars per contract
-    per leg):
-
-    - ``"none"`` (alias ``"mid"``): every leg at its mid.
-    - ``"pct"``: ``pct`` (a fraction, 0.01 = 1%) worse than the mid on every leg.
-    - ``"spread"``: a fixed ``spread_share`` of each leg's spread paid (0.5 = the mid,
-      1 = the natural side).
-    - ``"orats"``: ORATS' share of the spread by number of legs (0.75, 0.66, 0.56, 0.53).
-    - ``"volume"``: ORATS' share plus a volume cap of ``volume_share`` (default
-      :data:`DEFAULT_VOLUME_SHARE`, 10%) of each leg's day volume.
-    - a float: fixed fraction off the mid (as ``"pct"``); or any :class:`Slippage` object.
-
-    ``volume_share`` also caps the other models when given."""
-    model: Slippage
-    if isinstance(slippage, str):
-        if slippage in ("none", "mid"):
-            model = MidSlippage()
-        elif slippage == "pct":
-            model = FixedPctSlippage(pct)
-        elif slippage == "spread":
-            model = SpreadShareSlippage(spread_share)
-        elif slippage in ("orats", "volume"):
-            model = SpreadShareSlippage()
-            if slippage == "volume" and volume_share is None:
-                volume_share = DEFAULT_VOLUME_SHARE
-        else:
-            raise ValueError(
-                f"slippage {slippage!r} is not understood: use 'none', 'orats', 'pct', 'spread', "
-                f"'volume', a fraction such as 0.01 for 1% off the mid, or a "
-                f"riskpilot.execution.fills slippage object"
-            )
-    elif isinstance(slippage, bool):
-        raise TypeError("slippage must be a name, a float fraction or a Slippage object, not a bool")
-    elif isinstance(slippage, (int, float)):
-        model = FixedPctSlippage(float(slippage))
-    else:
-        model = slippage
-    return FillModel(slippage=model, volume_share=volume_share,
-                     commission_per_contract=commission_per_contract)
+from riskpilot.trading.strategies import select_entry
 
 
 @dataclass(slots=True)
@@ -169,38 +104,6 @@ class _Open:
     open_commission_per_unit: float
     last_premium: float
     closes: int = 0
-
-
-def settlement_close(pos: Position, spot: float, settlement: Settlement) -> tuple[float, str]:
-    """The close-out premium (per share, >= 0) and exit reason of ``pos`` settled at the
-    underlying price ``spot`` on its expiration (module docstring, step 4): intrinsic value;
-    reason ``assignment`` for a physically settled position with an ITM short leg, else
-    ``expiration_settlement``. Shared with the monitor's replay, which settles the same way."""
-    value = payoff_at_expiry(pos.legs, spot)
-    price = -value if pos.is_credit else value
-    if price < -1e-9:
-        raise ValueError(
-            f"position {pos.id} settles at a negative close-out premium {price:.4f}: its legs "
-            f"{[str(leg) for leg in pos.legs]} are not a structure the backtester supports"
-        )
-    price = price if price > 0 else 0.0  # never -0.0
-    itm_short = any(
-        leg.is_short and (
-            (leg.contract.right is Right.PUT and spot < leg.contract.strike)
-            or (leg.contract.right is Right.CALL and spot > leg.contract.strike)
-        )
-        for leg in pos.legs
-    )
-    return price, "assignment" if settlement == "physical" and itm_short else "expiration_settlement"
-
-
-def settlement_for(underlying: str, settlement: Settlement | None = None) -> Settlement:
-    """``settlement`` checked, or the default by underlying (cash for :data:`CASH_SETTLED`)."""
-    if settlement is not None:
-        if settlement not in ("cash", "physical"):
-            raise ValueError(f"settlement must be 'cash' or 'physical', got {settlement!r}")
-        return settlement
-    return "cash" if underlying.upper() in CASH_SETTLED else "physical"
 
 
 def run_backtest(
@@ -221,13 +124,13 @@ def run_backtest(
     multiplier: int = 100,
 ) -> BacktestResult:
     """Run ``method`` of ``config`` over ``chain_days`` (one per trading day, strictly
-    increasing: a ready :class:`~riskpilot.backtest.chain.DayChain`, the fast path, from
-    :func:`~riskpilot.backtest.chain.split_days` or :func:`~riskpilot.backtest.chain.iter_store_days`;
+    increasing: a ready :class:`~riskpilot.data.daychain.DayChain`, the fast path, from
+    :func:`~riskpilot.data.daychain.split_days` or :func:`~riskpilot.data.daychain.iter_store_days`;
     or a ``(date, CHAIN_SCHEMA table)`` pair, e.g. from ``ChainStore.iter_days``) starting from
     ``equity`` dollars. See the module docstring for the timing of every
     step and the fill and settlement conventions.
 
-    ``market`` (:class:`~riskpilot.backtest.signals.MarketData`, e.g.
+    ``market`` (:class:`~riskpilot.trading.signals.MarketData`, e.g.
     ``MarketData.from_bundled("SPY")``) gives the VIX and the regime of each day *t*, from
     data on or before *t*: the VIX feeds the method's ``vix_min``/``vix_max`` entry filters
     and the regime goes to ``validate_order(request, regime=...)``, so its size multiplier
@@ -236,7 +139,7 @@ def run_backtest(
 
     IV filters (``min/max_iv_rank``, ``min/max_iv_percentile``) need no market data: each day's
     ATM IV is read from that day's chain into a trailing window of ``iv_window`` observations
-    (:class:`~riskpilot.backtest.signals.IVTracker`). Until the window is full every entry is
+    (:class:`~riskpilot.trading.signals.IVTracker`). Until the window is full every entry is
     refused with reason ``iv_warmup``; ``trade_from`` lets earlier days fill it.
 
     ``trade_from``: days before it only feed the signals (the IV window); nothing is traded,
@@ -409,7 +312,7 @@ def run_backtest(
                 entries_left = 0
         while entries_left > 0 and day.size:
             entries_left -= 1
-            held = frozenset(_day_number(p.expiration) for p in positions.values())
+            held = frozenset(day_number(p.expiration) for p in positions.values())
             cand = select_entry(day, mcfg.strategy, entry, multiplier=multiplier, exclude_expirations=held)
             if cand is None:
                 refuse("no_candidate")
@@ -517,11 +420,6 @@ def iter_table_days(table: pa.Table) -> Iterable[tuple[date, pa.Table]]:
 
 
 __all__ = [
-    "CASH_SETTLED",
-    "DEFAULT_VOLUME_SHARE",
-    "fill_model_for",
     "iter_table_days",
     "run_backtest",
-    "settlement_close",
-    "settlement_for",
 ]

@@ -41,8 +41,8 @@ from typing import TYPE_CHECKING, Any
 
 import riskpilot
 from riskpilot.backtest.result import Trade
-from riskpilot.backtest.strategies import PREMIUM_TYPES
 from riskpilot.model.enums import PremiumType
+from riskpilot.trading.strategies import PREMIUM_TYPES
 
 if TYPE_CHECKING:
     from riskpilot.backtest.runner import BacktestRun

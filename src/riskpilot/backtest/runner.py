@@ -42,19 +42,20 @@ import pandas as pd
 from cachetools import LRUCache
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from riskpilot.backtest.chain import DayChain, iter_store_days, split_days
-from riskpilot.backtest.engine import fill_model_for, run_backtest
+from riskpilot.backtest.engine import run_backtest
 from riskpilot.backtest.export import to_json_dict
 from riskpilot.backtest.metrics import Metrics
 from riskpilot.backtest.result import BacktestResult
-from riskpilot.backtest.signals import IV_WINDOW, MarketData, iv_filters_set
-from riskpilot.backtest.strategies import PREMIUM_TYPES
 from riskpilot.config.loader import ConfigError, config_from_dict, load_config
 from riskpilot.config.schema import RiskPilotConfig, StrategyKind
+from riskpilot.data.daychain import DayChain, iter_store_days, split_days
 from riskpilot.data.history import UnknownSymbolError
 from riskpilot.data.model_chain import MODEL_UNDERLYINGS, generate_model_chain, market_history
 from riskpilot.data.store import ChainStore
+from riskpilot.execution.fills import fill_model_for
 from riskpilot.model.enums import PremiumType
+from riskpilot.trading.signals import IV_WINDOW, MarketData, iv_filters_set
+from riskpilot.trading.strategies import PREMIUM_TYPES
 
 __all__ = [
     "DEBIT_STRATEGIES",

@@ -2,7 +2,7 @@
 exits for it).
 
 ``monitor --broker paper --replay STORE`` replays a chain store day by day through the live
-monitor, entry and exit workflows and the paper broker (see :mod:`riskpilot.monitor.replay`
+monitor, entry and exit workflows and the paper broker (see :mod:`riskpilot.live.replay`
 for the timing); SIGTERM or SIGINT stop it cleanly: no new decision is taken, exits in flight
 get a grace period, the rest stay WORKING in the store and resume on the next start.
 
@@ -24,22 +24,23 @@ import typer
 
 from riskpilot import __version__
 from riskpilot.alerts import Alerter
-from riskpilot.backtest.chain import close_of
-from riskpilot.backtest.engine import SlippageSpec, fill_model_for
-from riskpilot.backtest.signals import IV_WINDOW, MarketData, iv_filters_set
 from riskpilot.brokers.paper import PaperBroker
 from riskpilot.cli.db import _DB_HELP
 from riskpilot.cli.ops import _date, _fail, _load_cfg, open_store
 from riskpilot.config import RiskPilotConfig
+from riskpilot.data.daychain import close_of
 from riskpilot.data.store import ChainStore
-from riskpilot.execution.executor import ExitExecutor, SimulatedClock
+from riskpilot.execution.clock import SimulatedClock
+from riskpilot.execution.executor import ExitExecutor
+from riskpilot.execution.fills import SlippageSpec, fill_model_for
 from riskpilot.execution.tactics import TacticBook
+from riskpilot.live import EntryWorkflow, PositionMonitor, QuoteFetcher, ReplayMarket, replay_days
+from riskpilot.live.replay import ClockLimiter, MarkedEquity, ReplaySettlement
 from riskpilot.model.enums import PositionStatus, Priority
-from riskpilot.monitor import EntryWorkflow, PositionMonitor, QuoteFetcher, ReplayMarket, replay_days
-from riskpilot.monitor.replay import ClockLimiter, MarkedEquity, ReplaySettlement
 from riskpilot.risk.manager import RiskManager
 from riskpilot.store import DB_URL_ENV, ExitRepository, PositionRepository, StateRepository, Store
 from riskpilot.store.repositories import OPEN_STATUSES
+from riskpilot.trading.signals import IV_WINDOW, MarketData, iv_filters_set
 
 log = logging.getLogger("riskpilot.monitor")
 

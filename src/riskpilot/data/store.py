@@ -367,7 +367,7 @@ class ChainStore:
 
         Each partition is scanned once, front to back, ``batch_days`` row groups (days) per
         read; the yielded tables are zero-copy slices of that read. ``columns`` (CHAIN_SCHEMA
-        names, e.g. ``riskpilot.backtest.chain.BACKTEST_COLUMNS``) reads only those; the
+        names, e.g. ``riskpilot.data.daychain.BACKTEST_COLUMNS``) reads only those; the
         default is every column. ``strings_as_dictionary`` as in ``iter_day_batches`` (a
         backtest reading a store should pass both: the string columns are most of a read's
         cost).
@@ -385,7 +385,7 @@ class ChainStore:
                          strings_as_dictionary: bool = False) -> Iterator[pa.Table]:
         """Multi-day tables of ``batch_days`` consecutive stored days over [start, end], in date
         order (rows sorted as stored); one read per batch, for consumers that convert many
-        days at once (``riskpilot.backtest.chain.iter_store_days``). ``quote_date`` is always
+        days at once (``riskpilot.data.daychain.iter_store_days``). ``quote_date`` is always
         read; ``columns`` as in ``iter_days``. Days without rows are not stored, so never
         yielded.
 

@@ -45,17 +45,18 @@ profit-target exit) cancels the working order at once and jumps to the more urge
 
 from __future__ import annotations
 
-import asyncio
 import enum
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from datetime import datetime, timedelta
+from typing import Any
 
 from riskpilot.config.schema import RiskPilotConfig
+from riskpilot.execution.clock import Clock
 from riskpilot.execution.fills import ComboMarket, combo_market
 from riskpilot.execution.port import (
+    AlertSink,
     BrokerDisconnectedError,
     BrokerPort,
     BrokerTimeoutError,
@@ -86,65 +87,6 @@ log = logging.getLogger(__name__)
 #: with wall-clock time while a replay's orders carry market time): clocks of engine and venue
 #: may differ by this much.
 EXECUTIONS_SLACK = timedelta(minutes=5)
-
-
-# --- clock and alerts ------------------------------------------------------------------------
-
-
-class Clock(Protocol):
-    """Time for the executor: ``now()`` (timezone-aware) and ``sleep(seconds)``."""
-
-    def now(self) -> datetime: ...
-
-    async def sleep(self, seconds: float) -> None: ...
-
-
-class WallClock:
-    """Real time: UTC now and :func:`asyncio.sleep`."""
-
-    def now(self) -> datetime:
-        return datetime.now(UTC)
-
-    async def sleep(self, seconds: float) -> None:
-        await asyncio.sleep(seconds)
-
-
-class SimulatedClock:
-    """Simulated time: ``sleep`` advances ``now`` at once and then awaits every hook (for
-    example the paper broker's ``process`` after a market move), so a 60 s timeout costs
-    microseconds. Callable, so ``clock`` itself can be a paper broker's clock."""
-
-    def __init__(self, start: datetime) -> None:
-        if start.tzinfo is None:
-            raise ValueError("SimulatedClock start must be timezone-aware")
-        self._now = start
-        self._hooks: list[Callable[[datetime], Awaitable[None]]] = []
-
-    def __call__(self) -> datetime:
-        return self._now
-
-    def now(self) -> datetime:
-        return self._now
-
-    def on_advance(self, hook: Callable[[datetime], Awaitable[None]]) -> None:
-        """Await ``hook(now)`` after every advance of the clock."""
-        self._hooks.append(hook)
-
-    async def sleep(self, seconds: float) -> None:
-        if seconds < 0:
-            raise ValueError(f"cannot sleep a negative time ({seconds} s)")
-        self._now += timedelta(seconds=seconds)
-        for hook in self._hooks:
-            await hook(self._now)
-        await asyncio.sleep(0)  # let other tasks run, as a real sleep would
-
-
-class AlertSink(Protocol):
-    """Where the executor raises alerts. ``kind`` is one of ``exit_executed``,
-    ``exit_escalated``, ``exit_rejected``, ``exit_failed``, ``exit_suspended``; ``fields``
-    carry at least ``position_id``, ``exit_id`` and ``priority`` (a Priority name)."""
-
-    async def __call__(self, kind: str, message: str, **fields: Any) -> None: ...
 
 
 # --- outcome ---------------------------------------------------------------------------------
@@ -741,12 +683,8 @@ class ExitExecutor:
 
 
 __all__ = [
-    "AlertSink",
     "AttemptOutcome",
-    "Clock",
     "ExitExecutor",
     "ExitOutcome",
     "ExitOutcomeStatus",
-    "SimulatedClock",
-    "WallClock",
 ]

@@ -43,7 +43,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Literal, Protocol
 
 from riskpilot.model._checks import non_negative
 from riskpilot.model.contract import Leg, OptionContract
@@ -348,3 +348,62 @@ def fill_order(
         quotes,
         model,
     )
+
+
+#: A slippage choice by name (``"none"``/``"mid"``, ``"pct"``, ``"spread"``, ``"orats"``,
+#: ``"volume"``), a fraction off the mid, or a :class:`Slippage` object: see :func:`fill_model_for`.
+SlippageSpec = Slippage | Literal["none", "mid", "pct", "spread", "orats", "volume"] | float
+
+#: Share of each day's volume a ``"volume"`` fill may take when no ``volume_share`` is given.
+DEFAULT_VOLUME_SHARE = 0.1
+
+
+def fill_model_for(
+    slippage: SlippageSpec,
+    commission_per_contract: float,
+    volume_share: float | None = None,
+    *,
+    pct: float = 0.01,
+    spread_share: float = 0.5,
+) -> FillModel:
+    """The shared :class:`FillModel` for a slippage spec (commission in dollars per contract
+    per leg):
+
+    - ``"none"`` (alias ``"mid"``): every leg at its mid.
+    - ``"pct"``: ``pct`` (a fraction, 0.01 = 1%) worse than the mid on every leg.
+    - ``"spread"``: a fixed ``spread_share`` of each leg's spread paid (0.5 = the mid,
+      1 = the natural side).
+    - ``"orats"``: ORATS' share of the spread by number of legs (0.75, 0.66, 0.56, 0.53).
+    - ``"volume"``: ORATS' share plus a volume cap of ``volume_share`` (default
+      :data:`DEFAULT_VOLUME_SHARE`, 10%) of each leg's day volume.
+    - a float: fixed fraction off the mid (as ``"pct"``); or any :class:`Slippage` object.
+
+    ``volume_share`` also caps the other models when given."""
+    model: Slippage
+    if isinstance(slippage, str):
+        if slippage in ("none", "mid"):
+            model = MidSlippage()
+        elif slippage == "pct":
+            model = FixedPctSlippage(pct)
+        elif slippage == "spread":
+            model = SpreadShareSlippage(spread_share)
+        elif slippage in ("orats", "volume"):
+            model = SpreadShareSlippage()
+            if slippage == "volume" and volume_share is None:
+                volume_share = DEFAULT_VOLUME_SHARE
+        else:
+            raise ValueError(
+                f"slippage {slippage!r} is not understood: use 'none', 'orats', 'pct', 'spread', "
+                f"'volume', a fraction such as 0.01 for 1% off the mid, or a "
+                f"riskpilot.execution.fills slippage object"
+            )
+    elif isinstance(slippage, bool):
+        raise TypeError("slippage must be a name, a float fraction or a Slippage object, not a bool")
+    elif isinstance(slippage, (int, float)):
+        model = FixedPctSlippage(float(slippage))
+    else:
+        model = slippage
+    return FillModel(slippage=model, volume_share=volume_share,
+                     commission_per_contract=commission_per_contract)
+
+

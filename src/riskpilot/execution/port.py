@@ -38,34 +38,15 @@ Prices
 
 from __future__ import annotations
 
-import enum
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from riskpilot.model.contract import OptionContract
 from riskpilot.model.order import Fill, Order
 from riskpilot.model.quote import Quote
-
-
-class OrderStatus(enum.StrEnum):
-    """Lifecycle of an order at the broker."""
-
-    PENDING_SUBMIT = "PENDING_SUBMIT"
-    SUBMITTED = "SUBMITTED"
-    PARTIALLY_FILLED = "PARTIALLY_FILLED"
-    FILLED = "FILLED"
-    CANCELLED = "CANCELLED"
-    REJECTED = "REJECTED"
-
-    @property
-    def is_final(self) -> bool:
-        return self in (OrderStatus.FILLED, OrderStatus.CANCELLED, OrderStatus.REJECTED)
-
-    @property
-    def is_working(self) -> bool:
-        return not self.is_final
+from riskpilot.model.status import OrderEvent, OrderState, OrderStatus
 
 
 class BrokerError(Exception):
@@ -98,34 +79,6 @@ class BrokerTimeoutError(BrokerError):
 class OrderModificationError(BrokerError):
     """A replace asked for something the order cannot become (final order, quantity below
     what already filled, a limit price on a market order)."""
-
-
-@dataclass(frozen=True, slots=True)
-class OrderState:
-    """The broker's view of one order. ``avg_fill_price`` is net premium per share, None
-    until something fills; ``reason`` explains a reject or a cancel."""
-
-    client_order_id: str
-    broker_order_id: str
-    status: OrderStatus
-    quantity: int
-    filled_quantity: int
-    avg_fill_price: float | None
-    limit_price: float | None
-    updated_at: datetime
-    reason: str | None = None
-
-    @property
-    def remaining(self) -> int:
-        return self.quantity - self.filled_quantity
-
-
-@dataclass(frozen=True, slots=True)
-class OrderEvent:
-    """A change of an order: its new state, and the fill that caused it (if any)."""
-
-    state: OrderState
-    fill: Fill | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,7 +136,16 @@ class BrokerPort(Protocol):
         ...
 
 
+class AlertSink(Protocol):
+    """Where the executor raises alerts. ``kind`` is one of ``exit_executed``,
+    ``exit_escalated``, ``exit_rejected``, ``exit_failed``, ``exit_suspended``; ``fields``
+    carry at least ``position_id``, ``exit_id`` and ``priority`` (a Priority name)."""
+
+    async def __call__(self, kind: str, message: str, **fields: Any) -> None: ...
+
+
 __all__ = [
+    "AlertSink",
     "BrokerDisconnectedError",
     "BrokerError",
     "BrokerPort",

@@ -18,6 +18,7 @@ from riskpilot.model.mark import Mark, MarkBasis, mark_position
 from riskpilot.model.order import Fill, Order, OrderPurpose, client_order_id
 from riskpilot.model.position import Position, PositionState
 from riskpilot.model.quote import Quote
+from riskpilot.model.status import OrderEvent, OrderState, OrderStatus
 
 __all__ = [
     "EXCHANGE_TZ",
@@ -29,7 +30,10 @@ __all__ = [
     "MarkBasis",
     "OptionContract",
     "Order",
+    "OrderEvent",
     "OrderPurpose",
+    "OrderState",
+    "OrderStatus",
     "OrderType",
     "Position",
     "PositionState",

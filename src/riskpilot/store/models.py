@@ -42,7 +42,6 @@ from sqlalchemy import (
 from sqlalchemy import Enum as SAEnum
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from riskpilot.execution.port import OrderStatus
 from riskpilot.model.enums import (
     OrderType,
     PositionStatus,
@@ -53,6 +52,7 @@ from riskpilot.model.enums import (
     TradingState,
 )
 from riskpilot.model.order import OrderPurpose
+from riskpilot.model.status import OrderStatus
 from riskpilot.store.types import UTCDateTime
 
 #: Deterministic constraint names, so migrations can refer to them on both backends.

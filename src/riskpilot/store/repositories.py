@@ -33,7 +33,6 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
-from riskpilot.execution.port import OrderState, OrderStatus
 from riskpilot.model.contract import EXCHANGE_TZ, Leg, OptionContract
 from riskpilot.model.enums import (
     OrderType,
@@ -45,6 +44,7 @@ from riskpilot.model.enums import (
 )
 from riskpilot.model.order import Fill, Order, OrderPurpose
 from riskpilot.model.position import Position, PositionState
+from riskpilot.model.status import OrderState, OrderStatus
 from riskpilot.store.database import Store
 from riskpilot.store.models import (
     AlertLevel,

@@ -12,17 +12,17 @@ import pytest
 from monitor_rig import T0, make_rig, put
 from typer.testing import CliRunner
 
-from riskpilot.backtest.chain import close_of
 from riskpilot.brokers.paper import Faults, PaperBroker, ScriptedMarket
 from riskpilot.cli import app
 from riskpilot.config import RiskPilotConfig
+from riskpilot.data.daychain import close_of
 from riskpilot.data.model_chain import generate_model_chain
 from riskpilot.data.store import ChainStore
-from riskpilot.execution.executor import SimulatedClock
+from riskpilot.execution.clock import SimulatedClock
 from riskpilot.execution.port import OrderStatus
+from riskpilot.live import EntryWorkflow, ReplayMarket, entry_order_id
 from riskpilot.model import Leg, Order, OrderPurpose, OrderType, Position, PositionStatus, PremiumType, Side
 from riskpilot.model.order import client_order_id
-from riskpilot.monitor import EntryWorkflow, ReplayMarket, entry_order_id
 from riskpilot.risk.manager import RiskManager
 from riskpilot.store import ExitRepository, OrderRepository, PositionRepository, Store
 from riskpilot.store.models import ExitStatus

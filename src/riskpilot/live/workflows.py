@@ -1,10 +1,10 @@
 """The three workflows of SPEC section 5: entry, position monitoring, exit.
 
 EntryWorkflow
-    One entry attempt on a chain snapshot (a :class:`~riskpilot.backtest.chain.DayChain`):
+    One entry attempt on a chain snapshot (a :class:`~riskpilot.data.daychain.DayChain`):
     the signal (trading state, VIX within ``vix_min``/``vix_max``, IV rank/percentile of the
     chain's ATM IV over the trailing window, a known regime when market data is given, no
-    conflicting position), the strategy (:func:`riskpilot.backtest.strategies.select_entry`,
+    conflicting position), the strategy (:func:`riskpilot.trading.strategies.select_entry`,
     the very builder the backtest uses, never into an expiration already held in the
     underlying), the price (the legs' quotes from the broker), ``validate_order`` (sizing from
     the method's ``max_contracts`` under the regime's multiplier and every portfolio limit),
@@ -41,26 +41,27 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Literal
 
-from riskpilot.backtest.chain import DayChain
-from riskpilot.backtest.signals import IV_WINDOW, IVTracker, MarketData, entry_refusal, iv_filters_set
-from riskpilot.backtest.strategies import select_entry
 from riskpilot.config.schema import RegimeName, RiskPilotConfig
-from riskpilot.execution.executor import EXECUTIONS_SLACK, AlertSink, Clock, ExitExecutor, ExitOutcome
+from riskpilot.data.daychain import DayChain
+from riskpilot.execution.clock import Clock
+from riskpilot.execution.executor import EXECUTIONS_SLACK, ExitExecutor, ExitOutcome
 from riskpilot.execution.fills import ComboMarket, FillModel, combo_market, simulate_fill
-from riskpilot.execution.port import BrokerDisconnectedError, BrokerPort, BrokerTimeoutError, OrderState
+from riskpilot.execution.port import AlertSink, BrokerDisconnectedError, BrokerPort, BrokerTimeoutError, OrderState
 from riskpilot.execution.tactics import limit_price
+from riskpilot.live.quotes import QuoteFetcher
+from riskpilot.live.reconcile import entry_order_id, record_new_fills
 from riskpilot.model.contract import exchange_date
 from riskpilot.model.decision import ExitDecision
 from riskpilot.model.enums import ExitAction, OrderType, PositionStatus, PremiumType, Priority, Side, TradingState
 from riskpilot.model.mark import Mark
 from riskpilot.model.order import Order, OrderPurpose
 from riskpilot.model.position import Position
-from riskpilot.monitor.quotes import QuoteFetcher
-from riskpilot.monitor.reconcile import entry_order_id, record_new_fills
 from riskpilot.risk.checks import ExitChecks
 from riskpilot.risk.manager import OrderRequest, RiskManager
 from riskpilot.risk.sizing import max_loss_per_unit
 from riskpilot.store import NotFoundError, OrderRepository, PositionRepository, Store
+from riskpilot.trading.signals import IV_WINDOW, IVTracker, MarketData, entry_refusal, iv_filters_set
+from riskpilot.trading.strategies import select_entry
 
 log = logging.getLogger("riskpilot.monitor")
 

@@ -3,7 +3,7 @@
 The live monitor, the workflows, the exit executor and the paper broker run unchanged; only
 the clock and the quotes differ. The clock is a
 :class:`~riskpilot.execution.executor.SimulatedClock` set to each replayed day's close
-(16:00 New York, :func:`riskpilot.backtest.chain.close_of`), and :class:`ReplayMarket`
+(16:00 New York, :func:`riskpilot.data.daychain.close_of`), and :class:`ReplayMarket`
 serves, at any instant, the quotes of the latest replayed day whose close is not after it.
 So every decision is dated as the backtest dates it, DTE and days held count as they do
 there, and an exit's seconds of tactics (which advance the simulated clock) still trade on
@@ -35,19 +35,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 
-from riskpilot.backtest.chain import DayChain, close_of
-from riskpilot.backtest.engine import Settlement, settlement_close, settlement_for
 from riskpilot.brokers.paper import DayChains, PaperBroker
-from riskpilot.execution.executor import SimulatedClock
+from riskpilot.data.daychain import DayChain, close_of
+from riskpilot.execution.clock import SimulatedClock
+from riskpilot.live.monitor import CycleReport, PositionMonitor
+from riskpilot.live.workflows import EntryResult, EntryWorkflow
 from riskpilot.model.contract import OptionContract
 from riskpilot.model.enums import PositionStatus, Priority, Side
 from riskpilot.model.mark import MarkBasis, mark_position
 from riskpilot.model.order import Fill, OrderPurpose, client_order_id
 from riskpilot.model.quote import Quote
-from riskpilot.monitor.monitor import CycleReport, PositionMonitor
-from riskpilot.monitor.workflows import EntryResult, EntryWorkflow
 from riskpilot.risk.manager import RiskManager
 from riskpilot.store import ExitRepository, PositionRepository, Store
+from riskpilot.trading.settlement import Settlement, settlement_close, settlement_for
 
 log = logging.getLogger("riskpilot.monitor")
 
@@ -57,7 +57,7 @@ class ReplayMarket:
     (none before the first close), stamped ``now``.
 
     Quotes are the backtest's own: each day is read once into a
-    :class:`~riskpilot.backtest.chain.DayChain` (rows unusable for pricing, crossed ones
+    :class:`~riskpilot.data.daychain.DayChain` (rows unusable for pricing, crossed ones
     included, dropped; the PM-settled SPXW row preferred where SPX and SPXW both list a
     contract) and :meth:`DayChain.quotes` answers, so replay and backtest mark, exit and enter
     on the very same bid/ask rows. A contract without a usable row has no quote: positions
@@ -179,7 +179,7 @@ class Settled:
 
 class ReplaySettlement:
     """Expiration in a replay, as the backtest settles (engine module docstring, steps 0 and
-    4, through the same :func:`~riskpilot.backtest.engine.settlement_close`): an OPEN position
+    4, through the same :func:`~riskpilot.trading.settlement.settlement_close`): an OPEN position
     whose expiration is the replayed day is settled after that day's entries at the
     underlying's close in the day's chain; one whose expiration the data skipped is settled
     before anything else on the next replayed day, at the last close in the store on or

@@ -18,7 +18,7 @@ long_call              long call by delta (the delta range picks the bought one)
 
 Selection rule (documented, deterministic)
 ------------------------------------------
-Only rows of the day's *usable* chain are seen (:class:`~riskpilot.backtest.chain.DayChain`
+Only rows of the day's *usable* chain are seen (:class:`~riskpilot.data.daychain.DayChain`
 has already dropped rows flagged unusable for pricing). A row whose delta is missing never
 qualifies for a delta range.
 
@@ -59,8 +59,8 @@ from typing import get_args
 
 import numpy as np
 
-from riskpilot.backtest.chain import DayChain, IntArray, _day_number
 from riskpilot.config.schema import EntryFilters, StrategyConfig, StrategyKind
+from riskpilot.data.daychain import DayChain, IntArray, day_number
 from riskpilot.model.contract import Leg, OptionContract
 from riskpilot.model.enums import PremiumType, Right
 
@@ -210,7 +210,7 @@ def expirations_by_preference(
 ) -> IntArray:
     """Rule 1: the day's expirations (days since 1970-01-01) inside the DTE window and not
     excluded, most preferred first (DTE closest to the window's midpoint, ties earlier)."""
-    today = _day_number(day.quote_date)
+    today = day_number(day.quote_date)
     e = day.expirations  # distinct, ascending
     exps = e[(e >= today + entry.min_dte) & (e <= today + entry.max_dte)]
     if exclude_expirations:

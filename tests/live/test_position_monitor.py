@@ -14,8 +14,8 @@ from monitor_rig import T0, make_rig, put
 
 from riskpilot.brokers.paper import Faults
 from riskpilot.config import RiskPilotConfig
+from riskpilot.live import QuoteFetcher
 from riskpilot.model import PositionStatus, Priority, TradingState
-from riskpilot.monitor import QuoteFetcher
 from riskpilot.store import ExitRepository, PositionRepository, StateRepository, Store
 from riskpilot.store.models import ExitStatus
 
@@ -135,9 +135,9 @@ async def test_each_holding_position_logs_why_it_holds(store: Store, caplog: pyt
     rig.spread("p1", 480.0, entry=1.00)
     rig.quote_spread(480.0, 0.95)
     await rig.monitor.start()
-    with caplog.at_level(logging.INFO, logger="riskpilot.monitor.hold"):
+    with caplog.at_level(logging.INFO, logger="riskpilot.live.hold"):
         await rig.monitor.check_once()
-    (line,) = [r.getMessage() for r in caplog.records if r.name == "riskpilot.monitor.hold"]
+    (line,) = [r.getMessage() for r in caplog.records if r.name == "riskpilot.live.hold"]
     assert line.startswith("HOLD p1 SPY default: profit +5.0%, 49 DTE, entry 1.00, now 0.95")
 
 
@@ -146,7 +146,7 @@ async def test_a_stale_or_crossed_quote_never_triggers_an_exit(store: Store, cap
     rig.spread("p1", 480.0, entry=1.00)
     rig.quote_spread(480.0, 3.00)  # far beyond the stop, but the quotes are 2 minutes old
     await rig.monitor.start()
-    with caplog.at_level(logging.INFO, logger="riskpilot.monitor.hold"):
+    with caplog.at_level(logging.INFO, logger="riskpilot.live.hold"):
         report = await rig.monitor.check_once()
     assert report.bad_marks == 1 and not report.exits_started
     assert any("stale" in r.getMessage() for r in caplog.records)

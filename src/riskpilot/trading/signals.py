@@ -58,9 +58,9 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from riskpilot.backtest.chain import DayChain, _day_number
 from riskpilot.config.schema import EntryFilters, RegimeConfig, RegimeName
 from riskpilot.data import history
+from riskpilot.data.daychain import DayChain, day_number
 from riskpilot.risk.regime import classify_regime
 
 #: Trailing IV observations for rank and percentile (about one trading year).
@@ -87,7 +87,7 @@ def _as_arrays(name: str, series: SeriesLike) -> tuple[IntArray, FloatArray]:
         values = series.to_numpy(dtype=np.float64)
     elif isinstance(series, Mapping):
         items = sorted(series.items())
-        days = np.array([_day_number(d) for d, _ in items], dtype=np.int64)
+        days = np.array([day_number(d) for d, _ in items], dtype=np.int64)
         values = np.array([float(v) for _, v in items], dtype=np.float64)
     else:
         raise TypeError(f"{name} must be a pandas Series indexed by date or a {{date: value}} mapping, "
@@ -139,7 +139,7 @@ class MarketData:
 
     @staticmethod
     def _asof(days: IntArray, d: date) -> int | None:
-        n = _day_number(d)
+        n = day_number(d)
         i = int(np.searchsorted(days, n, side="right")) - 1
         if i < 0 or n - int(days[i]) > MAX_STALE_DAYS:
             return None
@@ -183,7 +183,7 @@ def _atm_vols(day: DayChain, usable: npt.NDArray[np.bool_]) -> tuple[FloatArray,
     """DTE (days) and ATM IV of each expiration among the ``usable`` rows that has one,
     ascending by DTE (module docstring: nearest put-call pair, parity forward)."""
     spot = day.underlying_price
-    today = _day_number(day.quote_date)
+    today = day_number(day.quote_date)
     ok = np.flatnonzero(usable)
     exp, k, call = day.expiration[ok], day.strike[ok], day.is_call[ok]
     mid = (day.bid[ok] + day.ask[ok]) / 2.0
@@ -274,7 +274,7 @@ def atm_iv(day: DayChain, target_dte: int = ATM_TARGET_DTE, min_dte: int = ATM_M
     spot = day.underlying_price
     if not math.isfinite(spot) or spot <= 0:
         return None
-    today = _day_number(day.quote_date)
+    today = day_number(day.quote_date)
     usable = (day.expiration >= today + min_dte) & (day.bid >= 0) & (day.ask > 0) & (day.ask >= day.bid)
     exps = np.unique(day.expiration[usable])
     if exps.size == 0:

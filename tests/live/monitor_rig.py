@@ -7,10 +7,11 @@ from datetime import UTC, date, datetime, timedelta
 
 from riskpilot.brokers.paper import Faults, PaperBroker, ScriptedMarket
 from riskpilot.config import RiskPilotConfig
-from riskpilot.execution.executor import ExitExecutor, SimulatedClock
+from riskpilot.execution.clock import SimulatedClock
+from riskpilot.execution.executor import ExitExecutor
 from riskpilot.execution.fills import FillModel
+from riskpilot.live import PositionMonitor
 from riskpilot.model import Leg, OptionContract, Position, PremiumType, Right
-from riskpilot.monitor import PositionMonitor
 from riskpilot.risk.manager import RiskManager
 from riskpilot.store import PositionRepository, Store
 from testkit import RecordingAlerts as Alerts

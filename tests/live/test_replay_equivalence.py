@@ -26,9 +26,9 @@ import yaml
 from riskpilot.backtest.runner import BacktestRun, BacktestSpec, build_config, run_spec
 from riskpilot.data.readers import read_chain
 from riskpilot.data.store import ChainStore
+from riskpilot.live import entry_order_id
 from riskpilot.model import Leg, PositionStatus
 from riskpilot.model.contract import EXCHANGE_TZ
-from riskpilot.monitor import entry_order_id
 from riskpilot.store import ExitRepository, OrderRepository, PositionRepository, Store
 from riskpilot.store.models import ExitStatus
 

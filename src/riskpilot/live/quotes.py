@@ -23,7 +23,7 @@ from aiolimiter import AsyncLimiter
 from cachetools import TTLCache
 
 from riskpilot.config.schema import MonitoringConfig
-from riskpilot.execution.executor import Clock
+from riskpilot.execution.clock import Clock
 from riskpilot.execution.port import BrokerPort
 from riskpilot.model.contract import OptionContract
 from riskpilot.model.quote import Quote
@@ -65,7 +65,7 @@ class QuoteFetcher:
         self._cache: TTLCache[OptionContract, Quote] = TTLCache(
             maxsize=maxsize, ttl=ttl_seconds, timer=lambda: clock.now().timestamp()
         )
-        # A replay passes a limiter on its own clock (riskpilot.monitor.replay.ClockLimiter).
+        # A replay passes a limiter on its own clock (riskpilot.live.replay.ClockLimiter).
         self._limiter: AbstractAsyncContextManager[None] = limiter or AsyncLimiter(max_calls_per_minute, 60.0)
 
     @classmethod

@@ -22,9 +22,9 @@ from sqlalchemy import func, select
 
 from riskpilot.data.model_chain import generate_model_chain
 from riskpilot.data.store import ChainStore
+from riskpilot.live.reconcile import entry_order_id
 from riskpilot.model import OrderPurpose, PositionStatus
 from riskpilot.model.contract import EXCHANGE_TZ
-from riskpilot.monitor.reconcile import entry_order_id
 from riskpilot.store import ExitRepository, PositionRepository, Store
 from riskpilot.store.models import (
     ExitAttemptRow,

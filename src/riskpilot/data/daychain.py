@@ -75,11 +75,11 @@ def close_of(day: date) -> datetime:
     return datetime.combine(day, CLOSE_TIME, tzinfo=EXCHANGE_TZ)
 
 
-def _day_number(d: date) -> int:
+def day_number(d: date) -> int:
     return d.toordinal() - _EPOCH_ORDINAL
 
 
-def _date_of(number: int) -> date:
+def date_of(number: int) -> date:
     return date.fromordinal(_EPOCH_ORDINAL + int(number))
 
 
@@ -145,8 +145,8 @@ class DayChain:
         _check_columns(table, f"chain for {quote_date}")
         if table.num_rows:
             qd = _int_days(table.column("quote_date"))
-            if not (qd == _day_number(quote_date)).all():
-                dates = sorted({_date_of(x) for x in np.unique(qd)})
+            if not (qd == day_number(quote_date)).all():
+                dates = sorted({date_of(x) for x in np.unique(qd)})
                 raise ValueError(
                     f"chain passed for {quote_date} holds quote dates {dates[:5]}: "
                     f"yield one (date, table) pair per trading day"
@@ -165,7 +165,7 @@ class DayChain:
 
     def index_of(self, contract: OptionContract) -> int | None:
         """Row of ``contract`` in this day's usable chain, or None when it has no usable quote."""
-        block = self._blocks.get(_day_number(contract.expiration))
+        block = self._blocks.get(day_number(contract.expiration))
         if block is None:
             return None
         a, b = block
@@ -189,7 +189,7 @@ class DayChain:
         return out
 
     def expiration_date(self, number: int) -> date:
-        return _date_of(number)
+        return date_of(number)
 
 
 def as_day_chain(item: DayChain | tuple[date, pa.Table], underlying: str) -> DayChain:
@@ -407,7 +407,7 @@ def _split(table: pa.Table, underlying: str, what: str) -> Iterator[DayChain]:
     for i in range(day_numbers.size):
         s = slice(int(lo[i]), int(hi[i]))
         yield DayChain(
-            quote_date=_date_of(int(day_numbers[i])),
+            quote_date=date_of(int(day_numbers[i])),
             underlying=underlying,
             underlying_price=float(und_close[i]),
             expiration=exp[s],

@@ -16,7 +16,7 @@ One cycle (:meth:`PositionMonitor.check_once`)
 1. Take the trading state from the store (``riskpilot halt``/``resume`` act on a running
    monitor) and pick up exits queued there (``riskpilot close``) or left WORKING.
 2. The positions that are due (and not being exited) are marked from quotes fetched through
-   the :class:`~riskpilot.monitor.quotes.QuoteFetcher` (10 s cache, 60 calls a minute, **one
+   the :class:`~riskpilot.live.quotes.QuoteFetcher` (10 s cache, 60 calls a minute, **one
    batched call** for every contract not cached), at ``monitoring.mark_basis``, with quotes
    older than ``max_quote_age_seconds`` counted stale. A broker failure leaves every mark
    missing: the positions hold. A missing, crossed or stale quote never triggers an exit
@@ -50,28 +50,29 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from riskpilot.config.schema import ExitRulesConfig, RegimeName, RiskPilotConfig, UrgentConditions
-from riskpilot.execution.executor import AlertSink, Clock, ExitExecutor
-from riskpilot.execution.port import BrokerError, BrokerPort
-from riskpilot.model.contract import exchange_date
-from riskpilot.model.decision import ExitDecision
-from riskpilot.model.enums import ExitAction, PositionStatus, PremiumType, Priority, TradingState
-from riskpilot.model.mark import Mark, mark_position
-from riskpilot.model.position import Position
-from riskpilot.monitor.quotes import QuoteFetcher
-from riskpilot.monitor.reconcile import (
+from riskpilot.execution.clock import Clock
+from riskpilot.execution.executor import ExitExecutor
+from riskpilot.execution.port import AlertSink, BrokerError, BrokerPort
+from riskpilot.live.quotes import QuoteFetcher
+from riskpilot.live.reconcile import (
     ReconcileReport,
     apply_trading_state,
     reconcile,
     restore_risk,
     working_exit_positions,
 )
-from riskpilot.monitor.workflows import ExitWorkflow, PositionMonitoringWorkflow
+from riskpilot.live.workflows import ExitWorkflow, PositionMonitoringWorkflow
+from riskpilot.model.contract import exchange_date
+from riskpilot.model.decision import ExitDecision
+from riskpilot.model.enums import ExitAction, PositionStatus, PremiumType, Priority, TradingState
+from riskpilot.model.mark import Mark, mark_position
+from riskpilot.model.position import Position
 from riskpilot.risk.manager import RiskManager
 from riskpilot.rules.trailing_stop import TrailState
 from riskpilot.store import NotFoundError, PositionRepository, StateRepository, Store, TrailingSnapshot
 
 log = logging.getLogger("riskpilot.monitor")
-hold_log = logging.getLogger("riskpilot.monitor.hold")
+hold_log = logging.getLogger("riskpilot.live.hold")
 
 @dataclass(slots=True)
 class CycleReport:

@@ -1,0 +1,54 @@
+"""Settlement at expiration, shared by both drivers: what an expiring position closes at and
+why. Cash-settled index options (:data:`CASH_SETTLED`) pay intrinsic value in cash;
+physically settled ones (ETFs such as SPY, QQQ, IWM) have an ITM short assigned and an ITM
+long exercised (OCC exercise by exception), the shares taken as closed at the same price, so
+the position also closes at intrinsic value, with reason ``assignment`` when a short leg was
+ITM. Settlement is not a trade: no commission."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from riskpilot.model.enums import Right
+from riskpilot.model.position import Position
+from riskpilot.risk.sizing import payoff_at_expiry
+
+#: Underlyings whose options are cash settled (European index options).
+CASH_SETTLED = frozenset({"SPX", "SPXW", "XSP", "NDX", "NDXP", "RUT", "RUTW", "VIX", "DJX", "OEX", "XEO"})
+
+Settlement = Literal["cash", "physical"]
+
+
+def settlement_close(pos: Position, spot: float, settlement: Settlement) -> tuple[float, str]:
+    """The close-out premium (per share, >= 0) and exit reason of ``pos`` settled at the
+    underlying price ``spot`` on its expiration : intrinsic value;
+    reason ``assignment`` for a physically settled position with an ITM short leg, else
+    ``expiration_settlement``."""
+    value = payoff_at_expiry(pos.legs, spot)
+    price = -value if pos.is_credit else value
+    if price < -1e-9:
+        raise ValueError(
+            f"position {pos.id} settles at a negative close-out premium {price:.4f}: its legs "
+            f"{[str(leg) for leg in pos.legs]} are not a structure the backtester supports"
+        )
+    price = price if price > 0 else 0.0  # never -0.0
+    itm_short = any(
+        leg.is_short and (
+            (leg.contract.right is Right.PUT and spot < leg.contract.strike)
+            or (leg.contract.right is Right.CALL and spot > leg.contract.strike)
+        )
+        for leg in pos.legs
+    )
+    return price, "assignment" if settlement == "physical" and itm_short else "expiration_settlement"
+
+
+def settlement_for(underlying: str, settlement: Settlement | None = None) -> Settlement:
+    """``settlement`` checked, or the default by underlying (cash for :data:`CASH_SETTLED`)."""
+    if settlement is not None:
+        if settlement not in ("cash", "physical"):
+            raise ValueError(f"settlement must be 'cash' or 'physical', got {settlement!r}")
+        return settlement
+    return "cash" if underlying.upper() in CASH_SETTLED else "physical"
+
+
+__all__ = ["CASH_SETTLED", "Settlement", "settlement_close", "settlement_for"]
