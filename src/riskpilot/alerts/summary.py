@@ -34,8 +34,7 @@ from riskpilot.data import history
 from riskpilot.model.contract import exchange_date
 from riskpilot.model.enums import PositionStatus
 from riskpilot.risk.regime import classify_regime
-from riskpilot.store import ExitRepository, PositionRepository, StateRepository, Store, StoredPosition
-from riskpilot.store.repositories import OPEN_STATUSES
+from riskpilot.store import OPEN_STATUSES, ExitRepository, PositionRepository, StateRepository, Store, StoredPosition
 
 #: A market close older than this many calendar days before the summary's day is reported as
 #: stale (the bundled history ends at its last update).

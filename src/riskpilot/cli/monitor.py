@@ -38,8 +38,7 @@ from riskpilot.live import EntryWorkflow, PositionMonitor, QuoteFetcher, ReplayM
 from riskpilot.live.replay import ClockLimiter, MarkedEquity, ReplaySettlement
 from riskpilot.model.enums import PositionStatus, Priority
 from riskpilot.risk.manager import RiskManager
-from riskpilot.store import DB_URL_ENV, ExitRepository, PositionRepository, StateRepository, Store
-from riskpilot.store.repositories import OPEN_STATUSES
+from riskpilot.store import DB_URL_ENV, OPEN_STATUSES, ExitRepository, PositionRepository, StateRepository, Store
 from riskpilot.trading.signals import IV_WINDOW, MarketData, iv_filters_set
 
 log = logging.getLogger("riskpilot.monitor")

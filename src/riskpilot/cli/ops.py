@@ -23,6 +23,7 @@ from riskpilot.model.contract import exchange_date
 from riskpilot.model.enums import PositionStatus, TradingState
 from riskpilot.store import (
     DB_URL_ENV,
+    OPEN_STATUSES,
     ExitRepository,
     PositionRepository,
     SchemaNotCurrentError,
@@ -32,7 +33,6 @@ from riskpilot.store import (
     default_url,
     normalize_url,
 )
-from riskpilot.store.repositories import OPEN_STATUSES
 
 if TYPE_CHECKING:  # riskpilot.alerts imports apprise (~0.8 s): only `summary` loads it
     from riskpilot.alerts.summary import MarketContext, Summary

@@ -70,15 +70,15 @@ from riskpilot.model.enums import ExitAction, OrderType, PositionStatus, Priorit
 from riskpilot.model.mark import Mark
 from riskpilot.model.order import Order, OrderPurpose, client_order_id
 from riskpilot.model.position import Position
-from riskpilot.store.database import Store
-from riskpilot.store.models import ExitStatus
-from riskpilot.store.repositories import (
+from riskpilot.store import (
     AttemptRecord,
     ExitRecord,
     ExitRepository,
     OrderRepository,
     PositionRepository,
 )
+from riskpilot.store.database import Store
+from riskpilot.store.models import ExitStatus
 
 log = logging.getLogger(__name__)
 

@@ -51,9 +51,9 @@ from riskpilot.store import (
     StateRepository,
     Store,
     StoredPosition,
+    TradingStateRecord,
 )
 from riskpilot.store.models import ExitStatus, PositionExitRow
-from riskpilot.store.repositories import TradingStateRecord
 from riskpilot.store.serialize import contract_key
 
 log = logging.getLogger(__name__)

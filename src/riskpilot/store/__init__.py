@@ -1,4 +1,25 @@
-"""The relational store: tables, migrations and repositories (SQLite or PostgreSQL)."""
+"""The relational store (SQLite or PostgreSQL): tables, migrations and repositories by
+aggregate (positions, orders and fills, exits, state and alerts). Every write is one
+transaction that keeps the store's invariants.
+
+- A position is opened together with its legs (and its method row, created on first use).
+- A mark updates the monitoring fields from :meth:`riskpilot.model.Position.marked`, the one
+  place where peak, trough, MFE and MAE are computed.
+- An order intent exists before its order: :meth:`OrderRepository.record_order` refuses a
+  client order id that has no intent (:class:`MissingIntentError`).
+- A fill is applied once: a second fill with the same ``fill_id`` raises
+  :class:`DuplicateFillError` and changes nothing. In the same transaction a fill updates
+  its order, its position (quantity, status, realized P&L) and, for an exit's order, the
+  exit and its attempt.
+- A position and its exit move together: recording an executed exit reduces the position's
+  quantity and closes it at zero in the same transaction.
+
+Concurrency: one writer and any number of readers. Rows that a write reads and then changes
+are locked with ``SELECT ... FOR UPDATE`` (PostgreSQL; SQLite writers are serialized by the
+database lock, taken at BEGIN).
+
+P&L units: realized P&L and commissions in dollars; prices are net premium per share.
+"""
 
 from riskpilot.store.database import (
     DB_URL_ENV,
@@ -14,34 +35,47 @@ from riskpilot.store.database import (
     normalize_url,
     upgrade,
 )
-from riskpilot.store.repositories import (
+from riskpilot.store.exits import ExitRepository
+from riskpilot.store.orders import OrderRepository
+from riskpilot.store.positions import PositionRepository
+from riskpilot.store.records import (
+    OPEN_STATUSES,
+    AlertRecord,
+    AttemptRecord,
+    DailyPnl,
     DuplicateError,
     DuplicateFillError,
-    ExitRepository,
+    ExitRecord,
     FillOutcome,
     InvariantError,
     MissingIntentError,
     Monitoring,
     NotFoundError,
-    OrderRepository,
-    PositionRepository,
-    StateRepository,
+    OrderRecord,
     StoredPosition,
     StoreError,
+    TradingStateRecord,
     TrailingSnapshot,
 )
+from riskpilot.store.state import StateRepository
 
 __all__ = [
     "DB_URL_ENV",
     "DEFAULT_DB_URL",
+    "OPEN_STATUSES",
+    "AlertRecord",
+    "AttemptRecord",
+    "DailyPnl",
     "DuplicateError",
     "DuplicateFillError",
+    "ExitRecord",
     "ExitRepository",
     "FillOutcome",
     "InvariantError",
     "MissingIntentError",
     "Monitoring",
     "NotFoundError",
+    "OrderRecord",
     "OrderRepository",
     "PositionRepository",
     "SchemaNotCurrentError",
@@ -50,6 +84,7 @@ __all__ = [
     "StoreConfigError",
     "StoreError",
     "StoredPosition",
+    "TradingStateRecord",
     "TrailingSnapshot",
     "current_revision",
     "default_url",
