@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from riskpilot.backtest.metrics import compute_metrics, max_drawdown
-from riskpilot.backtest.result import Trade
+from riskpilot.backtest.trade import Trade
 
 
 def _trade(pnl: float, reason: str, days: int = 10, mfe: float = 0.0, mae: float = 0.0) -> Trade:

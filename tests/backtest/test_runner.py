@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from riskpilot.backtest.export import to_json_dict
 from riskpilot.backtest.runner import (
     BacktestSpec,
     BacktestSpecError,
@@ -16,7 +17,6 @@ from riskpilot.backtest.runner import (
     build_config,
     resolve_data,
     run_spec,
-    to_json_dict,
 )
 from riskpilot.data.model_chain import generate_model_chain
 from riskpilot.data.store import ChainStore

@@ -72,7 +72,8 @@ from datetime import date
 import numpy as np
 import pyarrow as pa
 
-from riskpilot.backtest.result import BacktestResult, Event, Trade
+from riskpilot.backtest.result import BacktestResult
+from riskpilot.backtest.trade import Event, Trade
 from riskpilot.config.schema import RegimeName, RiskPilotConfig
 from riskpilot.data.daychain import DayChain, as_day_chain, close_of, day_number
 from riskpilot.execution.fills import SlippageSpec, fill_model_for, simulate_fill

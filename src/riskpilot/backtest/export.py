@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import riskpilot
-from riskpilot.backtest.result import Trade
+from riskpilot.backtest.trade import Trade
 from riskpilot.model.enums import PremiumType
 from riskpilot.trading.strategies import PREMIUM_TYPES
 

@@ -35,7 +35,7 @@ from datetime import date
 
 import numpy as np
 
-from riskpilot.backtest.result import Trade
+from riskpilot.backtest.trade import Trade
 
 TRADING_DAYS = 252
 

@@ -43,7 +43,6 @@ from cachetools import LRUCache
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from riskpilot.backtest.engine import run_backtest
-from riskpilot.backtest.export import to_json_dict
 from riskpilot.backtest.metrics import Metrics
 from riskpilot.backtest.result import BacktestResult
 from riskpilot.config.loader import ConfigError, config_from_dict, load_config
@@ -71,7 +70,6 @@ __all__ = [
     "resolve_data",
     "resolve_method",
     "run_spec",
-    "to_json_dict",
 ]
 
 SlippageName = Literal["none", "pct", "spread", "orats", "volume"]

@@ -66,7 +66,7 @@ from riskpilot.model.contract import exchange_date
 from riskpilot.model.decision import ExitDecision
 from riskpilot.model.enums import ExitAction, PositionStatus, PremiumType, Priority, TradingState
 from riskpilot.model.mark import Mark, mark_position
-from riskpilot.model.position import Position
+from riskpilot.model.position import Position, premium_at_profit
 from riskpilot.risk.manager import RiskManager
 from riskpilot.rules.trailing_stop import TrailState
 from riskpilot.store import NotFoundError, PositionRepository, StateRepository, Store, TrailingSnapshot
@@ -113,13 +113,13 @@ def near_trigger(
 ) -> str | None:
     """The trigger the premium is within ``cond`` of (module docstring), or None."""
     e = position.entry_premium
-    credit = position.premium_type is PremiumType.CREDIT
+    pt = position.premium_type
     if triggers.stop_loss is not None:
-        s = e * (1.0 + triggers.stop_loss[0]) if credit else e * (1.0 - triggers.stop_loss[1])
+        s = premium_at_profit(pt, e, -(triggers.stop_loss[0] if pt is PremiumType.CREDIT else triggers.stop_loss[1]))
         if s > 0 and abs(premium - s) <= cond.near_stop_loss_pct * s:
             return "stop_loss"
     if triggers.profit_target is not None:
-        t = e * (1.0 - triggers.profit_target) if credit else e * (1.0 + triggers.profit_target)
+        t = premium_at_profit(pt, e, triggers.profit_target)
         if t > 0 and abs(premium - t) <= cond.near_profit_target_pct * t:
             return "profit_target"
     stop = trail.stop if trail is not None and trail.active else None

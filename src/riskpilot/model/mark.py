@@ -9,7 +9,7 @@ from enum import Enum
 
 from riskpilot.model.contract import OptionContract
 from riskpilot.model.enums import PremiumType, QuoteProblem
-from riskpilot.model.position import Position
+from riskpilot.model.position import Position, premium_sign
 from riskpilot.model.quote import DEFAULT_MAX_QUOTE_AGE_SECONDS, Quote
 
 
@@ -98,7 +98,7 @@ def mark_position(
     s * sum(q_i * price_i) over legs with per-unit signed quantity q_i. The combo's bid takes
     each leg at the side that is worse for the holder.
     """
-    sign = -1.0 if position.premium_type is PremiumType.CREDIT else 1.0
+    sign = premium_sign(position.premium_type)
     bid_total = 0.0
     ask_total = 0.0
     oldest = now

@@ -11,6 +11,27 @@ from riskpilot.model.contract import EXCHANGE_TZ, Leg
 from riskpilot.model.enums import PositionStatus, PremiumType
 
 
+def premium_sign(premium_type: PremiumType) -> float:
+    """The one place the credit/debit P&L sign is decided (SPEC section 1): +1 for a debit
+    position (long premium: a dearer close-out premium is a gain), -1 for a credit position.
+    Per share of one unit: P&L = sign x (current - entry); opening moves cash by
+    -sign x entry and closing by +sign x close price; a position is worth +sign x premium.
+    Every other place (the store's SQL included, see :mod:`riskpilot.store.fills`) derives
+    its sign from this function."""
+    return -1.0 if premium_type is PremiumType.CREDIT else 1.0
+
+
+def pnl_per_share(premium_type: PremiumType, entry_premium: float, current_premium: float) -> float:
+    """Profit per share of one unit, in premium points, closing at ``current_premium``."""
+    return premium_sign(premium_type) * (current_premium - entry_premium)
+
+
+def premium_at_profit(premium_type: PremiumType, entry_premium: float, profit_pct: float) -> float:
+    """The close-out premium at which P&L is ``profit_pct`` of the entry premium (negative
+    for a loss): a credit's 50% target sits at 0.5 x entry, its 125% stop at 2.25 x entry."""
+    return entry_premium * (1.0 + premium_sign(premium_type) * profit_pct)
+
+
 @dataclass(frozen=True, slots=True)
 class PositionState:
     """What a position remembers between evaluations.
@@ -115,9 +136,7 @@ class Position:
     # --- P&L conventions (SPEC section 1) -------------------------------------------
     def profit(self, current_premium: float) -> float:
         """Profit per share of one unit, in premium points."""
-        if self.premium_type is PremiumType.CREDIT:
-            return self.entry_premium - current_premium
-        return current_premium - self.entry_premium
+        return pnl_per_share(self.premium_type, self.entry_premium, current_premium)
 
     def profit_pct(self, current_premium: float) -> float:
         """Profit as a fraction of the entry premium (0.35 = 35%)."""

@@ -28,7 +28,7 @@ from riskpilot.model.decision import ExitDecision
 from riskpilot.model.enums import PremiumType, Side, TradingState
 from riskpilot.model.mark import Mark
 from riskpilot.model.order import Fill
-from riskpilot.model.position import Position
+from riskpilot.model.position import Position, pnl_per_share
 from riskpilot.risk.checks import ExitChecks, ObservedColumns, PositionCheck, observed_position
 from riskpilot.risk.regime import regime_multiplier
 from riskpilot.rules.base import PortfolioView, RuleContext, RuleParams
@@ -348,11 +348,7 @@ class RiskManager:
                 raise ValueError(
                     f"fill {fill.fill_id} closes {q} of position {pid} but only {e.quantity} open"
                 )
-            per_share = (
-                e.entry_premium - fill.price
-                if e.premium_type is PremiumType.CREDIT
-                else fill.price - e.entry_premium
-            )
+            per_share = pnl_per_share(e.premium_type, e.entry_premium, fill.price)
             pnl = per_share * e.multiplier * q - fill.commission
             book.realized_today += pnl
             book.realized_total += pnl

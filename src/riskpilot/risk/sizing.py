@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from riskpilot.model.contract import Leg
 from riskpilot.model.enums import PremiumType, Right
+from riskpilot.model.position import premium_sign
 
 
 def payoff_at_expiry(legs: Sequence[Leg], underlying_price: float) -> float:
@@ -44,7 +45,7 @@ def max_loss_per_unit(
     if entry_premium < 0:
         raise ValueError(f"entry_premium must be >= 0, got {entry_premium}")
     mult = legs[0].contract.multiplier
-    cash = entry_premium if premium_type is PremiumType.CREDIT else -entry_premium
+    cash = -premium_sign(premium_type) * entry_premium  # what opening moved into cash, per share
     strikes = sorted({leg.contract.strike for leg in legs})
     points = [0.0, *strikes, strikes[-1] * 2.0]
     worst = min(payoff_at_expiry(legs, s) + cash for s in points)

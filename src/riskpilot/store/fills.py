@@ -15,6 +15,7 @@ from riskpilot.model.enums import (
     Side,
 )
 from riskpilot.model.order import Fill, Order, OrderPurpose
+from riskpilot.model.position import premium_sign
 from riskpilot.model.status import OrderStatus
 from riskpilot.store.models import (
     ExitAttemptRow,
@@ -65,6 +66,15 @@ def check_fill(fill: Fill, order: Any) -> None:
         raise InvariantError(
             f"fill {fill.fill_id!r} closes {fill.quantity} but position {position_id!r} has {order.pos_qty} open"
         )
+
+
+#: The P&L sign of :func:`riskpilot.model.position.premium_sign` as a SQL expression over the
+#: position's premium type (enum columns hold names), generated from it rather than written twice.
+_SQL_SIGN = (
+    "(CASE k0.premium_type "
+    + " ".join(f"WHEN '{pt.name}' THEN {premium_sign(pt):.1f}" for pt in PremiumType)
+    + " END)"
+)
 
 
 #: The whole of a fill on PostgreSQL, in one statement run as its own transaction
@@ -121,9 +131,7 @@ k AS (
         CASE WHEN k0.new_filled = k0.quantity THEN 'FILLED' ELSE 'PARTIALLY_FILLED' END
             AS new_status,
         CASE WHEN k0.purpose = 'CLOSE' AND k0.pos_qty IS NOT NULL THEN
-            (CASE WHEN k0.premium_type = 'CREDIT'
-                  THEN k0.entry_premium - CAST(:price AS DOUBLE PRECISION)
-                  ELSE CAST(:price AS DOUBLE PRECISION) - k0.entry_premium END)
+            """ + _SQL_SIGN + """ * (CAST(:price AS DOUBLE PRECISION) - k0.entry_premium)
             * k0.multiplier * CAST(:qty AS INTEGER)
         ELSE 0.0 END AS realized,
         (k0.purpose = 'CLOSE' AND k0.position_id IS NOT NULL AND k0.attempt_id IS NOT NULL
@@ -237,10 +245,8 @@ def apply_fill_to_position(
         if row is None:
             raise NotFoundError(f"position {position_id!r} is not in the store")
         return row.quantity, row.status, 0.0
-    per_share = case(
-        (pt.c.premium_type == PremiumType.CREDIT, pt.c.entry_premium - fill.price),
-        else_=fill.price - pt.c.entry_premium,
-    )
+    sign = case({pt_: premium_sign(pt_) for pt_ in PremiumType}, value=pt.c.premium_type)
+    per_share = sign * (literal(fill.price) - pt.c.entry_premium)
     left = pt.c.quantity - fill.quantity
     row = s.execute(
         update(pt)

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from riskpilot.model.contract import Leg, OptionContract
 from riskpilot.model.enums import PremiumType
-from riskpilot.model.position import Position, PositionState
+from riskpilot.model.position import Position, PositionState, pnl_per_share
 from riskpilot.store.models import (
     AlertRow,
     Base,
@@ -122,8 +122,7 @@ def leg_from(row: Any) -> Leg:
 
 def realized_pnl(premium_type: PremiumType, entry: float, price: float, qty: int, mult: int) -> float:
     """Dollars realized by closing ``qty`` units at ``price`` (net premium per share)."""
-    per_share = entry - price if premium_type is PremiumType.CREDIT else price - entry
-    return per_share * mult * qty
+    return pnl_per_share(premium_type, entry, price) * mult * qty
 
 
 def lock_position(session: Session, position_id: str) -> PositionRow:

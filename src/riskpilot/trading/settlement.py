@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Literal
 
 from riskpilot.model.enums import Right
-from riskpilot.model.position import Position
+from riskpilot.model.position import Position, premium_sign
 from riskpilot.risk.sizing import payoff_at_expiry
 
 #: Underlyings whose options are cash settled (European index options).
@@ -25,7 +25,7 @@ def settlement_close(pos: Position, spot: float, settlement: Settlement) -> tupl
     reason ``assignment`` for a physically settled position with an ITM short leg, else
     ``expiration_settlement``."""
     value = payoff_at_expiry(pos.legs, spot)
-    price = -value if pos.is_credit else value
+    price = premium_sign(pos.premium_type) * value  # the held legs' value as a close-out premium
     if price < -1e-9:
         raise ValueError(
             f"position {pos.id} settles at a negative close-out premium {price:.4f}: its legs "
