@@ -10,12 +10,12 @@ import json
 import os
 import sys
 
+from riskpilot import app as wiring
 from riskpilot.brokers.paper import Faults, PaperBroker
 from riskpilot.cli import main
-from riskpilot.cli import monitor as cli_monitor
 
 if __name__ == "__main__":
     faults = Faults(**json.loads(os.environ.get("RISKPILOT_TEST_FAULTS", "{}")))
-    cli_monitor.PaperBroker = functools.partial(PaperBroker, faults=faults)  # type: ignore[misc]
+    wiring.PaperBroker = functools.partial(PaperBroker, faults=faults)  # type: ignore[misc]
     sys.argv = ["riskpilot", *sys.argv[1:]]
     main()

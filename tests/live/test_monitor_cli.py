@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -83,11 +83,100 @@ def test_a_dry_run_replay_finishes_and_writes_no_position(tmp_path: Path, chain_
         store.close()
 
 
-def test_monitor_refuses_paper_without_a_market_and_unknown_brokers(tmp_path: Path) -> None:
+def test_monitor_refuses_unknown_brokers_and_missing_chain_stores(tmp_path: Path) -> None:
     url = _db(tmp_path)
-    out = CliRunner().invoke(app, ["monitor", "--db", url])
-    assert out.exit_code == 2 and "pass --replay STORE" in out.output
     out = CliRunner().invoke(app, ["monitor", "--db", url, "--broker", "ibkr"])
     assert out.exit_code == 2 and "use --broker paper" in out.output
     out = CliRunner().invoke(app, ["monitor", "--db", url, "--replay", str(tmp_path / "nope")])
     assert out.exit_code == 2 and "no chain store directory" in out.output
+
+
+async def _open_paper_spread(url: str) -> str:
+    """A put spread expiring in 45 days, opened through the paper broker (store position, order
+    intent, order and fills as the entry workflow records them), quoted by a scripted market."""
+    from riskpilot.brokers.paper import PaperBroker, ScriptedMarket
+    from riskpilot.execution.clock import WallClock
+    from riskpilot.execution.fills import FillModel
+    from riskpilot.live import entry_order_id
+    from riskpilot.model import Leg, OptionContract, Order, OrderPurpose, OrderType, Position, PremiumType, Right, Side
+    from riskpilot.store import OrderRepository
+
+    clock = WallClock()
+    now = clock.now()
+    exp = (now + timedelta(days=45)).date()
+    short, long_ = OptionContract("SPY", exp, 480, Right.PUT), OptionContract("SPY", exp, 475, Right.PUT)
+    market = ScriptedMarket()
+    market.set(short, 2.40, 2.50, 1000)
+    market.set(long_, 1.40, 1.50, 1000)
+    store = Store.open(url)
+    try:
+        broker = PaperBroker(store, market, fill_model=FillModel(), clock=clock.now)
+        legs = (Leg(short, -1), Leg(long_, 1))
+        pid = "SPY-live-1"
+        PositionRepository(store).open_position(
+            Position(pid, legs, PremiumType.CREDIT, 1.00, 2, now, "default", status=PositionStatus.PENDING))
+        order = Order(entry_order_id(pid), legs, Side.BUY, 2, OrderType.MARKET, now, None, pid, OrderPurpose.OPEN)
+        orders = OrderRepository(store)
+        orders.record_intent(order, tactic="entry:market")
+        state = await broker.place_order(order)
+        orders.record_order(order.client_order_id, broker_order_id=state.broker_order_id, status=state.status,
+                            at=clock.now())
+        orders.record_new(await broker.executions())
+        rec = orders.get_order(order.client_order_id)
+        PositionRepository(store).settle_entry(pid, filled_quantity=rec.filled_quantity, avg_price=rec.avg_fill_price,
+                                               at=clock.now())
+        return pid
+    finally:
+        store.close()
+
+
+def test_a_live_paper_run_manages_the_accounts_positions_on_the_wall_clock_until_sigterm(tmp_path: Path) -> None:
+    # `monitor` without --replay runs the live loop on the wall clock (--sessions always: paper
+    # practice outside market hours) over the paper broker's random-walk market, seeded from
+    # what the paper account holds.
+    import asyncio
+
+    url = _db(tmp_path)
+    pid = asyncio.run(_open_paper_spread(url))
+    started = time.time()
+    proc = subprocess.Popen(
+        [*_CLI, "monitor", "--db", url, "--broker", "paper", "--sessions", "always", "--walk-seed", "7"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    store = Store.open(url)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # the position's first live check is written
+            m = PositionRepository(store).get(pid).monitoring
+            if m.last_update is not None and m.last_update.timestamp() >= started - 1:
+                break
+            assert proc.poll() is None, proc.communicate()
+            time.sleep(0.2)
+        else:
+            pytest.fail("the live run marked no position on the wall clock within 60 s")
+        assert m.current_price is not None and 0.5 < m.current_price < 1.5  # the walk starts at the fills
+        proc.send_signal(signal.SIGTERM)
+        out_text, err = proc.communicate(timeout=30)
+        assert proc.returncode == 0, err
+        assert "monitor stopped: 1 positions open" in out_text
+        with store.read() as s:
+            live = [r.finished_at for r in s.query(RunRow).all() if r.command == "monitor --broker paper"]
+        assert len(live) == 1 and live[0] is not None
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        store.close()
+
+
+def test_a_real_broker_may_not_run_outside_the_exchange_sessions(tmp_path: Path) -> None:
+    from riskpilot.app import MonitorOptions, WiringError, build_live
+    from riskpilot.config import RiskPilotConfig
+
+    store = Store.open(_db(tmp_path))
+    try:
+        with pytest.raises(WiringError, match="paper practice only"):
+            import asyncio
+
+            asyncio.run(build_live(store, RiskPilotConfig(), None, MonitorOptions(broker="ibkr", sessions="always")))
+    finally:
+        store.close()

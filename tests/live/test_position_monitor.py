@@ -62,7 +62,7 @@ async def test_quotes_are_fetched_in_one_batch_per_cycle_and_cached_for_10_secon
     await rig.advance(8)
     await rig.monitor.check_once(force_all=True)
     assert calls["get_quotes"] == 2  # 11 s later: expired, fetched again in one call
-    stats = rig.monitor.quotes.stats
+    stats = rig.monitor.quotes_fetcher.stats
     assert stats.cache_hits == 40 and stats.fetched == 80
 
 

@@ -66,45 +66,22 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from datetime import date
 
 import numpy as np
 import pyarrow as pa
 
 from riskpilot.backtest.result import BacktestResult
-from riskpilot.backtest.trade import Event, Trade
-from riskpilot.config.schema import RegimeName, RiskPilotConfig
-from riskpilot.data.daychain import DayChain, as_day_chain, close_of, day_number
-from riskpilot.execution.fills import SlippageSpec, fill_model_for, simulate_fill
-from riskpilot.execution.tactics import TacticBook, simulate_exit
-from riskpilot.model.contract import OptionContract
-from riskpilot.model.enums import ExitAction, OrderType, PremiumType, Side
-from riskpilot.model.mark import Mark, mark_position
-from riskpilot.model.order import Fill, OrderPurpose, client_order_id
-from riskpilot.model.position import Position
-from riskpilot.risk.manager import OrderRequest, RiskManager
-from riskpilot.risk.sizing import max_loss_per_unit
-from riskpilot.trading.settlement import Settlement, settlement_close, settlement_for
-from riskpilot.trading.signals import (
-    IV_WINDOW,
-    IVTracker,
-    MarketData,
-    entry_refusal,
-    iv_filters_set,
-    vix_filters_set,
-)
-from riskpilot.trading.strategies import select_entry
-
-
-@dataclass(slots=True)
-class _Open:
-    """Backtest bookkeeping for an open position."""
-
-    opened: date
-    open_commission_per_unit: float
-    last_premium: float
-    closes: int = 0
+from riskpilot.backtest.venue import SimulatedVenue
+from riskpilot.config.schema import RiskPilotConfig
+from riskpilot.data.daychain import DayChain, as_day_chain
+from riskpilot.execution.fills import SlippageSpec, fill_model_for
+from riskpilot.execution.tactics import TacticBook
+from riskpilot.risk.manager import RiskManager
+from riskpilot.trading.entry import EntryPlanner
+from riskpilot.trading.settlement import ChainCloses, Settlement, settlement_for
+from riskpilot.trading.signals import IV_WINDOW, IVTracker, MarketData, vix_filters_set
+from riskpilot.trading.step import StepInputs, TradingStep, run_sync
 
 
 def run_backtest(
@@ -161,9 +138,7 @@ def run_backtest(
         raise ValueError(f"max_new_positions_per_day must be >= 0, got {max_new_positions_per_day}")
     mcfg = config.method(method)
     model = fill_model_for(slippage, commission_per_contract, volume_share)
-    settle_kind = settlement_for(underlying, settlement)
     rm = RiskManager(config, equity=equity)
-    basis = config.monitoring.mark_basis
     result = BacktestResult(underlying=underlying, method=method, start_equity=float(equity))
     entry = mcfg.entry
     if market is None and vix_filters_set(entry):
@@ -176,215 +151,42 @@ def run_backtest(
             "regime size multipliers not applied: no market data passed "
             "(run_backtest(..., market=MarketData.from_bundled(...)))"
         )
-    iv_tracker = IVTracker(iv_window) if iv_filters_set(entry) else None
-    tactics = TacticBook.from_config(config)
+    planner = EntryPlanner(config, method, underlying, market=market, fill_model=model, multiplier=multiplier,
+                           iv_window=iv_window)
+    closes = ChainCloses(underlying)
+    step = TradingStep(config, rm, underlying=underlying, planner=planner,
+                       settlement=settlement_for(underlying, settlement), prices=closes,
+                       max_new_positions_per_day=max_new_positions_per_day)
+    venue = SimulatedVenue(result, rm, model, TacticBook.from_config(config), strategy=mcfg.strategy.kind,
+                           equity=equity)
     days: Iterator[DayChain] = (as_day_chain(item, underlying) for item in chain_days)
     if trade_from is not None:
-        days = _warm_up(days, trade_from, iv_tracker)
+        days = _warm_up(days, trade_from, planner.iv)
     unknown_delta_reported = False
-
-    cash = float(equity)
-    positions: dict[str, Position] = {}
-    book: dict[str, _Open] = {}
-    und_closes: list[tuple[date, float]] = []
-    seq = 0
     prev: date | None = None
-
-    def refuse(why: str) -> None:
-        result.entries_refused[why] = result.entries_refused.get(why, 0) + 1
-
-    def close(pos: Position, qty: int, price: float, commission: float, day: date, reason: str,
-              priority: str | None, kind: str) -> None:
-        nonlocal cash
-        info = book[pos.id]
-        info.closes += 1
-        fill = Fill(
-            fill_id=f"{client_order_id(pos.id, OrderPurpose.CLOSE, info.closes)}-{kind}",
-            client_order_id=client_order_id(pos.id, OrderPurpose.CLOSE, info.closes),
-            quantity=qty, price=price, timestamp=close_of(day),
-            side=Side.SELL,  # disposes of the held combo (the order convention)
-            position_id=pos.id, commission=commission,
-        )
-        rm.record_fill(fill)
-        mult = pos.multiplier
-        sign = -1.0 if pos.is_credit else 1.0
-        cash += sign * price * mult * qty - commission
-        open_comm = info.open_commission_per_unit * qty
-        result.trades.append(Trade(
-            position_id=pos.id, method=pos.method, strategy=mcfg.strategy.kind,
-            underlying=pos.underlying, legs=pos.legs, opened=info.opened, closed=day, quantity=qty,
-            entry_premium=pos.entry_premium, exit_premium=price,
-            pnl=pos.profit(price) * mult * qty - commission - open_comm,
-            commission=commission + open_comm, exit_reason=reason, priority=priority,
-            days_held=(day - info.opened).days,
-            mfe=pos.state.mfe * mult * qty, mae=pos.state.mae * mult * qty,
-        ))
-        result.events.append(Event(day, kind, pos.id, qty, price, reason))
-        left = pos.reduced(qty)
-        if left.quantity == 0:
-            del positions[pos.id]
-            del book[pos.id]
-        else:
-            positions[pos.id] = left
-
-    def settle(pos: Position, day: date, spot: float) -> None:
-        price, reason = settlement_close(pos, spot, settle_kind)
-        close(pos, pos.quantity, price, 0.0, day, reason, None, "SETTLE")
-
-    def spot_on_or_before(d: date) -> float:
-        for day_seen, px in reversed(und_closes):
-            if day_seen <= d:
-                return px
-        raise ValueError(f"no underlying close on or before {d} to settle an expiry at")
-
-    def equity_now() -> float:
-        total = cash
-        for pid, pos in positions.items():
-            prem = book[pid].last_premium
-            sign = -1.0 if pos.is_credit else 1.0
-            total += sign * prem * pos.multiplier * pos.quantity
-        return total
-
     for day in days:
         d = day.quote_date
         if prev is not None and d <= prev:
             raise ValueError(f"chain days must be strictly increasing: {d} came after {prev}")
         prev = d
         result.model_priced = result.model_priced or day.model_priced
-        now = day.timestamp
-        if math.isfinite(day.underlying_price):
-            und_closes.append((d, day.underlying_price))
+        closes.observe(d, day.underlying_price)
+        venue.start_day(day)
         # The regime of t (from closes and VIX on or before t) selects the exit rules'
         # regime overrides and the entries' size multiplier.
-        regime: RegimeName | None = market.regime(d, config.regimes) if market is not None else None
-
-        # 0. Expiries the data skipped (holiday or missing day): settle before anything else.
-        for pos in [p for p in positions.values() if p.expiration < d]:
-            settle(pos, d, spot_on_or_before(pos.expiration))
-
-        # 1. Mark, 2. exits.
-        if positions:
-            contracts: set[OptionContract] = {leg.contract for p in positions.values() for leg in p.legs}
-            quotes = day.quotes(contracts)
-            marks: dict[str, Mark] = {
-                pid: mark_position(p, quotes, now, basis=basis) for pid, p in positions.items()
-            }
-            for check in rm.check_position_exits(list(positions.values()), marks, now, regime=regime):
-                pos = check.position
-                positions[pos.id] = pos
-                if check.mark.is_valid and check.mark.premium is not None:
-                    book[pos.id].last_premium = check.mark.premium
-                dec = check.decision
-                if dec.action is ExitAction.HOLD:
-                    continue
-                qty = pos.quantity if dec.action in (ExitAction.CLOSE, ExitAction.ROLL) else dec.quantity
-                qty = min(max(qty, 1), pos.quantity)
-                if dec.priority is None:
-                    raise ValueError(f"{d}: the {dec.action.value} decision for {pos.id} ({dec.rule}) has no priority")
-                sim = simulate_exit(pos.legs, qty, dec.priority, quotes, model, tactics)
-                if not sim.filled or sim.net_debit is None:
-                    result.warnings.append(
-                        f"{d}: exit of {pos.id} ({dec.rule}) unfilled after {len(sim.attempts)} attempts: {sim.reason}"
-                    )
-                    continue
-                # fills.py: SELL of the held combo closes it (a credit position buys its shorts
-                # back: net_debit > 0 is what it pays; a debit position receives -net_debit).
-                close_price = sim.net_debit if pos.is_credit else -sim.net_debit
-                if close_price < 0:
-                    result.warnings.append(
-                        f"{d}: closing {pos.id} priced at {close_price:.4f} (inconsistent quotes); "
-                        f"filled at 0"
-                    )
-                    close_price = 0.0
-                if dec.stage is not None:
-                    pos = pos.with_stage_done(dec.stage)
-                    positions[pos.id] = pos
-                kind = "CLOSE" if sim.filled_quantity == pos.quantity else "PARTIAL_CLOSE"
-                close(pos, sim.filled_quantity, close_price, sim.commission, d, dec.rule or "rule",
-                      dec.priority.name, kind)
-
-        # 3. Entries.
-        entries_left = max_new_positions_per_day
-        iv_reading = iv_tracker.observe(day) if iv_tracker is not None else None  # fed every day
-        if entries_left > 0 and day.size:
-            why = entry_refusal(entry, market, d, iv_reading, regime)
-            if why is not None:
-                refuse(why)
-                entries_left = 0
-        while entries_left > 0 and day.size:
-            entries_left -= 1
-            held = frozenset(day_number(p.expiration) for p in positions.values())
-            cand = select_entry(day, mcfg.strategy, entry, multiplier=multiplier, exclude_expirations=held)
-            if cand is None:
-                refuse("no_candidate")
-                break
-            quotes = day.quotes([leg.contract for leg in cand.legs])
-            priced = simulate_fill(cand.legs, Side.BUY, 1, OrderType.MARKET, None, quotes, model)
-            if not priced.filled or priced.net_debit is None:
-                refuse("unfillable")
-                break
-            premium = -priced.net_debit if cand.premium_type is PremiumType.CREDIT else priced.net_debit
-            if premium <= 0:
-                refuse("no_credit")
-                break
-            seq += 1
-            pid = f"{underlying}-{method}-{seq:05d}"
-            mlpu = max_loss_per_unit(cand.legs, premium, cand.premium_type,
-                                     underlying_price=day.underlying_price)
-            if mlpu <= 0:
-                refuse("no_risk")
-                break
-            rm.set_equity(max(equity_now(), 1e-6))
-            delta_per_unit = cand.delta_per_share * multiplier
-            if not math.isfinite(delta_per_unit):
-                if not unknown_delta_reported:
-                    result.warnings.append(
-                        f"{d}: a leg of {pid} has no delta in the chain: entries whose delta is unknown "
-                        f"are sized without the delta limit (first such entry; later ones not listed)"
-                    )
-                    unknown_delta_reported = True
-                delta_per_unit = 0.0
-            request = OrderRequest(
-                underlying=underlying, quantity=mcfg.sizing.max_contracts, max_loss_per_unit=mlpu,
-                underlying_price=day.underlying_price if math.isfinite(day.underlying_price) else None,
-                delta_per_unit=delta_per_unit,
-                method=method, position_id=pid, premium_type=cand.premium_type, multiplier=multiplier,
+        report = run_sync(step.run(venue, StepInputs(day.timestamp, d, chain=day, settle=True,
+                                                     regime=planner.regime(d))))
+        for why, n in report.refused.items():
+            result.entries_refused[why] = result.entries_refused.get(why, 0) + n
+        if report.unknown_delta and not unknown_delta_reported:
+            result.warnings.append(
+                f"{d}: a leg of {report.unknown_delta[0]} has no delta in the chain: entries whose delta is "
+                f"unknown are sized without the delta limit (first such entry; later ones not listed)"
             )
-            verdict = rm.validate_order(request, regime=regime)
-            if not verdict.approved:
-                refuse(verdict.binding_limit or "refused")
-                break
-            res = simulate_fill(cand.legs, Side.BUY, verdict.quantity, OrderType.MARKET, None, quotes, model)
-            if not res.filled or res.net_debit is None:
-                refuse("unfillable")
-                break
-            qty = res.filled_quantity
-            coid = client_order_id(pid, OrderPurpose.OPEN, 0)
-            rm.record_fill(Fill(
-                fill_id=f"{coid}-OPEN", client_order_id=coid, quantity=qty, price=premium,
-                timestamp=now, side=Side.BUY,  # acquires the held combo (the order convention)
-                position_id=pid, commission=res.commission,
-            ))
-            sign = 1.0 if cand.premium_type is PremiumType.CREDIT else -1.0
-            cash += sign * premium * multiplier * qty - res.commission
-            positions[pid] = Position(pid, cand.legs, cand.premium_type, premium, qty, now, method)
-            book[pid] = _Open(d, res.commission / qty, premium)
-            result.events.append(Event(d, "OPEN", pid, qty, premium, verdict.reason))
-
-        # 4. Settlement of today's expiries.
-        for pos in [p for p in positions.values() if p.expiration <= d]:
-            if not math.isfinite(day.underlying_price):
-                raise ValueError(
-                    f"{d}: position {pos.id} expires today but the chain carries no underlying "
-                    f"price to settle it at (fill underlying_price in the chain)"
-                )
-            settle(pos, d, day.underlying_price)
-
-        # 5. Equity.
+            unknown_delta_reported = True
         result.dates.append(d)
-        result.equity.append(equity_now())
-
-    result.open_positions = list(positions.values())
+        result.equity.append(venue.equity())
+    result.open_positions = list(venue.positions.values())
     return result
 
 

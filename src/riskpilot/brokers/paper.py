@@ -7,12 +7,8 @@ venue shows (:class:`Faults`): latency, partial fills, rejects, timeouts, discon
 stale quotes. It counts every API call (``api_calls``), so the monitor's call budget can be
 checked against it.
 
-Quote sources (all take the time from the broker's clock):
-
-- :class:`ScriptedMarket`: quotes set by hand (tests, demos).
-- :class:`RandomWalkMarket`: seeded random walk of mids with a fixed relative spread.
-- :class:`ChainReplaySource`: a replay of end-of-day chains from the columnar chain store,
-  one trading day every ``speed`` seconds of clock time.
+Quote sources (:mod:`riskpilot.brokers.paper_markets`, re-exported here) take the time from
+the broker's clock: a scripted market, a seeded random walk, a replay of stored chains.
 
 Timing: an order is matched when it is placed or replaced, and on every :meth:`PaperBroker.process`
 (call it after the market moves, or let :meth:`PaperBroker.run` call it periodically). A
@@ -25,15 +21,22 @@ import asyncio
 import math
 import random
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime, timedelta
-from typing import Any, Protocol
+from datetime import datetime, timedelta
+from typing import Any
 
-import pyarrow as pa
 from sqlalchemy import select
 
-from riskpilot.data.schema import UNUSABLE_FOR_PRICING, Quality
+from riskpilot.brokers.paper_markets import (
+    ChainReplaySource,
+    Clock,
+    DayChains,
+    QuoteSource,
+    RandomWalkMarket,
+    ScriptedMarket,
+    wall_clock,
+)
 from riskpilot.execution.fills import FillModel, fill_order
 from riskpilot.execution.port import (
     BrokerDisconnectedError,
@@ -46,7 +49,7 @@ from riskpilot.execution.port import (
     UnknownOrderError,
 )
 from riskpilot.model.contract import OptionContract
-from riskpilot.model.enums import OrderType, Right, Side
+from riskpilot.model.enums import OrderType, Side
 from riskpilot.model.order import Fill, Order
 from riskpilot.model.quote import Quote
 from riskpilot.store.database import Store
@@ -63,181 +66,6 @@ from riskpilot.store.serialize import (
     order_from_dict,
     order_to_dict,
 )
-
-Clock = Callable[[], datetime]
-
-
-def wall_clock() -> datetime:
-    return datetime.now(UTC)
-
-
-# --- quote sources ---------------------------------------------------------------------------
-
-
-class QuoteSource(Protocol):
-    def quotes(self, contracts: Sequence[OptionContract], now: datetime) -> dict[OptionContract, Quote]:
-        """Quotes at ``now`` for the contracts it has a market for (others are absent)."""
-        ...
-
-
-class ScriptedMarket:
-    """Quotes set by hand: ``set(contract, bid, ask, volume)``; stamped with ``now``."""
-
-    def __init__(self) -> None:
-        self._book: dict[OptionContract, tuple[float | None, float | None, int | None]] = {}
-
-    def set(self, contract: OptionContract, bid: float | None, ask: float | None, volume: int | None = None) -> None:
-        self._book[contract] = (bid, ask, volume)
-
-    def remove(self, contract: OptionContract) -> None:
-        self._book.pop(contract, None)
-
-    def quotes(self, contracts: Sequence[OptionContract], now: datetime) -> dict[OptionContract, Quote]:
-        out: dict[OptionContract, Quote] = {}
-        for c in contracts:
-            if c in self._book:
-                bid, ask, vol = self._book[c]
-                out[c] = Quote(bid, ask, now, volume=vol)
-        return out
-
-
-class RandomWalkMarket:
-    """Mids follow a seeded geometric random walk, one step per :meth:`step`; quotes are
-    ``mid * (1 -/+ half_spread_pct)`` with a fixed daily ``volume``. Prices per share."""
-
-    def __init__(
-        self,
-        mids: Mapping[OptionContract, float],
-        *,
-        seed: int,
-        step_vol: float = 0.02,
-        half_spread_pct: float = 0.02,
-        volume: int = 1000,
-    ) -> None:
-        if step_vol < 0 or half_spread_pct < 0 or half_spread_pct >= 1:
-            raise ValueError(
-                f"step_vol must be >= 0 and half_spread_pct within [0, 1): got {step_vol}, {half_spread_pct}"
-            )
-        for c, m in mids.items():
-            if not (m > 0 and math.isfinite(m)):
-                raise ValueError(f"starting mid for {c} must be a positive number, got {m!r}")
-        self._mids = dict(mids)
-        self._rng = random.Random(seed)
-        self.step_vol = step_vol
-        self.half_spread_pct = half_spread_pct
-        self.volume = volume
-
-    def step(self, n: int = 1) -> None:
-        for _ in range(n):
-            for c in self._mids:
-                self._mids[c] *= math.exp(self._rng.gauss(0.0, self.step_vol))
-
-    def mid(self, contract: OptionContract) -> float:
-        return self._mids[contract]
-
-    def quotes(self, contracts: Sequence[OptionContract], now: datetime) -> dict[OptionContract, Quote]:
-        h = self.half_spread_pct
-        return {
-            c: Quote(self._mids[c] * (1 - h), self._mids[c] * (1 + h), now, volume=self.volume)
-            for c in contracts
-            if c in self._mids
-        }
-
-
-class DayChains(Protocol):
-    """What the replay needs of the chain store (:class:`riskpilot.data.store.ChainStore`)."""
-
-    def days(self, underlying: str, start: date | None = None, end: date | None = None) -> list[date]: ...
-
-    def day(self, underlying: str, quote_date: date) -> pa.Table: ...
-
-
-class ChainReplaySource:
-    """Replays stored end-of-day chains, compressing each trading day into ``speed``
-    seconds of clock time: at clock time ``t`` the quotes are those of trading day
-    ``floor((t - t0) / speed)`` after ``start`` (the last day once the data ends). ``t0``
-    is the clock's time at construction. Rows flagged unusable for pricing are absent,
-    except crossed quotes, which are served as they are (a crossed quote must be seen
-    to be refused). A contract matches a row by underlying, expiration, strike and right;
-    when several roots list it (SPX and SPXW), the root equal to the underlying wins."""
-
-    def __init__(
-        self,
-        store: DayChains,
-        underlying: str,
-        start: date,
-        speed: float,
-        *,
-        end: date | None = None,
-        clock: Clock = wall_clock,
-    ) -> None:
-        if not (speed > 0 and math.isfinite(speed)):
-            raise ValueError(f"speed is seconds of clock time per trading day, > 0; got {speed!r}")
-        self.underlying = underlying
-        self.speed = speed
-        self.clock = clock
-        self._store = store
-        self._days = store.days(underlying, start, end)
-        if not self._days:
-            raise ValueError(
-                f"the chain store has no {underlying} days from {start.isoformat()}"
-                f"{' to ' + end.isoformat() if end else ''}: import chains first "
-                "(`riskpilot data import`) or pick another start"
-            )
-        self._t0 = clock()
-        self._loaded: date | None = None
-        self._book: dict[tuple[date, float, Right], tuple[float | None, float | None, int | None]] = {}
-
-    @property
-    def days(self) -> list[date]:
-        return list(self._days)
-
-    def current_day(self, now: datetime | None = None) -> date:
-        t = self.clock() if now is None else now
-        i = int((t - self._t0).total_seconds() // self.speed)
-        return self._days[max(0, min(i, len(self._days) - 1))]
-
-    def _load(self, day: date) -> None:
-        if self._loaded == day:
-            return
-        t = self._store.day(self.underlying, day)
-        cols = t.select(["root", "expiration", "strike", "right", "bid", "ask", "volume", "quality"]).to_pydict()
-        book: dict[tuple[date, float, Right], tuple[float | None, float | None, int | None]] = {}
-        preferred: set[tuple[date, float, Right]] = set()
-        tolerated = int(Quality.CROSSED)
-        for root, exp, strike, right, bid, ask, vol, qual in zip(
-            cols["root"],
-            cols["expiration"],
-            cols["strike"],
-            cols["right"],
-            cols["bid"],
-            cols["ask"],
-            cols["volume"],
-            cols["quality"],
-            strict=True,
-        ):
-            if qual & int(UNUSABLE_FOR_PRICING) & ~tolerated:
-                continue
-            key = (exp, float(strike), Right.parse(right))
-            if key in preferred:
-                continue
-            book[key] = (bid, ask, vol)
-            if root == self.underlying:
-                preferred.add(key)
-        self._book = book
-        self._loaded = day
-
-    def quotes(self, contracts: Sequence[OptionContract], now: datetime) -> dict[OptionContract, Quote]:
-        self._load(self.current_day(now))
-        out: dict[OptionContract, Quote] = {}
-        for c in contracts:
-            if c.underlying != self.underlying:
-                continue
-            row = self._book.get((c.expiration, c.strike, c.right))
-            if row is not None:
-                out[c] = Quote(row[0], row[1], now, volume=row[2])
-        return out
-
 
 # --- faults ----------------------------------------------------------------------------------
 
@@ -715,6 +543,7 @@ class PaperBroker:
 
 __all__ = [
     "ChainReplaySource",
+    "DayChains",
     "Faults",
     "PaperBroker",
     "QuoteSource",

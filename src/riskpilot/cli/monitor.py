@@ -16,123 +16,36 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-import socket
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
-from riskpilot import __version__
-from riskpilot.alerts import Alerter
-from riskpilot.brokers.paper import PaperBroker
 from riskpilot.cli.db import _DB_HELP
 from riskpilot.cli.ops import _date, _fail, _load_cfg, open_store
-from riskpilot.config import RiskPilotConfig
-from riskpilot.data.daychain import close_of
-from riskpilot.data.store import ChainStore
-from riskpilot.execution.clock import SimulatedClock
-from riskpilot.execution.executor import ExitExecutor
-from riskpilot.execution.fills import SlippageSpec, fill_model_for
-from riskpilot.execution.tactics import TacticBook
-from riskpilot.live import EntryWorkflow, PositionMonitor, QuoteFetcher, ReplayMarket, replay_days
-from riskpilot.live.replay import ClockLimiter, MarkedEquity, ReplaySettlement
-from riskpilot.model.enums import PositionStatus, Priority
-from riskpilot.risk.manager import RiskManager
-from riskpilot.store import DB_URL_ENV, OPEN_STATUSES, ExitRepository, PositionRepository, StateRepository, Store
-from riskpilot.trading.signals import IV_WINDOW, MarketData, iv_filters_set
+from riskpilot.store import DB_URL_ENV
+
+if TYPE_CHECKING:
+    from riskpilot.app import MonitorRun
 
 log = logging.getLogger("riskpilot.monitor")
 
-_SLIPPAGES: dict[str, SlippageSpec] = {"none": "none", "pct": "pct", "spread": "spread", "orats": "orats",
-                                       "volume": "volume"}
 
-
-async def _run_replay(
-    store: Store,
-    cfg: RiskPilotConfig,
-    config_text: str | None,
-    *,
-    chains: ChainStore,
-    underlying: str,
-    method: str,
-    start: date | None,
-    end: date | None,
-    speed: float,
-    equity: float,
-    slippage: str,
-    commission: float,
-    dry_run: bool,
-    account: str,
-) -> int:
-    try:
-        market = ReplayMarket(chains, underlying, start or date(1900, 1, 1), end)
-    except ValueError as exc:
-        raise _fail(str(exc)) from None
-    clock = SimulatedClock(close_of(market.days[0]) - timedelta(seconds=1))
-    if slippage not in _SLIPPAGES:
-        raise _fail(f"--slippage {slippage!r}: use one of {', '.join(_SLIPPAGES)}")
-    model = fill_model_for(_SLIPPAGES[slippage], commission)
-    broker = PaperBroker(store, market, account=account, fill_model=model, clock=clock)
-
-    async def match(_now: datetime) -> None:
-        await broker.process()
-
-    clock.on_advance(match)
-    alerter = None if dry_run else Alerter.from_config(store, cfg.alerts, clock=clock)
-    risk = RiskManager(cfg, equity=equity)
-    # The call limit counts the replay's clock: real seconds would throttle a --speed 0 replay.
-    quotes = QuoteFetcher.from_config(broker, clock, cfg.monitoring,
-                                      limiter=ClockLimiter(clock, cfg.monitoring.max_api_calls_per_minute))
-    executor = ExitExecutor(broker, store, cfg, clock, alerter)
-    try:
-        md: MarketData | None = MarketData.from_bundled(underlying)
-    except LookupError as exc:
-        md = None
-        log.warning("no bundled VIX/trend history for %s (%s): VIX filters and regimes are off", underlying, exc)
-    # Exits under the regime of the day, as the backtest decides them.
-    exit_regime = (lambda d: md.regime(d, cfg.regimes)) if md is not None else None
-    monitor = PositionMonitor(store, broker, risk, cfg, clock, executor=executor, alerts=alerter, quotes=quotes,
-                              dry_run=dry_run, exit_regime=exit_regime)
-    entry = EntryWorkflow(
-        store=store, broker=broker, risk=risk, config=cfg, clock=clock, method=method, underlying=underlying,
-        quotes=quotes, market=md, dry_run=dry_run, fill_model=model,
-        equity=MarkedEquity(equity, risk, store, market, clock, cfg.monitoring.mark_basis),
-    )
-    warm: list[date] = []
-    if iv_filters_set(cfg.method(method).entry):
-        warm = chains.days(underlying, None, market.days[0] - timedelta(days=1))[-IV_WINDOW:]
-    state = StateRepository(store)
-    run_id = state.start_run(host=socket.gethostname(), version=__version__, dry_run=dry_run,
-                             started_at=datetime.now(UTC), config_text=config_text, command="monitor --replay")
+async def _run(build: object) -> list[str]:
+    """Build the run (a coroutine returning a MonitorRun, or a MonitorRun) and run it until
+    it ends or SIGTERM/SIGINT stop it cleanly."""
+    run: MonitorRun = await build if asyncio.iscoroutine(build) else build  # type: ignore[assignment]
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     try:
-        # Expiries settle as in the backtest (not in a dry run, which writes nothing).
-        settle = None if dry_run else ReplaySettlement(store, broker, risk, market, clock)
-        report = await replay_days(monitor, market, clock, entry=entry, speed=speed, stop=stop, warm_up_days=warm,
-                                   settlement=settle)
-        await monitor.shutdown()
+        summary = await run.run(stop)
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
-        if alerter is not None:
-            await alerter.drain()
-        state.finish_run(run_id, datetime.now(UTC))
-    opened = sum(1 for _, r in report.entries if r.quantity > 0)
-    exits = sum(len(c.exits_started) for c in report.cycles)
-    how = "stopped by signal" if report.stopped_early else "replay finished"
-    typer.echo(
-        f"{how}: {len(report.days)} days ({report.days[0] if report.days else '-'} to "
-        f"{report.days[-1] if report.days else '-'}), {opened} entries, {exits} exits started, "
-        f"{len(report.settled)} settled at expiration, {len(monitor.positions)} positions open, "
-        f"broker calls {broker.total_api_calls}"
-        + (" [dry run: nothing sent]" if dry_run else "")
-    )
-    if entry.refused:
-        typer.echo("entries refused: " + ", ".join(f"{k} {v}" for k, v in sorted(entry.refused.items())))
-    return 0
+    return summary.lines
 
 
 def register(app: typer.Typer) -> None:
@@ -151,26 +64,47 @@ def register(app: typer.Typer) -> None:
         slippage: str = typer.Option("orats", "--slippage", help="paper fills: none, pct, spread, orats, volume"),
         commission: float = typer.Option(0.65, "--commission", min=0.0, help="dollars per contract per leg"),
         account: str = typer.Option("paper", "--account", help="paper account name in the store"),
+        sessions: str = typer.Option(
+            "exchange", "--sessions",
+            help="live runs: 'exchange' checks within XNYS sessions only; 'always' (paper practice) at any time"),
+        walk_seed: int = typer.Option(0, "--walk-seed", help="paper live runs: seed of the random-walk market"),
         dry_run: bool = typer.Option(False, "--dry-run", help="decide and log; send no order, write no position"),
         verbose: bool = typer.Option(False, "--verbose", "-v", help="log every hold line and decision"),
     ) -> None:
         """Monitor every open position, enter and exit, until stopped (SIGTERM/SIGINT) or the
-        replayed data ends."""
+        replayed data ends. With --replay: the stored chain day by day on a simulated clock.
+        Without: live, on the wall clock within the exchange's sessions (--broker paper trades
+        on the paper broker's random-walk market seeded from what its account holds)."""
         logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-        if broker != "paper":
-            raise _fail(f"--broker {broker!r} is not wired to the monitor yet: use --broker paper")
-        if replay is None:
-            raise _fail(
-                "--broker paper needs a market to trade against: pass --replay STORE (a chain store built with "
-                "`riskpilot data import` or a model chain); live paper quotes are not available offline"
-            )
-        if not replay.is_dir():
-            raise _fail(f"--replay {replay}: no chain store directory there")
+        from riskpilot import app as wiring
+
+        if sessions not in ("exchange", "always"):
+            raise _fail(f"--sessions {sessions!r}: use 'exchange' or 'always'")
+        opts = wiring.MonitorOptions(broker=broker, dry_run=dry_run, account=account, equity=equity,
+                                     slippage=slippage, commission=commission,
+                                     sessions="always" if sessions == "always" else "exchange", walk_seed=walk_seed)
+        if opts.slippage not in wiring.SLIPPAGES:
+            raise _fail(f"--slippage {slippage!r}: use one of {', '.join(wiring.SLIPPAGES)}")
         cfg = _load_cfg(config)
         config_text = config.read_text() if config is not None else None
-        chains = ChainStore(replay)
-        syms = chains.underlyings()
+        if replay is None:
+            if broker != "paper":
+                raise _fail(f"--broker {broker!r} is not wired to the monitor yet: use --broker paper")
+            with open_store(db) as store:
+                try:
+                    lines = asyncio.run(_run(wiring.build_live(store, cfg, config_text, opts)))
+                except wiring.WiringError as exc:
+                    raise _fail(str(exc)) from None
+            typer.echo("\n".join(lines))
+            raise typer.Exit(0)
+        if broker != "paper":
+            raise _fail(f"--replay trades on the paper broker: drop --broker {broker!r}")
+        if not replay.is_dir():
+            raise _fail(f"--replay {replay}: no chain store directory there")
+        from riskpilot.data.store import ChainStore
+
+        syms = ChainStore(replay).underlyings()
         und = underlying or (syms[0] if len(syms) == 1 else None)
         if und is None or und not in syms:
             raise _fail(f"--underlying {underlying or '(none)'}: the chain store at {replay} holds "
@@ -178,13 +112,16 @@ def register(app: typer.Typer) -> None:
         name = method or (next(iter(cfg.methods)) if len(cfg.methods) == 1 else None)
         if name is None or name not in cfg.methods:
             raise _fail(f"--method {method or '(none)'}: choose one of the config's methods {sorted(cfg.methods)}")
+        ropts = wiring.ReplayOptions(chains=replay, underlying=und, method=name, start=_date(start, "--start"),
+                                     end=_date(end, "--end"), speed=speed)
         with open_store(db) as store:
-            code = asyncio.run(_run_replay(
-                store, cfg, config_text, chains=chains, underlying=und, method=name,
-                start=_date(start, "--start"), end=_date(end, "--end"), speed=speed, equity=equity,
-                slippage=slippage, commission=commission, dry_run=dry_run, account=account,
-            ))
-        raise typer.Exit(code)
+            try:
+                run = wiring.build_replay(store, cfg, config_text, opts, ropts)
+            except (wiring.WiringError, ValueError) as exc:
+                raise _fail(str(exc)) from None
+            lines = asyncio.run(_run(run))
+        typer.echo("\n".join(lines))
+        raise typer.Exit(0)
 
     @app.command("close")
     def close_cmd(
@@ -200,10 +137,16 @@ def register(app: typer.Typer) -> None:
         running monitor works with the tactic of --priority (or the next one resumes)."""
         if sum((position is not None, underlying is not None, close_all)) != 1:
             raise _fail("say what to close with exactly one of --position ID, --underlying SYM or --all")
+        from riskpilot.model.enums import Priority
+
         try:
             pri = Priority[priority.upper()]
         except KeyError:
             raise _fail(f"--priority {priority!r}: use CRITICAL, HIGH, MEDIUM or LOW") from None
+        from riskpilot.execution.tactics import TacticBook
+        from riskpilot.model.enums import PositionStatus
+        from riskpilot.store import OPEN_STATUSES, ExitRepository, PositionRepository
+
         tactic = TacticBook.from_config(_load_cfg(config)).ladder(pri)[0].tactic.name
         now = datetime.now(UTC)
         with open_store(db) as store:

@@ -1,6 +1,8 @@
-"""Live and paper monitoring: the position monitor loop, the entry / monitoring / exit
-workflows, restart reconciliation, and replays of stored chains through all of it."""
+"""The live driver: the async position monitor (the cycle step's venue at a broker), the
+entry and exit workflows, restart reconciliation, settlement in the store, and replays of
+stored chains through all of it on a simulated clock. Nothing here imports the backtest."""
 
+from riskpilot.live.entries import EntryWorkflow
 from riskpilot.live.monitor import CycleReport, PositionMonitor, near_trigger
 from riskpilot.live.quotes import FetchStats, QuoteFetcher
 from riskpilot.live.reconcile import (
@@ -12,11 +14,12 @@ from riskpilot.live.reconcile import (
     working_exit_positions,
 )
 from riskpilot.live.replay import ReplayMarket, ReplayReport, replay_days
-from riskpilot.live.workflows import EntryResult, EntryWorkflow, ExitWorkflow, PositionMonitoringWorkflow
+from riskpilot.live.settlement import DayCloses, StoreSettlement
+from riskpilot.live.workflows import ExitWorkflow, PositionMonitoringWorkflow
 
 __all__ = [
     "CycleReport",
-    "EntryResult",
+    "DayCloses",
     "EntryWorkflow",
     "ExitWorkflow",
     "FetchStats",
@@ -26,6 +29,7 @@ __all__ = [
     "ReconcileReport",
     "ReplayMarket",
     "ReplayReport",
+    "StoreSettlement",
     "entry_order_id",
     "near_trigger",
     "reconcile",

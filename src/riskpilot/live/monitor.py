@@ -11,8 +11,9 @@ last check, or ``monitoring.urgent_frequency`` (5 s) while its close-out premium
 
 "within 2%" meaning ``|premium - trigger| <= 0.02 x trigger``. Disabled rules have no trigger.
 
-One cycle (:meth:`PositionMonitor.check_once`)
-----------------------------------------------
+One cycle (:meth:`PositionMonitor.check_once`) is one run of the shared cycle step
+(:class:`riskpilot.trading.step.TradingStep`), the monitor being its venue:
+
 1. Take the trading state from the store (``riskpilot halt``/``resume`` act on a running
    monitor) and pick up exits queued there (``riskpilot close``) or left WORKING.
 2. The positions that are due (and not being exited) are marked from quotes fetched through
@@ -21,9 +22,9 @@ One cycle (:meth:`PositionMonitor.check_once`)
    older than ``max_quote_age_seconds`` counted stale. A broker failure leaves every mark
    missing: the positions hold. A missing, crossed or stale quote never triggers an exit
    (the rules engine holds such a position, naming the problem).
-3. ``check_position_exits`` (via :class:`PositionMonitoringWorkflow`) decides and advances
-   the trailing stops; every non-HOLD decision raises a ``decision`` alert and goes to the
-   :class:`ExitWorkflow` as its own task, so an exit being worked never delays the others.
+3. ``check_position_exits`` (the step's) decides and advances the trailing stops; every
+   non-HOLD decision raises a ``decision`` alert and goes to the :class:`ExitWorkflow` as its
+   own task, so an exit being worked never delays the others.
 4. Unrealized P&L is kept in memory (:attr:`PositionMonitor.unrealized`, dollars). A
    position's mark and trailing stop are written to the store on a change of state only: a
    new peak/trough/MFE/MAE or day held, a trailing stop that moved (ACTIVATE/UPDATE/TRIGGER),
@@ -35,6 +36,9 @@ One cycle (:meth:`PositionMonitor.check_once`)
    manager halts entries; the monitor stores the halt (with its day, so it lifts on the next
    trading day or on ``riskpilot resume --force``), raises a ``circuit_breaker`` alert and
    closes every position with CRITICAL tactics.
+7. With a chain snapshot (a replay's day), the exits started are awaited and the step's
+   entry phase runs through the :class:`~riskpilot.live.entries.EntryWorkflow`; with
+   ``settle``, expiries settle through the :class:`~riskpilot.live.settlement.StoreSettlement`.
 
 Time comes from the injected :class:`~riskpilot.execution.executor.Clock`: a
 :class:`~riskpilot.execution.executor.SimulatedClock` runs a day of checks in milliseconds.
@@ -45,14 +49,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from riskpilot.config.schema import ExitRulesConfig, RegimeName, RiskPilotConfig, UrgentConditions
+from riskpilot.data.daychain import DayChain
 from riskpilot.execution.clock import Clock
 from riskpilot.execution.executor import ExitExecutor
 from riskpilot.execution.port import AlertSink, BrokerError, BrokerPort
+from riskpilot.live.entries import EntryWorkflow
 from riskpilot.live.quotes import QuoteFetcher
 from riskpilot.live.reconcile import (
     ReconcileReport,
@@ -61,15 +67,22 @@ from riskpilot.live.reconcile import (
     restore_risk,
     working_exit_positions,
 )
+from riskpilot.live.session import Sessions
+from riskpilot.live.settlement import StoreSettlement
 from riskpilot.live.workflows import ExitWorkflow, PositionMonitoringWorkflow
-from riskpilot.model.contract import exchange_date
+from riskpilot.model.contract import OptionContract, exchange_date
 from riskpilot.model.decision import ExitDecision
 from riskpilot.model.enums import ExitAction, PositionStatus, PremiumType, Priority, TradingState
 from riskpilot.model.mark import Mark, mark_position
 from riskpilot.model.position import Position, premium_at_profit
+from riskpilot.model.quote import Quote
+from riskpilot.risk.checks import ExitChecks, PositionCheck
 from riskpilot.risk.manager import RiskManager
 from riskpilot.rules.trailing_stop import TrailState
 from riskpilot.store import NotFoundError, PositionRepository, StateRepository, Store, TrailingSnapshot
+from riskpilot.trading.entry import EntryPlan
+from riskpilot.trading.settlement import SettlementPrice
+from riskpilot.trading.step import EntryResult, StepInputs, TradingStep
 
 log = logging.getLogger("riskpilot.monitor")
 hold_log = logging.getLogger("riskpilot.live.hold")
@@ -89,6 +102,9 @@ class CycleReport:
     trails_written: int = 0
     circuit_breaker: bool = False
     quote_error: str | None = None
+    entries: list[EntryResult] = field(default_factory=list)
+    refused: dict[str, int] = field(default_factory=dict)
+    settled: list[tuple[Position, float, str]] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +166,9 @@ class PositionMonitor:
         dry_run: bool = False,
         exit_regime: Callable[[date], RegimeName | None] | None = None,
         exit_workflow: ExitWorkflow | None = None,
+        entries: EntryWorkflow | None = None,
+        settlement: StoreSettlement | None = None,
+        underlying: str | None = None,
     ) -> None:
         self.store = store
         self.broker = broker
@@ -159,12 +178,28 @@ class PositionMonitor:
         self.alerts = alerts
         self.dry_run = dry_run
         self.monitoring = config.monitoring
-        self.quotes = quotes or QuoteFetcher.from_config(broker, clock, config.monitoring)
+        self.quotes_fetcher = quotes or QuoteFetcher.from_config(broker, clock, config.monitoring)
         self.exits: ExitWorkflow | None = exit_workflow
         if self.exits is None and executor is not None:
             self.exits = ExitWorkflow(executor, risk, dry_run=dry_run)
         self.decide = PositionMonitoringWorkflow(risk, alerts, dry_run=dry_run)
         self.exit_regime = exit_regime
+        self.entries = entries
+        self.settlement = settlement
+        #: The cycle step this monitor drives (it is the step's venue).
+        self.step = TradingStep(
+            config, risk, underlying=underlying or (entries.underlying if entries is not None else None),
+            planner=entries.planner if entries is not None else None,
+            settlement=settlement.kind if settlement is not None else "cash",
+            prices=settlement.prices if settlement is not None else None,
+            max_new_positions_per_day=entries.max_new_positions_per_day if entries is not None else 1,
+        )
+        self._cycle: CycleReport | None = None
+        self._force_all = False
+        self._trails_before: dict[str, TrailState | None] = {}
+        self._wrote = False
+        self._marks: Mapping[str, Mark] = {}
+        self._due: list[Position] = []
         #: Open positions being monitored, by id, with their tracked state.
         self.positions: dict[str, Position] = {}
         #: Unrealized P&L in dollars at the last good mark, by position id.
@@ -313,43 +348,79 @@ class PositionMonitor:
             t = self._triggers[key] = _triggers(self.config.exit_rules_for(method, regime))
         return t
 
-    async def check_once(self, *, force_all: bool = False) -> CycleReport:
-        """One cycle over the positions due now (every one with ``force_all``)."""
+    async def check_once(self, *, force_all: bool = False, chain: DayChain | None = None,
+                         settle: bool = False) -> CycleReport:
+        """One cycle over the positions due now (every one with ``force_all``): one run of
+        the cycle step with this monitor as its venue. ``chain`` (a day's chain snapshot)
+        runs the entry phase after the exits; ``settle`` settles the day's expiries."""
         if not self.started:
             raise RuntimeError("call PositionMonitor.start() (reconciliation) before the first cycle")
         now = self.clock.now()
-        report = CycleReport(now)
+        report = self._cycle = CycleReport(now)
+        self._force_all = force_all
+        self._wrote = False
+        self._marks = {}
+        try:
+            done = await self.step.run(self, StepInputs(now, exchange_date(now), chain=chain, settle=settle,
+                                                        regime=self._regime(now)))
+        finally:
+            self._cycle = None
+        report.checked = len(done.checks) if done.checks is not None else 0
+        report.entries = done.entries
+        report.refused = done.refused
+        report.settled = done.settled
+        if self.entries is not None:
+            self.entries.count(done.refused)
+        return report
+
+    # --- the venue of the cycle step -----------------------------------------------------
+    def _report(self) -> CycleReport:
+        if self._cycle is None:
+            raise RuntimeError("the monitor's venue calls belong to a cycle (check_once)")
+        return self._cycle
+
+    async def begin(self, now: datetime) -> None:
         self._state_in(exchange_date(now))
         self._pick_up_working_exits()
-        due = [p for pid, p in self.positions.items() if force_all or self.next_due.get(pid, now) <= now]
-        if not due:
-            if self._state_out(now):
-                await self._circuit_breaker(now, report)
-            return report
-        mon = self.monitoring
+
+    def due(self, now: datetime) -> Sequence[Position]:
+        due = [p for pid, p in self.positions.items() if self._force_all or self.next_due.get(pid, now) <= now]
+        # The trailing stops before this cycle's check: a stop that moved is written.
+        self._trails_before = {p.id: self.risk.trails.get(p.id) for p in due}
+        self._due = due
+        return due
+
+    def holding(self) -> Iterable[Position]:
+        return [sp.position for sp in self._positions_repo.load_open()]
+
+    async def quotes(self, contracts: Collection[OptionContract], now: datetime) -> Mapping[OptionContract, Quote]:
         try:
-            quotes = await self.quotes.get(leg.contract for p in due for leg in p.legs)
+            return await self.quotes_fetcher.get(contracts)
         except BrokerError as exc:
+            report = self._report()
             report.quote_error = f"{type(exc).__name__}: {exc}"
             log.warning("quotes unavailable (%s): every due position holds this cycle", report.quote_error)
-            quotes = {}
-        basis, max_age = mon.mark_basis, mon.max_quote_age_seconds
-        marks = {p.id: mark_position(p, quotes, now, basis=basis, max_age_seconds=max_age) for p in due}
+            return {}
+
+    def observe(self, checks: ExitChecks, marks: Mapping[str, Mark], now: datetime) -> None:
+        """Marks and trailing stops to the store on a change of state, urgent scheduling and
+        one log line per holding position (module docstring, steps 4-5)."""
+        report = self._report()
+        self._marks = marks
         regime = self._regime(now)
-        trails_before = {p.id: self.risk.trails.get(p.id) for p in due}
-        checks = await self.decide.evaluate(due, marks, now, regime=regime)
-        report.checked = len(checks)
         today = exchange_date(now)
+        mon = self.monitoring
         normal = timedelta(seconds=mon.normal_frequency)
         urgent_dt = timedelta(seconds=mon.urgent_frequency)
         cond = mon.urgent_conditions
         trails = self.risk.trails
+        before = self._trails_before
         hold_on = hold_log.isEnabledFor(logging.INFO)
         wrote = False
         exiting = {c.position.id: c for c in checks.exits()}
         # Checks are built lazily; a holding position with a good mark needs none built unless
         # its tracked state changed (the hot path of a quiet book).
-        for i, old in enumerate(due):
+        for i, old in enumerate(self._due):
             pid = old.id
             trail = trails.get(pid)
             check = exiting.get(pid)
@@ -358,9 +429,7 @@ class PositionMonitor:
                 report.decisions.append(check.decision)
                 self.positions[pid] = pos
                 if check.mark.is_valid:
-                    wrote |= self._write(pos, check.mark, trail, trail is not trails_before[pid], now, report)
-                self._spawn_exit(pos, check.decision, check.mark)
-                report.exits_started.append(pid)
+                    wrote |= self._write(pos, check.mark, trail, trail is not before.get(pid), now, report)
                 continue
             report.holds += 1
             mark = marks[pid]
@@ -383,7 +452,7 @@ class PositionMonitor:
                 self.urgent.discard(pid)
                 self.next_due[pid] = now + normal
             ost = old.state
-            trail_changed = trail is not trails_before[pid]
+            trail_changed = trail is not before.get(pid)
             if (
                 pid not in self._written
                 or (near is not None) != was_urgent
@@ -403,11 +472,46 @@ class PositionMonitor:
                     pid, old.underlying, old.method, 100.0 * pnl / old.entry_premium, (old.expiration - today).days,
                     old.entry_premium, premium, f", near {near}" if near else "",
                 )
-        if wrote and not self.dry_run:
-            self._state_repo.set_unrealized(today, math.fsum(self.unrealized.values()), now)
+        self._wrote = wrote
+
+    async def exit(self, check: PositionCheck, quotes: Mapping[OptionContract, Quote], now: datetime) -> None:
+        await self.decide.alert(check.position, check.decision, check.mark)
+        self._spawn_exit(check.position, check.decision, check.mark)
+        self._report().exits_started.append(check.position.id)
+
+    async def after_exits(self, now: datetime) -> None:
+        if self._wrote and not self.dry_run:
+            self._state_repo.set_unrealized(exchange_date(now), math.fsum(self.unrealized.values()), now)
         if self._state_out(now):
-            await self._circuit_breaker(now, report, marks)
-        return report
+            await self._circuit_breaker(now, self._report(), dict(self._marks))
+
+    async def exits_done(self) -> None:
+        await self.wait_exits()
+
+    def equity(self) -> float:
+        return self.entries.equity() if self.entries is not None else self.risk.equity
+
+    def new_position_id(self, day: date) -> str:
+        if self.entries is None:
+            raise RuntimeError("this monitor enters nothing (no EntryWorkflow wired)")
+        return self.entries.new_position_id(day)
+
+    async def enter(self, plan: EntryPlan) -> EntryResult:
+        if self.entries is None:
+            raise RuntimeError("this monitor enters nothing (no EntryWorkflow wired)")
+        result = await self.entries.enter(plan)
+        if result.position_id is not None and result.quantity > 0:
+            self.reload(result.position_id)
+        return result
+
+    async def settle(self, position: Position, price: float, reason: str, spot: SettlementPrice, day: date) -> None:
+        if self.settlement is None:
+            raise RuntimeError("this monitor settles nothing (no StoreSettlement wired)")
+        if self.dry_run:
+            log.warning("DRY RUN settlement: %s would settle at %.4f (%s)", position.id, price, reason)
+            return
+        self.settlement.settle(position, price, reason, spot, self.clock.now())
+        self.reload(position.id)
 
     def _regime(self, now: datetime) -> RegimeName | None:
         return None if self.exit_regime is None else self.exit_regime(exchange_date(now))
@@ -446,7 +550,7 @@ class PositionMonitor:
         need = [p for p in rest if p.id not in have]
         if need:
             try:
-                quotes = await self.quotes.get({leg.contract for p in need for leg in p.legs})
+                quotes = await self.quotes_fetcher.get({leg.contract for p in need for leg in p.legs})
             except BrokerError as exc:
                 log.error("circuit breaker: quotes unavailable (%s); the next cycle retries", exc)
                 quotes = {}
@@ -476,16 +580,30 @@ class PositionMonitor:
         first = min(self.next_due.values())
         return max((first - now).total_seconds(), 0.0)
 
-    async def run(self, stop: asyncio.Event, *, max_idle_seconds: float | None = None) -> None:
+    async def run(self, stop: asyncio.Event, *, max_idle_seconds: float | None = None,
+                  sessions: Sessions | None = None) -> None:
         """Cycle until ``stop`` is set; sleeps on the clock until the next position is due
         (at most ``max_idle_seconds``, default the urgent frequency, so queued closes and
-        halts are seen promptly)."""
+        halts are seen promptly). With ``sessions``, cycles run only while a session is open;
+        outside one the monitor holds every position and waits for the next open (waking at
+        least once a minute to see a stop)."""
         if not self.started:
             await self.start()
         cap = float(self.monitoring.urgent_frequency if max_idle_seconds is None else max_idle_seconds)
+        closed_logged = False
         while not stop.is_set():
-            await self.check_once()
-            wait = min(self.seconds_to_next(), cap)
+            to_open = sessions.seconds_to_open(self.clock.now()) if sessions is not None else 0.0
+            if to_open > 0:
+                if not closed_logged and sessions is not None:
+                    log.warning("market closed (%s): holding every position", sessions.describe(self.clock.now()))
+                    closed_logged = True
+                wait = min(to_open, 60.0)
+            else:
+                if closed_logged:
+                    log.warning("market open: monitoring resumes")
+                    closed_logged = False
+                await self.check_once()
+                wait = min(self.seconds_to_next(), cap)
             sleeper = asyncio.ensure_future(self.clock.sleep(max(wait, 0.05)))
             stopper = asyncio.ensure_future(stop.wait())
             await asyncio.wait({sleeper, stopper}, return_when=asyncio.FIRST_COMPLETED)

@@ -9,19 +9,14 @@ So every decision is dated as the backtest dates it, DTE and days held count as 
 there, and an exit's seconds of tactics (which advance the simulated clock) still trade on
 that day's quotes.
 
-Timing of one replayed day *t* (:func:`replay_days`), as the backtest's engine module
-describes its own:
-
-1. the clock moves to close_of(*t*); the paper broker matches working orders;
-2. one monitoring cycle over **every** open position (marks from day *t*'s quotes, exits
-   decided and worked to their end on day *t*'s quotes);
-3. the entry workflow runs once on day *t*'s chain (IV window fed, filters, sizing, order);
-4. the positions expiring on *t* settle at the underlying's close (see below);
-5. then the replay waits ``speed`` seconds of real time (0: none) before day *t+1*.
-
-With a :class:`ReplaySettlement` (the CLI passes one), expiries settle as in the backtest:
-positions whose expiration the data skipped before step 2 of the next day, and those
-expiring on *t* after step 3.
+Timing of one replayed day *t* (:func:`replay_days`): the clock moves to close_of(*t*) (the
+paper broker matches working orders), then **one run of the cycle step** with the monitor as
+its venue, over every open position and with day *t*'s chain: expiries the data skipped
+settle, positions are marked from day *t*'s quotes, exits are decided and worked to their
+end on day *t*'s quotes, the entry phase runs on day *t*'s chain (IV window fed, filters,
+sizing, order), the positions expiring on *t* settle at the underlying's close; then the
+replay waits ``speed`` seconds of real time (0: none) before day *t+1*. The backtest runs the
+very same step (:mod:`riskpilot.trading.step`).
 """
 
 from __future__ import annotations
@@ -30,24 +25,22 @@ import asyncio
 import bisect
 import contextlib
 import logging
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 
-from riskpilot.brokers.paper import DayChains, PaperBroker
+from riskpilot.brokers.paper import DayChains
 from riskpilot.data.daychain import DayChain, close_of
 from riskpilot.execution.clock import SimulatedClock
 from riskpilot.live.monitor import CycleReport, PositionMonitor
-from riskpilot.live.workflows import EntryResult, EntryWorkflow
-from riskpilot.model.contract import OptionContract
-from riskpilot.model.enums import PositionStatus, Priority, Side
+from riskpilot.model.contract import EXCHANGE_TZ, OptionContract
+from riskpilot.model.enums import PositionStatus
 from riskpilot.model.mark import MarkBasis, mark_position
-from riskpilot.model.order import Fill, OrderPurpose, client_order_id
+from riskpilot.model.position import Position
 from riskpilot.model.quote import Quote
 from riskpilot.risk.manager import RiskManager
-from riskpilot.store import ExitRepository, PositionRepository, Store
-from riskpilot.trading.settlement import Settlement, settlement_close, settlement_for
+from riskpilot.store import PositionRepository, Store
+from riskpilot.trading.step import EntryResult
 
 log = logging.getLogger("riskpilot.monitor")
 
@@ -166,86 +159,19 @@ class MarkedEquity:
         return total
 
 
-@dataclass(frozen=True, slots=True)
-class Settled:
-    """One position settled at expiration: ``price`` the close-out premium per share."""
-
-    position_id: str
-    day: date
-    quantity: int
-    price: float
-    reason: str
-
-
-class ReplaySettlement:
-    """Expiration in a replay, as the backtest settles (engine module docstring, steps 0 and
-    4, through the same :func:`~riskpilot.trading.settlement.settlement_close`): an OPEN position
-    whose expiration is the replayed day is settled after that day's entries at the
-    underlying's close in the day's chain; one whose expiration the data skipped is settled
-    before anything else on the next replayed day, at the last close in the store on or
-    before its expiration. Settlement is not a trade: no order, no commission. The paper
-    broker drops the expired contracts first, then the store records an executed exit (rule
-    and reason ``expiration_settlement`` or ``assignment``, tactic ``expiration``, priority
-    LOW) and the risk book takes a settlement fill; a replay stopped in between settles the
-    position again when it resumes (the broker step is idempotent)."""
-
-    def __init__(self, store: Store, broker: PaperBroker, risk: RiskManager, market: ReplayMarket,
-                 clock: SimulatedClock, *, settlement: Settlement | None = None) -> None:
-        self.store = store
-        self.broker = broker
-        self.risk = risk
-        self.market = market
-        self.clock = clock
-        self.kind: Settlement = settlement_for(market.underlying, settlement)
-        self._positions = PositionRepository(store)
-        self._exits = ExitRepository(store)
-
-    def _spot(self, expiration: date) -> float:
-        days = self.market.store.days(self.market.underlying, None, expiration)
-        for d in reversed(days):
-            px = self.market.chain(d).underlying_price
-            if math.isfinite(px):
-                return px
-        raise ValueError(
-            f"no {self.market.underlying} close on or before {expiration} in the chain store to settle an expiry at "
-            f"(the chains carry no underlying_price)"
-        )
-
-    def settle(self, day: date, *, skipped_only: bool) -> list[Settled]:
-        """Settle the OPEN positions expiring before ``day`` (``skipped_only``) or on or
-        before it."""
-        done: list[Settled] = []
-        now = self.clock.now()
-        for sp in self._positions.load_open((PositionStatus.OPEN,)):
-            p = sp.position
-            if p.underlying != self.market.underlying or p.quantity <= 0:
-                continue
-            if p.expiration > day or (skipped_only and p.expiration >= day):
-                continue
-            spot = self._spot(p.expiration)
-            price, reason = settlement_close(p, spot, self.kind)
-            self.broker.expire([leg.contract for leg in p.legs])
-            self._exits.record_exit(
-                p.id, reason=f"{reason}: {p.underlying} {spot:g} at the {p.expiration} close", priority=Priority.LOW,
-                quantity=p.quantity, fill_price=price, tactic="expiration", triggered_at=now, executed_at=now,
-                rule=reason, unrealized_pnl_at_trigger=sp.monitoring.unrealized_pnl,
-            )
-            coid = client_order_id(p.id, OrderPurpose.CLOSE, 0)
-            if self.risk.open_quantity(p.id) > 0:
-                self.risk.record_fill(Fill(f"{coid}-SETTLE", coid, p.quantity, price, now, Side.SELL, p.id, 0.0))
-            log.warning("settled %s at expiration %s: %d units at %.4f (%s, %s %g)", p.id, p.expiration,
-                        p.quantity, price, reason, p.underlying, spot)
-            done.append(Settled(p.id, day, p.quantity, price, reason))
-        return done
-
-
 @dataclass(slots=True)
 class ReplayReport:
     days: list[date] = field(default_factory=list)
     cycles: list[CycleReport] = field(default_factory=list)
-    entries: list[tuple[date, EntryResult]] = field(default_factory=list)
-    settled: list[Settled] = field(default_factory=list)
     stopped_early: bool = False
+
+    @property
+    def entries(self) -> list[tuple[date, EntryResult]]:
+        return [(c.at.astimezone(EXCHANGE_TZ).date(), e) for c in self.cycles for e in c.entries]
+
+    @property
+    def settled(self) -> list[tuple[Position, float, str]]:
+        return [s for c in self.cycles for s in c.settled]
 
 
 async def replay_days(
@@ -253,21 +179,21 @@ async def replay_days(
     market: ReplayMarket,
     clock: SimulatedClock,
     *,
-    entry: EntryWorkflow | None = None,
     speed: float = 0.0,
     stop: asyncio.Event | None = None,
     warm_up_days: Sequence[date] = (),
-    settlement: ReplaySettlement | None = None,
 ) -> ReplayReport:
-    """Replay ``market``'s days through ``monitor`` (and ``entry``), as the module docstring
-    says; ``warm_up_days`` (before the first day) only feed the entry's IV window."""
+    """Replay ``market``'s days through ``monitor`` (module docstring): its entries run when it
+    was wired with an :class:`~riskpilot.live.entries.EntryWorkflow`, its settlements with a
+    :class:`~riskpilot.live.settlement.StoreSettlement`; ``warm_up_days`` (before the first
+    day) only feed the entries' IV window."""
     if speed < 0:
         raise ValueError(f"speed is real seconds per replayed day, >= 0; got {speed!r}")
     stop = stop or asyncio.Event()
     report = ReplayReport()
-    if entry is not None:
+    if monitor.entries is not None:
         for d in warm_up_days:
-            entry.warm_up(market.chain(d))
+            monitor.entries.warm_up(market.chain(d))
     if not monitor.started:
         await monitor.start()
     for d in market.days:
@@ -279,18 +205,10 @@ async def replay_days(
         if gap > 0:
             await clock.sleep(gap)
         report.days.append(d)
-        if settlement is not None:
-            report.settled += _forget(monitor, settlement.settle(d, skipped_only=True))
-        cycle = await monitor.check_once(force_all=True)
+        cycle = await monitor.check_once(force_all=True, chain=market.chain(d),
+                                         settle=monitor.settlement is not None)
         await monitor.wait_exits()
         report.cycles.append(cycle)
-        if entry is not None:
-            result = await entry.run(market.chain(d))
-            report.entries.append((d, result))
-            if result.position_id is not None and result.quantity > 0:
-                monitor.reload(result.position_id)
-        if settlement is not None:
-            report.settled += _forget(monitor, settlement.settle(d, skipped_only=False))
         if speed > 0:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=speed)
@@ -299,18 +217,10 @@ async def replay_days(
     return report
 
 
-def _forget(monitor: PositionMonitor, settled: list[Settled]) -> list[Settled]:
-    for x in settled:
-        monitor.reload(x.position_id)
-    return settled
-
-
 __all__ = [
     "ClockLimiter",
     "MarkedEquity",
     "ReplayMarket",
     "ReplayReport",
-    "ReplaySettlement",
-    "Settled",
     "replay_days",
 ]

@@ -7,6 +7,10 @@ ITM. Settlement is not a trade: no commission."""
 
 from __future__ import annotations
 
+import bisect
+import math
+from dataclasses import dataclass
+from datetime import date
 from typing import Literal
 
 from riskpilot.model.enums import Right
@@ -17,6 +21,15 @@ from riskpilot.risk.sizing import payoff_at_expiry
 CASH_SETTLED = frozenset({"SPX", "SPXW", "XSP", "NDX", "NDXP", "RUT", "RUTW", "VIX", "DJX", "OEX", "XEO"})
 
 Settlement = Literal["cash", "physical"]
+
+
+@dataclass(frozen=True, slots=True)
+class SettlementPrice:
+    """The underlying's value a position settles at: ``spot`` in underlying price units,
+    ``source`` says where it came from (shown in the exit's reason)."""
+
+    spot: float
+    source: str
 
 
 def settlement_close(pos: Position, spot: float, settlement: Settlement) -> tuple[float, str]:
@@ -51,4 +64,34 @@ def settlement_for(underlying: str, settlement: Settlement | None = None) -> Set
     return "cash" if underlying.upper() in CASH_SETTLED else "physical"
 
 
-__all__ = ["CASH_SETTLED", "Settlement", "settlement_close", "settlement_for"]
+class ChainCloses:
+    """Settlement values from the chain's own underlying close, as the chains were seen
+    (:meth:`observe` each day in order): a position expiring on a day seen settles at that
+    day's close; one whose expiration the data skipped at the last close on or before it.
+    Implements :class:`riskpilot.trading.step.SettlementPrices`."""
+
+    def __init__(self, underlying: str) -> None:
+        self.underlying = underlying
+        self._days: list[date] = []
+        self._closes: list[float] = []
+        self._last: tuple[date, float] | None = None
+
+    def observe(self, day: date, close: float) -> None:
+        self._last = (day, close)
+        if math.isfinite(close):
+            self._days.append(day)
+            self._closes.append(close)
+
+    def on(self, underlying: str, expiration: date) -> SettlementPrice:
+        if self._last is not None and self._last[0] == expiration and not math.isfinite(self._last[1]):
+            raise ValueError(
+                f"{expiration}: a {underlying} position expires today but the chain carries no underlying "
+                f"price to settle it at (fill underlying_price in the chain)"
+            )
+        i = bisect.bisect_right(self._days, expiration) - 1
+        if i < 0:
+            raise ValueError(f"no {underlying} close on or before {expiration} to settle an expiry at")
+        return SettlementPrice(self._closes[i], f"chain close of {self._days[i]}")
+
+
+__all__ = ["CASH_SETTLED", "ChainCloses", "Settlement", "SettlementPrice", "settlement_close", "settlement_for"]

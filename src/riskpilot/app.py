@@ -1,0 +1,271 @@
+"""Wiring: the one place that decides, from a configuration and the command's options, which
+clock, quote source, executor and store a run gets. Nothing below it asks which it has.
+
+- :func:`build_replay`: the live loop on a simulated clock over a stored chain, the paper
+  broker filling by the backtest's fill model (``riskpilot monitor --replay``).
+- :func:`build_live`: the live loop on the wall clock within the exchange's sessions,
+  against a broker (``riskpilot monitor``); ``--broker paper`` without a replay trades on
+  the paper broker's own random-walk market, seeded from what its account holds.
+- The backtest's wiring is :func:`riskpilot.backtest.runner.run_spec` (a spec in, a run out).
+
+CLI commands parse flags and call these; they build nothing themselves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Literal
+
+from riskpilot import __version__
+from riskpilot.alerts import Alerter
+from riskpilot.brokers.paper import PaperBroker, RandomWalkMarket, ScriptedMarket
+from riskpilot.config import RiskPilotConfig
+from riskpilot.data.daychain import close_of
+from riskpilot.data.store import ChainStore
+from riskpilot.execution.clock import Clock, SimulatedClock, WallClock
+from riskpilot.execution.executor import ExitExecutor
+from riskpilot.execution.fills import SlippageSpec, fill_model_for
+from riskpilot.execution.port import BrokerPort
+from riskpilot.live.entries import EntryWorkflow
+from riskpilot.live.monitor import PositionMonitor
+from riskpilot.live.quotes import QuoteFetcher
+from riskpilot.live.replay import ClockLimiter, MarkedEquity, ReplayMarket, ReplayReport, replay_days
+from riskpilot.live.session import AlwaysOpen, ExchangeSessions, Sessions
+from riskpilot.live.settlement import DayCloses, StoreSettlement
+from riskpilot.risk.manager import RiskManager
+from riskpilot.store import StateRepository, Store
+from riskpilot.trading.settlement import settlement_for
+from riskpilot.trading.signals import IV_WINDOW, MarketData, iv_filters_set
+
+log = logging.getLogger("riskpilot.monitor")
+
+SLIPPAGES: dict[str, SlippageSpec] = {"none": "none", "pct": "pct", "spread": "spread", "orats": "orats",
+                                      "volume": "volume"}
+
+
+class WiringError(ValueError):
+    """The options cannot make a run; the message says which and how to fix it."""
+
+
+@dataclass(frozen=True, slots=True)
+class MonitorOptions:
+    """What every monitor run is given. ``equity`` dollars (sizing); ``slippage`` and
+    ``commission`` (dollars per contract per leg) are the paper broker's fill model;
+    ``sessions``: ``exchange`` (XNYS sessions) or ``always`` (paper practice only)."""
+
+    broker: str = "paper"
+    dry_run: bool = False
+    account: str = "paper"
+    equity: float = 100_000.0
+    slippage: str = "orats"
+    commission: float = 0.65
+    sessions: Literal["exchange", "always"] = "exchange"
+    walk_seed: int = 0
+    walk_step_seconds: float = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayOptions:
+    chains: Path
+    underlying: str
+    method: str
+    start: date | None = None
+    end: date | None = None
+    speed: float = 1.0
+
+
+@dataclass(slots=True)
+class RunSummary:
+    lines: list[str] = field(default_factory=list)
+
+
+def _fill_model(opts: MonitorOptions):  # type: ignore[no-untyped-def]
+    if opts.slippage not in SLIPPAGES:
+        raise WiringError(f"--slippage {opts.slippage!r}: use one of {', '.join(SLIPPAGES)}")
+    return fill_model_for(SLIPPAGES[opts.slippage], opts.commission)
+
+
+def _market_data(underlying: str) -> MarketData | None:
+    try:
+        return MarketData.from_bundled(underlying)
+    except LookupError as exc:
+        log.warning("no bundled VIX/trend history for %s (%s): VIX filters and regimes are off", underlying, exc)
+        return None
+
+
+class MonitorRun:
+    """A wired monitor run: :meth:`run` until ``stop`` is set (or the replay ends). The run
+    is recorded in the store (host, version, config text) from start to finish."""
+
+    def __init__(self, *, store: Store, config: RiskPilotConfig, config_text: str | None, clock: Clock,
+                 broker: BrokerPort, risk: RiskManager, monitor: PositionMonitor, alerter: Alerter | None,
+                 command: str, dry_run: bool, replay: ReplayMarket | None = None, speed: float = 0.0,
+                 warm_up: list[date] | None = None, sessions: Sessions | None = None) -> None:
+        self.store = store
+        self.config = config
+        self.config_text = config_text
+        self.clock = clock
+        self.broker = broker
+        self.risk = risk
+        self.monitor = monitor
+        self.alerter = alerter
+        self.command = command
+        self.dry_run = dry_run
+        self.replay = replay
+        self.speed = speed
+        self.warm_up = warm_up or []
+        self.sessions = sessions
+
+    async def run(self, stop: asyncio.Event) -> RunSummary:
+        state = StateRepository(self.store)
+        run_id = state.start_run(host=socket.gethostname(), version=__version__, dry_run=self.dry_run,
+                                 started_at=datetime.now(UTC), config_text=self.config_text, command=self.command)
+        try:
+            if self.replay is not None:
+                report = await replay_days(self.monitor, self.replay, self.clock_as_simulated(), speed=self.speed,
+                                           stop=stop, warm_up_days=self.warm_up)
+                await self.monitor.shutdown()
+                return self._replay_summary(report)
+            await self.monitor.run(stop, sessions=self.sessions)
+            await self.monitor.shutdown()
+            return RunSummary([f"monitor stopped: {len(self.monitor.positions)} positions open, "
+                               f"trading {self.risk.trading_state.value}"
+                               + (" [dry run: nothing sent]" if self.dry_run else "")])
+        finally:
+            if self.alerter is not None:
+                await self.alerter.drain()
+            state.finish_run(run_id, datetime.now(UTC))
+
+    def clock_as_simulated(self) -> SimulatedClock:
+        if not isinstance(self.clock, SimulatedClock):
+            raise TypeError("a replay runs on a SimulatedClock")
+        return self.clock
+
+    def _replay_summary(self, report: ReplayReport) -> RunSummary:
+        opened = sum(1 for _, r in report.entries if r.quantity > 0)
+        exits = sum(len(c.exits_started) for c in report.cycles)
+        how = "stopped by signal" if report.stopped_early else "replay finished"
+        calls = getattr(self.broker, "total_api_calls", None)
+        lines = [
+            f"{how}: {len(report.days)} days ({report.days[0] if report.days else '-'} to "
+            f"{report.days[-1] if report.days else '-'}), {opened} entries, {exits} exits started, "
+            f"{len(report.settled)} settled at expiration, {len(self.monitor.positions)} positions open, "
+            f"broker calls {calls}" + (" [dry run: nothing sent]" if self.dry_run else "")
+        ]
+        refused = self.monitor.entries.refused if self.monitor.entries is not None else {}
+        if refused:
+            lines.append("entries refused: " + ", ".join(f"{k} {v}" for k, v in sorted(refused.items())))
+        return RunSummary(lines)
+
+
+def build_replay(store: Store, cfg: RiskPilotConfig, config_text: str | None, opts: MonitorOptions,
+                 replay: ReplayOptions, *, paper_broker: Callable[..., PaperBroker] | None = None) -> MonitorRun:
+    """The live loop over ``replay.chains`` on a simulated clock set to each day's close
+    (:mod:`riskpilot.live.replay`), trading ``replay.method`` in ``replay.underlying`` through the
+    paper broker with the backtest's fill model."""
+    if opts.broker != "paper":
+        raise WiringError(f"--replay trades on the paper broker; --broker {opts.broker!r} cannot replay history")
+    chains = ChainStore(replay.chains)
+    market = ReplayMarket(chains, replay.underlying, replay.start or date(1900, 1, 1), replay.end)
+    clock = SimulatedClock(close_of(market.days[0]) - timedelta(seconds=1))
+    model = _fill_model(opts)
+    broker = (paper_broker or PaperBroker)(store, market, account=opts.account, fill_model=model, clock=clock)
+
+    async def match(_now: datetime) -> None:
+        await broker.process()
+
+    clock.on_advance(match)
+    alerter = None if opts.dry_run else Alerter.from_config(store, cfg.alerts, clock=clock)
+    risk = RiskManager(cfg, equity=opts.equity)
+    # The call limit counts the replay's clock: real seconds would throttle a --speed 0 replay.
+    quotes = QuoteFetcher.from_config(broker, clock, cfg.monitoring,
+                                      limiter=ClockLimiter(clock, cfg.monitoring.max_api_calls_per_minute))
+    md = _market_data(replay.underlying)
+    entries = EntryWorkflow(
+        store=store, broker=broker, risk=risk, config=cfg, clock=clock, method=replay.method,
+        underlying=replay.underlying, quotes=quotes, market=md, dry_run=opts.dry_run, fill_model=model,
+        equity=MarkedEquity(opts.equity, risk, store, market, clock, cfg.monitoring.mark_basis),
+    )
+    # Expiries settle as in the backtest (not in a dry run, which writes nothing).
+    settlement = None if opts.dry_run else StoreSettlement(
+        store, risk, DayCloses(replay.underlying, lambda lo, hi: chains.days(replay.underlying, lo, hi), market.chain),
+        settlement_for(replay.underlying), expire=broker.expire)
+    monitor = PositionMonitor(
+        store, broker, risk, cfg, clock, executor=ExitExecutor(broker, store, cfg, clock, alerter), alerts=alerter,
+        quotes=quotes, dry_run=opts.dry_run, exit_regime=(lambda d: md.regime(d, cfg.regimes)) if md else None,
+        entries=entries, settlement=settlement, underlying=replay.underlying,
+    )
+    warm: list[date] = []
+    if iv_filters_set(cfg.method(replay.method).entry):
+        warm = chains.days(replay.underlying, None, market.days[0] - timedelta(days=1))[-IV_WINDOW:]
+    return MonitorRun(store=store, config=cfg, config_text=config_text, clock=clock, broker=broker, risk=risk,
+                      monitor=monitor, alerter=alerter, command="monitor --replay", dry_run=opts.dry_run,
+                      replay=market, speed=replay.speed, warm_up=warm)
+
+
+async def paper_walk_broker(store: Store, opts: MonitorOptions, clock: Clock) -> PaperBroker:
+    """The paper broker on its own market: a seeded random walk (one step per
+    ``opts.walk_step_seconds`` of the clock) starting from each contract the paper account
+    holds at its average price. A contract without a positive price has no quote (its
+    position holds)."""
+    broker = PaperBroker(store, ScriptedMarket(), account=opts.account, fill_model=_fill_model(opts),
+                         clock=clock.now)
+    walk = RandomWalkMarket({}, seed=opts.walk_seed, step_seconds=opts.walk_step_seconds)
+    for held in await broker.positions():
+        price = abs(held.avg_price)
+        if price > 0:
+            walk.add(held.contract, price)
+        else:
+            log.warning("paper account holds %s at no price: it is not quoted", held.contract)
+    broker.source = walk
+    return broker
+
+
+async def build_live(store: Store, cfg: RiskPilotConfig, config_text: str | None, opts: MonitorOptions, *,
+                     broker: BrokerPort | None = None, clock: Clock | None = None,
+                     sessions: Sessions | None = None) -> MonitorRun:
+    """The live loop on ``clock`` (default: the wall clock) within ``sessions`` (default by
+    ``opts.sessions``) against ``broker`` (default by ``opts.broker``). It manages the exits
+    of what the store holds; entries need a chain source, which the live loop does not have
+    yet (they run in replays and backtests)."""
+    clock = clock or WallClock()
+    if sessions is None:
+        if opts.sessions == "always":
+            if opts.broker != "paper":
+                raise WiringError("--sessions always is for paper practice only: a real account trades in its "
+                                  "exchange's sessions")
+            sessions = AlwaysOpen()
+        else:
+            sessions = ExchangeSessions("XNYS")
+    if broker is None:
+        if opts.broker != "paper":
+            raise WiringError(f"--broker {opts.broker!r} is not wired to the monitor yet: use --broker paper")
+        broker = await paper_walk_broker(store, opts, clock)
+    alerter = None if opts.dry_run else Alerter.from_config(store, cfg.alerts, clock=clock.now)
+    risk = RiskManager(cfg, equity=opts.equity)
+    quotes = QuoteFetcher.from_config(broker, clock, cfg.monitoring)
+    executor = ExitExecutor(broker, store, cfg, clock, alerter)
+    monitor = PositionMonitor(store, broker, risk, cfg, clock, executor=executor, alerts=alerter, quotes=quotes,
+                              dry_run=opts.dry_run)
+    return MonitorRun(store=store, config=cfg, config_text=config_text, clock=clock, broker=broker, risk=risk,
+                      monitor=monitor, alerter=alerter, command=f"monitor --broker {opts.broker}",
+                      dry_run=opts.dry_run, sessions=sessions)
+
+
+__all__ = [
+    "SLIPPAGES",
+    "MonitorOptions",
+    "MonitorRun",
+    "ReplayOptions",
+    "RunSummary",
+    "WiringError",
+    "build_live",
+    "build_replay",
+    "paper_walk_broker",
+]

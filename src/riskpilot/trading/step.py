@@ -1,0 +1,301 @@
+"""The cycle step: the order of a trading cycle, written once and run by both drivers.
+
+:meth:`TradingStep.run` performs, in this order (``docs/architecture.md`` says which quote
+each phase sees in each driver):
+
+0. **Begin** (``venue.begin``): what the venue carries over from before (the backtest fills
+   orders it queued on the previous day under ``--fill next``; the live loop takes the
+   trading state set outside and picks up exits queued in the store).
+1. **Expiries the data skipped**: positions whose expiration is before today settle first,
+   at the underlying's value on their expiration (:mod:`riskpilot.trading.settlement`).
+2. **Mark**: every position due now is marked from the venue's quotes
+   (:func:`riskpilot.model.mark.mark_position`; a missing, crossed or stale leg quote gives
+   a bad mark, on which no rule acts).
+3. **Decide**: ``RiskManager.check_position_exits`` under the day's regime (its exit-rule
+   overrides apply) advances the tracked state and the trailing stops; the venue observes
+   every check (``venue.observe``: the backtest keeps the last good mark for equity, the
+   live loop stores marks and schedules the next check).
+4. **Execute exits**: every non-HOLD decision goes to ``venue.exit`` (the backtest's
+   simulated tactics fill it against the same quotes; the live loop starts the urgency
+   tactic at the broker), then ``venue.after_exits`` (the live loop closes what the
+   circuit breaker caught outside this step's positions).
+5. **Entries** (only with a chain): the exits of this step are awaited (``venue.exits_done``),
+   then up to ``max_new_positions_per_day`` entries are planned by the shared
+   :class:`~riskpilot.trading.entry.EntryPlanner` (signal, strategy, price, size) and
+   executed by ``venue.enter``. The IV window is fed with every chain, traded or not.
+6. **Settlement** (only when asked): positions expiring today settle.
+
+Both drivers are async-shaped: the backtest's venue never suspends, so :func:`run_sync`
+drives one step without an event loop; the live loop awaits it inside asyncio.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Collection, Coroutine, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, Literal, Protocol, TypeVar
+
+from riskpilot.config.schema import RegimeName, RiskPilotConfig
+from riskpilot.data.daychain import DayChain, day_number
+from riskpilot.model.contract import OptionContract
+from riskpilot.model.enums import ExitAction, PositionStatus
+from riskpilot.model.mark import Mark, mark_position
+from riskpilot.model.position import Position
+from riskpilot.model.quote import Quote
+from riskpilot.risk.checks import ExitChecks, PositionCheck
+from riskpilot.risk.manager import RiskManager
+from riskpilot.trading.entry import EntryPlan, EntryPlanner, EntryRefused
+from riskpilot.trading.settlement import Settlement, SettlementPrice, settlement_close
+
+#: Features handed to the rules per position (e.g. ``edge`` for event contracts), computed
+#: from the marks of this step.
+Features = Mapping[str, Mapping[str, float]]
+
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True, slots=True)
+class EntryResult:
+    """One entry the venue executed or refused. ``status``: ``refused`` (``reason`` names
+    why, as the refusal counts do), ``filled``, ``partial`` (``quantity`` of ``requested``
+    units), ``unfilled`` (nothing filled; closed unopened), ``dry_run`` (would have sent),
+    ``pending`` (the broker could not be reached; the restart reconciliation settles it).
+    ``price`` is the average fill, net premium per share."""
+
+    status: Literal["refused", "filled", "partial", "unfilled", "dry_run", "pending"]
+    reason: str
+    position_id: str | None = None
+    quantity: int = 0
+    requested: int = 0
+    price: float | None = None
+
+
+class SettlementPrices(Protocol):
+    """Where settlement values come from (the chain's close today; #15 adds official
+    series)."""
+
+    def on(self, underlying: str, expiration: date) -> SettlementPrice:
+        """The value positions of ``underlying`` expiring on ``expiration`` settle at; raises
+        ``ValueError`` naming what is missing when there is none."""
+        ...
+
+
+class Venue(Protocol):
+    """What a driver hands the cycle step: its book, quotes and executor (module docstring
+    for when each is called). ``dry_run``: entries are planned but not booked as pending."""
+
+    dry_run: bool
+
+    async def begin(self, now: datetime) -> None: ...
+
+    def due(self, now: datetime) -> Sequence[Position]:
+        """The open positions to check in this step."""
+        ...
+
+    def holding(self) -> Iterable[Position]:
+        """Every position held or being entered in the step's underlying (settlement, and
+        expirations already held, which entries avoid)."""
+        ...
+
+    async def quotes(self, contracts: Collection[OptionContract], now: datetime) -> Mapping[OptionContract, Quote]:
+        ...
+
+    def observe(self, checks: ExitChecks, marks: Mapping[str, Mark], now: datetime) -> None: ...
+
+    async def exit(self, check: PositionCheck, quotes: Mapping[OptionContract, Quote], now: datetime) -> None: ...
+
+    async def after_exits(self, now: datetime) -> None: ...
+
+    async def exits_done(self) -> None: ...
+
+    def equity(self) -> float:
+        """The account's equity in dollars now, for sizing entries."""
+        ...
+
+    def new_position_id(self, day: date) -> str: ...
+
+    async def enter(self, plan: EntryPlan) -> EntryResult: ...
+
+    async def settle(self, position: Position, price: float, reason: str, spot: SettlementPrice, day: date) -> None:
+        ...
+
+
+@dataclass(slots=True)
+class StepReport:
+    """What one step did."""
+
+    at: datetime
+    checks: ExitChecks | None = None
+    exits: list[PositionCheck] = field(default_factory=list)
+    entries: list[EntryResult] = field(default_factory=list)
+    refused: dict[str, int] = field(default_factory=dict)
+    settled: list[tuple[Position, float, str]] = field(default_factory=list)
+    unknown_delta: list[str] = field(default_factory=list)
+
+    def refuse(self, why: str) -> None:
+        self.refused[why] = self.refused.get(why, 0) + 1
+
+
+@dataclass(frozen=True, slots=True)
+class StepInputs:
+    """One step's inputs. ``day`` is the exchange date of ``now``; ``chain`` (day's chain
+    snapshot) turns on the entries; ``settle`` the settlement of expiries; ``regime`` the
+    day's regime (its exit-rule overrides apply; None: the base rules)."""
+
+    now: datetime
+    day: date
+    chain: DayChain | None = None
+    settle: bool = False
+    regime: RegimeName | None = None
+    features: Features | None = None
+
+
+class TradingStep:
+    """The cycle step (module docstring). ``planner`` enters one method in its underlying
+    (None: the step never enters, e.g. a live loop that only manages what it holds);
+    ``settlement`` and ``prices`` settle expiries of ``underlying`` (None: of every
+    underlying held)."""
+
+    def __init__(
+        self,
+        config: RiskPilotConfig,
+        risk: RiskManager,
+        *,
+        underlying: str | None = None,
+        planner: EntryPlanner | None = None,
+        settlement: Settlement = "cash",
+        prices: SettlementPrices | None = None,
+        max_new_positions_per_day: int = 1,
+    ) -> None:
+        if max_new_positions_per_day < 0:
+            raise ValueError(f"max_new_positions_per_day must be >= 0, got {max_new_positions_per_day}")
+        self.config = config
+        self.risk = risk
+        self.underlying = underlying
+        self.planner = planner
+        self.settlement = settlement
+        self.prices = prices
+        self.max_new_positions_per_day = max_new_positions_per_day
+        self.basis = config.monitoring.mark_basis
+        self.max_quote_age = config.monitoring.max_quote_age_seconds
+
+    async def run(self, venue: Venue, inputs: StepInputs) -> StepReport:
+        now, d = inputs.now, inputs.day
+        report = StepReport(now)
+        await venue.begin(now)
+        if inputs.settle:
+            await self._settle(venue, d, report, skipped_only=True)
+        due = venue.due(now)
+        if due:
+            quotes = await venue.quotes({leg.contract for p in due for leg in p.legs}, now)
+            marks = {p.id: mark_position(p, quotes, now, basis=self.basis, max_age_seconds=self.max_quote_age)
+                     for p in due}
+            checks = self.risk.check_position_exits(due, marks, now, regime=inputs.regime, features=inputs.features)
+            report.checks = checks
+            venue.observe(checks, marks, now)
+            for check in checks.exits():
+                report.exits.append(check)
+                await venue.exit(check, quotes, now)
+        await venue.after_exits(now)
+        if inputs.chain is not None and self.planner is not None:
+            await venue.exits_done()
+            await self._enter(venue, inputs.chain, inputs.regime, now, report)
+        if inputs.settle:
+            await venue.exits_done()
+            await self._settle(venue, d, report, skipped_only=False)
+        return report
+
+    async def _enter(self, venue: Venue, day: DayChain, regime: RegimeName | None, now: datetime,
+                     report: StepReport) -> None:
+        planner = self.planner
+        assert planner is not None  # checked by run()
+        reading = planner.observe(day)  # fed every day, whatever happens next
+        if self.max_new_positions_per_day == 0 or day.size == 0:
+            return
+        refused = planner.signal(day.quote_date, reading, regime, self.risk)
+        if refused is not None:
+            report.refuse(refused.reason)
+            return
+        held: set[int] = set()
+        for p in venue.holding():
+            if p.underlying != planner.underlying:
+                continue
+            if p.status is PositionStatus.PENDING:
+                report.refuse("conflicting_position")  # an entry of this underlying is still working
+                return
+            held.add(day_number(p.expiration))
+        for _ in range(self.max_new_positions_per_day):
+            cand = planner.candidate(day, frozenset(held))
+            if cand is None:
+                report.refuse("no_candidate")
+                return
+            quotes = await venue.quotes([leg.contract for leg in cand.legs], now)
+            premium = planner.price(cand, quotes, now)
+            if isinstance(premium, EntryRefused):
+                report.refuse(premium.reason)
+                return
+            pid = venue.new_position_id(day.quote_date)
+            if not math.isfinite(cand.delta_per_share):
+                report.unknown_delta.append(pid)  # sized without the delta limit
+            self.risk.set_equity(max(venue.equity(), 1e-6))
+            plan = planner.size(cand, premium, pid, day=day, at=now, quotes=quotes, risk=self.risk, regime=regime,
+                                register=not venue.dry_run)
+            if isinstance(plan, EntryRefused):
+                report.refuse(plan.reason)
+                return
+            result = await venue.enter(plan)
+            report.entries.append(result)
+            if result.status == "refused":
+                report.refuse(result.reason)
+                return
+            held.add(day_number(cand.legs[0].contract.expiration))
+
+    async def _settle(self, venue: Venue, d: date, report: StepReport, *, skipped_only: bool) -> None:
+        for pos in list(venue.holding()):
+            if self.underlying is not None and pos.underlying != self.underlying:
+                continue
+            # An entry still pending or an exit still working is not settled here: the step
+            # settles it once its order is final and it is OPEN again.
+            if pos.status is not PositionStatus.OPEN or pos.quantity <= 0:
+                continue
+            if pos.expiration > d or (skipped_only and pos.expiration >= d):
+                continue
+            if self.prices is None:
+                raise ValueError(f"{d}: position {pos.id} expired on {pos.expiration} but the step has no "
+                                 "settlement prices (TradingStep(prices=...))")
+            spot = self.prices.on(pos.underlying, pos.expiration)
+            price, reason = settlement_close(pos, spot.spot, self.settlement)
+            report.settled.append((pos, price, reason))
+            await venue.settle(pos, price, reason, spot, d)
+
+
+def run_sync(step: Coroutine[Any, Any, _T]) -> _T:
+    """Drive a coroutine that never suspends (the backtest's step, whose venue fills at
+    once) to its result without an event loop. A venue that suspends is a wiring error."""
+    try:
+        step.send(None)
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
+    step.close()
+    raise RuntimeError("the step suspended: a synchronous driver needs a venue whose calls complete at once")
+
+
+def closes_all(action: ExitAction) -> bool:
+    """Whether a decision closes the whole position (CLOSE, ROLL) rather than a part."""
+    return action in (ExitAction.CLOSE, ExitAction.ROLL)
+
+
+__all__ = [
+    "EntryResult",
+    "Features",
+    "SettlementPrice",
+    "SettlementPrices",
+    "StepInputs",
+    "StepReport",
+    "TradingStep",
+    "Venue",
+    "closes_all",
+    "run_sync",
+]
