@@ -60,7 +60,7 @@ def read(path: Path, options: ReadOptions) -> pa.Table:
         underlying_price = pc.coalesce(underlying_price, active)
     close = raw.floats("close")
     columns: dict[str, pa.Array] = {
-        "quote_date": raw.dates("quote_date"),
+        "quote_date": raw.quote_dates("quote_date"),
         "underlying": underlying,
         "underlying_price": underlying_price,
         "root": pc.utf8_upper(pc.utf8_trim_whitespace(raw.strings("root", required=True))),
