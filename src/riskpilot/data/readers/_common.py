@@ -10,8 +10,7 @@ counted then), so the happy path pays nothing for it.
 from __future__ import annotations
 
 import csv
-import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -175,7 +174,7 @@ class RawTable:
             try:
                 out = pc.cast(text, pa.float64())
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-                bad = _first_bad(text, _parses_as_float)
+                bad = _first_unparseable(text, pa.float64())
                 raise self.error(
                     f"cannot parse {text[bad].as_py()!r} as a number; fix or remove that value "
                     "(an empty field is read as 'not sent')",
@@ -212,8 +211,8 @@ class RawTable:
         else:
             text = _clean_text(self.text(name))
             # Date-times such as '2019-04-25 00:00:00' keep their date part.
-            if _looks_like_datetime(text):
-                text = pc.utf8_slice_codeunits(text, 0, 10)
+            text = pc.if_else(pc.match_substring_regex(text, _DATETIME_RE),
+                              pc.utf8_slice_codeunits(text, 0, 10), text)
             out = pa.nulls(len(text), pa.date32())
             for fmt, pattern in _DATE_FORMATS:
                 parts = pc.extract_regex(text, pattern)
@@ -369,15 +368,26 @@ def positive_or_null(values: pa.Array) -> pa.Array:
     return pc.if_else(pc.greater(values, 0.0), values, pa.scalar(None, pa.float64()))
 
 
+def impossible_price(values: pa.Array) -> np.ndarray:
+    """Boolean array: negative or infinite prices (null is not impossible: it is not sent), for
+    vendor columns that do not reach the schema as they are."""
+    v = np.asarray(pc.cast(values, pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        return np.asarray((v < 0.0) | np.isinf(v), dtype=bool)
+
+
 def assemble(raw: RawTable, columns: Mapping[str, pa.Array | pa.ChunkedArray], *,
-             source: str) -> pa.Table:
+             source: str, flags: np.ndarray | None = None) -> pa.Table:
     """Build a CHAIN_SCHEMA table from converted columns; absent optional columns are null;
-    the quality bitmask is computed here (see :func:`riskpilot.data.quality.flag_rows`)."""
+    the quality bitmask is computed here (see :func:`riskpilot.data.quality.flag_rows`), OR-ed
+    with ``flags`` (int32 per row), which a reader sets for problems the schema's columns no
+    longer show."""
     n = len(next(iter(columns.values())))
     arrays: list[pa.Array | pa.ChunkedArray] = []
     for field in CHAIN_SCHEMA:
         if field.name == "quality":
-            arrays.append(pa.nulls(n, pa.int32()).fill_null(0))
+            preset = np.zeros(n, dtype=np.int32) if flags is None else flags.astype(np.int32)
+            arrays.append(pa.array(preset, pa.int32()))
         elif field.name == "source":
             arrays.append(pa.array([source] * n, pa.string()) if n else pa.array([], pa.string()))
         elif field.name == "model_priced":
@@ -432,13 +442,9 @@ def _clean_text(arr: pa.Array) -> pa.Array:
     return pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text)
 
 
-def _looks_like_datetime(text: pa.Array) -> bool:
-    lengths = pc.utf8_length(text)
-    longest = pc.max(lengths).as_py()
-    return longest is not None and longest > 10 and bool(
-        pc.all(pc.match_substring_regex(
-            pc.drop_null(text), r"^\d{4}-\d{2}-\d{2}[ T]")).as_py()
-    )
+#: A date followed by a valid time of day (and an optional zone), whose date part is kept.
+_DATETIME_RE = (r"^\d{4}-\d{2}-\d{2}[ T]([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d+)?)?"
+                r"(Z|[+-]\d{2}:?\d{2})?$")
 
 
 def _nan_to_null(arr: pa.Array | pa.ChunkedArray) -> pa.Array:
@@ -457,20 +463,19 @@ _DATE_FORMATS: tuple[tuple[str, str], ...] = (
     ("%m/%d/%Y", r"^(?P<m>\d{1,2})/(?P<d>\d{1,2})/(?P<y>\d{4})$"),
 )
 
-_FLOAT_RE = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$|^[+-]?(nan|inf|infinity)$",
-                       re.IGNORECASE)
-
-
-def _parses_as_float(value: str | None) -> bool:
-    return value is None or bool(_FLOAT_RE.match(value))
-
-
-def _first_bad(text: pa.Array, ok: Callable[[str | None], bool]) -> int:
-    # Slow path, only taken once a vectorized cast has failed.
-    for i, value in enumerate(text.to_pylist()):
-        if not ok(value):
-            return i
-    return 0
+def _first_unparseable(text: pa.Array, to: pa.DataType) -> int:
+    """Index of the first value Arrow cannot cast to ``to`` (the cast of the whole array has
+    failed): a bisection, so Arrow's own parsing rules decide, in about 2n work."""
+    lo, hi = 0, len(text)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        try:
+            pc.cast(text.slice(lo, mid - lo), to)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            hi = mid
+        else:
+            lo = mid
+    return lo
 
 
 def _first_true(mask: pa.Array | pa.ChunkedArray) -> int:
