@@ -367,6 +367,8 @@ class RiskPilotConfig(Strict):
         if not isinstance(data, dict):
             return data
         data = dict(data)
+        if not isinstance(data.get("exit_rules") or {}, dict):
+            return data  # the field's own validation names the problem
         base = dict(data.get("exit_rules") or {})
         for section, rule in TOP_LEVEL_RULE_SECTIONS.items():
             if section in data:
@@ -381,7 +383,7 @@ class RiskPilotConfig(Strict):
         if isinstance(methods, dict):
             layered = {}
             for name, m in methods.items():
-                if isinstance(m, dict):
+                if isinstance(m, dict) and isinstance(m.get("exit_rules") or {}, dict):
                     m = dict(m)
                     m["exit_rules"] = _deep_merge(base, m.get("exit_rules") or {})
                 layered[name] = m
@@ -424,10 +426,10 @@ class RiskPilotConfig(Strict):
         was written: the top level when a method inherits it, else ``methods.M``; a problem
         only a regime's overrides create, under ``regimes.exit_rules.R``."""
         order = self.tie_break_order()
-        found: dict[str, tuple[str, list[str]]] = {}
+        found: dict[tuple[str, str], list[str]] = {}
 
         def add(path: str, why: str, method: str) -> None:
-            found.setdefault(path, (why, []))[1].append(method)
+            found.setdefault((path, why), []).append(method)
 
         for name, method in self.methods.items():
             kind = method.strategy.kind
@@ -442,7 +444,8 @@ class RiskPilotConfig(Strict):
                 for rule, key, why in _unreachable(merged, kind, order, relations=False):
                     if (rule, key) not in own:
                         add(f"regimes.exit_rules.{regime}.{rule}.{key}", why, f"{name} ({kind})")
-        return [f"{path}: {why} (method {', '.join(methods)})" for path, (why, methods) in found.items()]
+        return [f"{path}: {why} (method{'s' if len(methods) > 1 else ''} {', '.join(methods)})"
+                for (path, why), methods in found.items()]
 
     # --- accessors -------------------------------------------------------------------
     def priority_of(self) -> dict[str, Priority]:
