@@ -8,6 +8,7 @@ rules and survive a round trip.
 
 from __future__ import annotations
 
+import copy
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -119,7 +120,7 @@ def _mutate_data(data: Any, rng: random.Random) -> Any:
     key = path[-1]
     action = rng.randrange(5)
     if action == 0 or not isinstance(parent, dict):
-        parent[key] = rng.choice(ODD_VALUES)
+        parent[key] = copy.deepcopy(rng.choice(ODD_VALUES))
     elif action == 1:
         del parent[key]
     elif action == 2:
@@ -131,7 +132,7 @@ def _mutate_data(data: Any, rng: random.Random) -> Any:
         parent[key] = value
     else:
         parent[rng.choice(("enabled", "stop_loss_pct", "min_move_pct", "profit_target_pct", "kind"))] = (
-            rng.choice(ODD_VALUES))
+            copy.deepcopy(rng.choice(ODD_VALUES)))
     return data
 
 
@@ -225,10 +226,7 @@ values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=4)
 configs = st.dictionaries(st.sampled_from(KNOWN_KEYS) | st.integers() | st.booleans(), values, max_size=5)
 
 
-@settings(max_examples=100, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.too_slow])
-@given(configs)
-def test_generated_mapping_when_validated_then_it_loads_or_raises_config_error(data: dict[Any, Any]) -> None:
+def _load_generated(data: dict[Any, Any]) -> None:
     stats = ConfigFuzzStats()
     _check(stats, f"{data!r}", lambda: config_from_dict(data))
     try:
@@ -237,5 +235,20 @@ def test_generated_mapping_when_validated_then_it_loads_or_raises_config_error(d
         text = None
     if text is not None:
         _check(stats, f"{text!r}", lambda: parse_config(text))
-
     _assert_clean(stats)
+
+
+@settings(max_examples=100, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(configs)
+def test_generated_mapping_when_validated_then_it_loads_or_raises_config_error(data: dict[Any, Any]) -> None:
+    _load_generated(data)
+
+
+@pytest.mark.slow
+@settings(max_examples=3000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(configs)
+def test_generated_mapping_slow_when_validated_then_it_loads_or_raises_config_error(
+    data: dict[Any, Any],
+) -> None:
+    _load_generated(data)
