@@ -31,6 +31,7 @@ from riskpilot.brokers.paper import PaperBroker
 from riskpilot.cli.db import _DB_HELP
 from riskpilot.cli.ops import _date, _fail, _load_cfg, open_store
 from riskpilot.config import RiskPilotConfig
+from riskpilot.config.redact import install_log_redaction
 from riskpilot.data.store import ChainStore
 from riskpilot.execution.executor import ExitExecutor, SimulatedClock
 from riskpilot.execution.tactics import TacticBook
@@ -158,6 +159,7 @@ def register(app: typer.Typer) -> None:
         replayed data ends."""
         logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        install_log_redaction()  # no alert URL, key or token reaches the log
         if broker != "paper":
             raise _fail(f"--broker {broker!r} is not wired to the monitor yet: use --broker paper")
         if replay is None:

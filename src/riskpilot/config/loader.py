@@ -12,17 +12,19 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from riskpilot.config.redact import redact_text
 from riskpilot.config.schema import TOP_LEVEL_RULE_SECTIONS, ExitRulesConfig, RiskPilotConfig
 from riskpilot.config.strict import StrictInputError, load_yaml, plain_data, scalar_errors
 
 
 class ConfigError(ValueError):
     """A configuration that cannot be used. ``errors`` lists one message per problem, each
-    starting with the dotted path of the offending key."""
+    starting with the dotted path of the offending key (secrets in quoted values redacted)."""
 
     def __init__(self, source: str, errors: Sequence[str]) -> None:
         self.source = source
-        self.errors = list(errors)
+        # A message may quote the offending value: never an alert URL's token or a key.
+        self.errors = [redact_text(e) for e in errors]
         lines = "\n".join(f"  - {e}" for e in self.errors)
         super().__init__(f"{source}: {len(self.errors)} configuration error(s):\n{lines}")
 

@@ -33,6 +33,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
+from riskpilot.config.redact import redact_config_text, redact_text
 from riskpilot.execution.port import OrderState, OrderStatus
 from riskpilot.model.contract import EXCHANGE_TZ, Leg, OptionContract
 from riskpilot.model.enums import (
@@ -1571,14 +1572,15 @@ class StateRepository:
         command: str | None = None,
     ) -> int:
         at = _utc(started_at, "started_at")
+        # Stored runs never hold secrets (alert URLs, broker keys): redacted here, at the door.
         with self.store.transaction() as s:
             row = RunRow(
                 started_at=at,
                 host=host,
                 version=version,
                 dry_run=dry_run,
-                config_text=config_text,
-                command=command,
+                config_text=None if config_text is None else redact_config_text(config_text),
+                command=None if command is None else redact_text(command),
             )
             s.add(row)
             s.flush()
