@@ -204,10 +204,11 @@ def test_config_when_a_top_level_section_and_exit_rules_configure_the_same_rule_
 
 def test_config_when_a_regime_override_is_out_of_range_then_refused_naming_the_regime() -> None:
     message = _one_error_starting(
-        "regimes: {exit_rules: {bear_high_vol: {stop_loss: {stop_loss_pct: -1}}}}", "regimes.exit_rules.bear_high_vol:"
+        "regimes: {exit_rules: {bear_high_vol: {stop_loss: {stop_loss_pct: -1}}}}",
+        "regimes.exit_rules.bear_high_vol.stop_loss.stop_loss_pct:",
     )
 
-    assert "stop_loss.stop_loss_pct" in message
+    assert "greater than 0 (got -1)" in message
 
 
 def test_config_when_several_keys_are_wrong_then_every_problem_is_listed() -> None:

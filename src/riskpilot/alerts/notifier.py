@@ -41,12 +41,18 @@ from typing import Any
 import apprise
 from apprise.decorators import notify as apprise_notify
 
+from riskpilot.config.redact import RedactingFilter, redact_url, scrub, secret_fragments
 from riskpilot.config.schema import AlertsConfig
 from riskpilot.execution.clock import WallClock
 from riskpilot.store import StateRepository, Store
 from riskpilot.store.models import AlertLevel
 
 log = logging.getLogger(__name__)
+
+#: On apprise's logger: its channels log their own errors, which may quote a token or a
+#: password without the URL around it; every Alerter adds its channels' secrets here.
+_APPRISE_REDACTION = RedactingFilter()
+logging.getLogger(apprise.LOGGER_NAME).addFilter(_APPRISE_REDACTION)
 
 ALERT_URLS_ENV = "RISKPILOT_ALERT_URLS"
 CONSOLE_URL = "rpconsole://"
@@ -149,13 +155,6 @@ def channel_urls(config: AlertsConfig | None = None, env: Mapping[str, str] | No
     return seen or [CONSOLE_URL]
 
 
-def _mask(url: str) -> str:
-    """The URL with anything after the scheme's host masked (webhook tokens, passwords)."""
-    scheme, _, rest = url.partition("://")
-    host = rest.split("/", 1)[0].split("@")[-1]
-    return f"{scheme}://{host}/..." if "/" in rest or "@" in rest else f"{scheme}://{host}"
-
-
 # --- JSON of the fields ----------------------------------------------------------------------
 
 
@@ -221,11 +220,15 @@ class Alerter:
                 )
             if not self._apprise.add(url):
                 raise AlertConfigError(
-                    f"alert channel {_mask(url)} is not a URL apprise understands: check its scheme and "
+                    f"alert channel {redact_url(url)} is not a URL apprise understands: check its scheme and "
                     "parts against https://github.com/caronc/apprise/wiki (or use rpconsole:// or "
                     "rpfile:///abs/path.log)"
                 )
         self._pending: set[asyncio.Task[AlertOutcome]] = set()
+        # Tokens and passwords of the channels: a channel's error may quote them (an HTTP
+        # error naming the request path) and is logged and stored.
+        self._secrets: set[str] = set().union(*(secret_fragments(u) for u in self.urls))
+        _APPRISE_REDACTION.add_fragments(self._secrets)
 
     @classmethod
     def from_config(
@@ -242,7 +245,7 @@ class Alerter:
     @property
     def channels(self) -> tuple[str, ...]:
         """The channel URLs with secrets masked (for display)."""
-        return tuple(_mask(u) for u in self.urls)
+        return tuple(redact_url(u) for u in self.urls)
 
     # --- raising alerts -----------------------------------------------------------------
     def record(self, kind: str, message: str, **fields: Any) -> tuple[int, AlertKind, AlertLevel, dict[str, Any]]:
@@ -326,6 +329,7 @@ class Alerter:
         except Exception as exc:  # a failing channel must never stop trading: record it
             error = f"delivery raised {type(exc).__name__}: {exc}"
         if error is not None:
+            error = scrub(error, self._secrets)
             log.error("alert %d (%s) not delivered: %s", alert_id, kind.value, error)
         self._state.record_delivery(alert_id, self._clock(), error)
         return AlertOutcome(alert_id, kind, severity, error is None, error)

@@ -4,7 +4,8 @@ JSON (``to_json_dict``), every date ISO 8601 (``YYYY-MM-DD``), money in dollars,
 fractions (0.10 = 10%), a figure that is undefined (no losing trade, no drawdown...) ``null``:
 
 - ``config``: the flags of the run (:class:`~riskpilot.backtest.runner.BacktestSpec`), the
-  method traded, and ``effective``: the whole configuration after the flags were applied.
+  method traded, and ``effective``: the whole configuration after the flags were applied (alert
+  URLs and any secret-named setting redacted, see :mod:`riskpilot.config.redact`).
 - ``data``: ``source`` (what the chains are), ``model_priced`` (true when any row was model
   priced, not a market quote), ``kind`` (``model`` or ``store``), the span the source holds,
   and the period traded (``trade_from``..``end``; days before ``trade_from`` only warm up
@@ -41,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 
 import riskpilot
 from riskpilot.backtest.trade import Trade
+from riskpilot.config.redact import redact_mapping
 from riskpilot.model.enums import PremiumType
 from riskpilot.trading.strategies import PREMIUM_TYPES
 
@@ -128,7 +130,7 @@ def to_json_dict(run: BacktestRun) -> dict[str, Any]:
         "config": {
             **run.spec.model_dump(mode="json"),
             "method": run.method,
-            "effective": run.config.model_dump(mode="json"),
+            "effective": redact_mapping(run.config.model_dump(mode="json")),
         },
         "data": {
             "source": src.description,

@@ -3,6 +3,7 @@ holds."""
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 from typing import Annotated, cast
 
@@ -19,6 +20,7 @@ from riskpilot.data.readers import (
     GreekUnits,
     read_chain,
 )
+from riskpilot.data.schema import UNUSABLE_FOR_PRICING, Quality
 from riskpilot.data.store import ChainStore, ChainStoreError, StoreInfo
 
 #: File name endings the directory import picks up (pyarrow reads .gz/.bz2 text transparently).
@@ -157,20 +159,40 @@ def _overview(info: StoreInfo) -> Table:
     return table
 
 
+#: What ``data info`` calls each quality flag, in the order it lists them.
+_FLAG_LABELS: tuple[tuple[Quality, str], ...] = (
+    (Quality.CROSSED, "crossed (bid > ask)"),
+    (Quality.NO_MARKET, "no market (bid or ask missing, or both 0)"),
+    (Quality.BAD_IV, "bad iv (missing or not positive)"),
+    (Quality.DUPLICATE, "duplicate"),
+    (Quality.HOLIDAY_RESCRAPE, "holiday re-scrape"),
+    (Quality.BAD_PRICE, "bad price (negative or infinite)"),
+    (Quality.BAD_STRIKE, "bad strike (<= 0, infinite or absurd)"),
+    (Quality.BAD_EXPIRATION, "bad expiration (before the quote date or > 15 years out)"),
+    (Quality.BAD_VOLUME, "bad volume/OI (negative)"),
+)
+
+
 def _quality(info: StoreInfo) -> Table:
+    """One row per quality check (rows carrying the flag; a row may carry several), one column
+    per underlying."""
     table = Table(title="Data quality (rows are kept and flagged, never dropped)")
-    table.add_column("underlying")
-    for name in ("crossed", "no market", "bad iv", "duplicate", "holiday re-scrape",
-                 "unusable for pricing", "gap days"):
-        table.add_column(name, justify="right")
-    table.add_column("gaps (first 5)")
-    for u in info.underlyings.values():
-        q = u.quality
-        c = q.flag_counts
-        gaps = ", ".join(d.isoformat() for d in q.gap_days[:5])
-        if len(q.gap_days) > 5:
-            gaps += ", ..."
-        table.add_row(u.underlying, f"{c['CROSSED']:,}", f"{c['NO_MARKET']:,}",
-                      f"{c['BAD_IV']:,}", f"{c['DUPLICATE']:,}", f"{c['HOLIDAY_RESCRAPE']:,}",
-                      f"{q.unusable_rows:,}", str(len(q.gap_days)), gaps or "-")
+    table.add_column("check")
+    table.add_column("unusable for pricing")
+    reports = list(info.underlyings.values())
+    for u in reports:
+        table.add_column(u.underlying, justify="right")
+    for flag, label in _FLAG_LABELS:
+        name = flag.name or str(int(flag))
+        unusable = "yes" if flag & UNUSABLE_FOR_PRICING else "no"
+        table.add_row(label, unusable, *(f"{u.quality.flag_counts[name]:,}" for u in reports))
+    table.add_row("rows unusable for pricing", "", *(f"{u.quality.unusable_rows:,}" for u in reports))
+    table.add_row("gap days (NYSE sessions without rows)", "",
+                  *(str(len(u.quality.gap_days)) for u in reports))
+
+    def first_gaps(days: tuple[date, ...]) -> str:
+        shown = ", ".join(d.isoformat() for d in days[:5])
+        return (shown + (", ..." if len(days) > 5 else "")) or "-"
+
+    table.add_row("gaps (first 5)", "", *(first_gaps(u.quality.gap_days) for u in reports))
     return table

@@ -78,6 +78,9 @@ def register(app: typer.Typer) -> None:
         logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         from riskpilot import app as wiring
+        from riskpilot.config.redact import install_log_redaction
+
+        install_log_redaction()  # no alert URL, key or token reaches the log
 
         if sessions not in ("exchange", "always"):
             raise _fail(f"--sessions {sessions!r}: use 'exchange' or 'always'")

@@ -12,16 +12,19 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from riskpilot.config.schema import TOP_LEVEL_RULE_SECTIONS, RiskPilotConfig
+from riskpilot.config.redact import redact_text
+from riskpilot.config.schema import TOP_LEVEL_RULE_SECTIONS, ExitRulesConfig, RiskPilotConfig
+from riskpilot.config.strict import StrictInputError, load_yaml, plain_data, scalar_errors
 
 
 class ConfigError(ValueError):
     """A configuration that cannot be used. ``errors`` lists one message per problem, each
-    starting with the dotted path of the offending key."""
+    starting with the dotted path of the offending key (secrets in quoted values redacted)."""
 
     def __init__(self, source: str, errors: Sequence[str]) -> None:
         self.source = source
-        self.errors = list(errors)
+        # A message may quote the offending value: never an alert URL's token or a key.
+        self.errors = [redact_text(e) for e in errors]
         lines = "\n".join(f"  - {e}" for e in self.errors)
         super().__init__(f"{source}: {len(self.errors)} configuration error(s):\n{lines}")
 
@@ -38,8 +41,13 @@ def load_config(path: str | Path) -> RiskPilotConfig:
 
 
 def parse_config(text: str, *, source: str = "<config>") -> RiskPilotConfig:
+    """Validate YAML text. Duplicate keys, nesting beyond :data:`strict.MAX_DEPTH` and values
+    YAML cannot construct are refused with their line; see :func:`config_from_dict` for the
+    rest."""
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
+    except StrictInputError as exc:
+        raise ConfigError(source, exc.errors) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
@@ -52,8 +60,19 @@ def parse_config(text: str, *, source: str = "<config>") -> RiskPilotConfig:
 
 
 def config_from_dict(data: dict[str, Any], *, source: str = "<config>") -> RiskPilotConfig:
+    """Validate a mapping (from YAML or built in Python). Strict scalars: a boolean or text where
+    a number is wanted, or anything but true/false where a boolean is, is refused rather than
+    coerced; keys must be text and numbers finite (:mod:`riskpilot.config.strict`)."""
     try:
-        return RiskPilotConfig.model_validate(data)
+        plain = plain_data(data)
+    except StrictInputError as exc:
+        raise ConfigError(source, exc.errors) from None
+    aliases = {section: (ExitRulesConfig, rule) for section, rule in TOP_LEVEL_RULE_SECTIONS.items()}
+    problems = scalar_errors(plain, RiskPilotConfig, aliases)
+    if problems:
+        raise ConfigError(source, problems)
+    try:
+        return RiskPilotConfig.model_validate(plain)
     except ValidationError as exc:
         # Errors in SPEC's top-level sections are reported under the name the user wrote.
         renames = {
@@ -102,7 +121,11 @@ def _format(exc: ValidationError) -> list[str]:
             msg = msg[len("Value error, "):]
         value = err.get("input")
         shown = "" if isinstance(value, dict | list) or value is None else f" (got {value!r})"
-        out.append(f"{msg}{shown}" if not loc else f"{path}: {msg}{shown}")
+        if not loc:
+            # A cross-field check may report several problems, one per line, each with its path.
+            out.extend(line for line in msg.splitlines() if line.strip())
+            continue
+        out.append(f"{path}: {msg}{shown}")
     return out
 
 

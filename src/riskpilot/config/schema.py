@@ -10,13 +10,20 @@ Layering of exit-rule settings: the top-level ``exit_rules`` (with SPEC's top-le
 ``trailing_stop``, ``partial_exit_target`` and ``liquidity_dried_up``) are the defaults; a
 method's ``exit_rules`` override them key by key; ``regimes.exit_rules.<regime>`` override
 them again while that regime holds.
+
+Settings that can never act are refused (:meth:`RiskPilotConfig._cross_checks`; the list with
+the reasoning is in ``docs/configuration.md``): on a credit method, a profit target, partial
+stage or gamma-protection profit of 100% of the credit or more, or a trailing stop activating
+at 100% or more; a partial stage at or beyond a profit target that outranks it; and (any
+method) a trailing stop whose ``min_move_pct`` is not below its ``trailing_pct``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from riskpilot.model.enums import Priority
 from riskpilot.model.mark import MarkBasis
@@ -139,6 +146,20 @@ class ExitRulesConfig(Strict):
     rebalance: RebalanceParams = RebalanceParams()
     max_holding_period: MaxHoldingPeriodParams = MaxHoldingPeriodParams()
 
+    @field_validator("trailing_stop")
+    @classmethod
+    def _trail_moves_within_its_trail(cls, ts: TrailingStopParams) -> TrailingStopParams:
+        # The stop moves only once the peak has gained min_move_pct over the stop's last base,
+        # so it can lag the peak by trailing_pct + min_move_pct: a min_move at or above the
+        # trail makes the stop lag by more than twice what the trail says.
+        if ts.min_move_pct >= ts.trailing_pct:
+            raise ValueError(
+                f"min_move_pct ({ts.min_move_pct:g}) must be below trailing_pct "
+                f"({ts.trailing_pct:g}): the stop moves only after the premium gains "
+                "min_move_pct, so it would trail by more than twice trailing_pct"
+            )
+        return ts
+
 
 RULE_NAMES: tuple[str, ...] = tuple(ExitRulesConfig.model_fields)
 
@@ -226,6 +247,11 @@ StrategyKind = Literal[
     "put_credit_spread", "call_credit_spread", "iron_condor", "short_put", "short_call",
     "short_strangle", "long_call", "long_put",
 ]
+#: Strategies opened for a net credit (the rest are bought for a debit).
+CREDIT_STRATEGIES: frozenset[str] = frozenset({
+    "put_credit_spread", "call_credit_spread", "iron_condor", "short_put", "short_call",
+    "short_strangle",
+})
 
 
 class StrategyConfig(Strict):
@@ -341,6 +367,8 @@ class RiskPilotConfig(Strict):
         if not isinstance(data, dict):
             return data
         data = dict(data)
+        if not isinstance(data.get("exit_rules") or {}, dict):
+            return data  # the field's own validation names the problem
         base = dict(data.get("exit_rules") or {})
         for section, rule in TOP_LEVEL_RULE_SECTIONS.items():
             if section in data:
@@ -355,7 +383,7 @@ class RiskPilotConfig(Strict):
         if isinstance(methods, dict):
             layered = {}
             for name, m in methods.items():
-                if isinstance(m, dict):
+                if isinstance(m, dict) and isinstance(m.get("exit_rules") or {}, dict):
                     m = dict(m)
                     m["exit_rules"] = _deep_merge(base, m.get("exit_rules") or {})
                 layered[name] = m
@@ -364,6 +392,7 @@ class RiskPilotConfig(Strict):
 
     @model_validator(mode="after")
     def _cross_checks(self) -> RiskPilotConfig:
+        problems: list[str] = []
         seen: dict[str, str] = {}
         for pri, names in self.exit_priorities.items():
             for n in names:
@@ -372,22 +401,51 @@ class RiskPilotConfig(Strict):
 
                     close = difflib.get_close_matches(n, RULE_NAMES, n=1)
                     hint = f"; did you mean {close[0]!r}?" if close else ""
-                    raise ValueError(f"exit_priorities.{pri}: unknown rule {n!r}{hint}")
-                if n in seen:
-                    raise ValueError(f"exit_priorities: rule {n!r} is under both {seen[n]} and {pri}")
+                    problems.append(f"exit_priorities.{pri}: unknown rule {n!r}{hint}")
+                elif n in seen:
+                    problems.append(f"exit_priorities: rule {n!r} is under both {seen[n]} and {pri}")
                 seen[n] = pri
         missing = [p for p in ("CRITICAL", "HIGH", "MEDIUM", "LOW") if p not in self.exit_execution]
         if missing:
-            raise ValueError(f"exit_execution needs a tactic for {missing}")
+            problems.append(f"exit_execution needs a tactic for {missing}")
         if not self.methods:
-            raise ValueError("methods: define at least one method")
+            problems.append("methods: define at least one method")
         for regime, overrides in self.regimes.exit_rules.items():
-            merged = _deep_merge(self.exit_rules.model_dump(), overrides)
             try:
-                ExitRulesConfig.model_validate(merged)
-            except Exception as exc:
-                raise ValueError(f"regimes.exit_rules.{regime}: {exc}") from exc
+                ExitRulesConfig.model_validate(_deep_merge(self.exit_rules.model_dump(), overrides))
+            except ValidationError as exc:
+                problems.extend(_override_errors(f"regimes.exit_rules.{regime}", exc))
+        if not problems:
+            problems.extend(self._unreachable_settings())
+        if problems:
+            raise ValueError("\n".join(dict.fromkeys(problems)))
         return self
+
+    def _unreachable_settings(self) -> list[str]:
+        """Settings that can never act (see :func:`_unreachable`), each under the path where it
+        was written: the top level when a method inherits it, else ``methods.M``; a problem
+        only a regime's overrides create, under ``regimes.exit_rules.R``."""
+        order = self.tie_break_order()
+        found: dict[tuple[str, str], list[str]] = {}
+
+        def add(path: str, why: str, method: str) -> None:
+            found.setdefault((path, why), []).append(method)
+
+        for name, method in self.methods.items():
+            kind = method.strategy.kind
+            own = {(rule, key): why for rule, key, why in _unreachable(method.exit_rules, kind, order)}
+            for (rule, key), why in own.items():
+                inherited = _same_setting(getattr(method.exit_rules, rule),
+                                          getattr(self.exit_rules, rule), key)
+                path = f"exit_rules.{rule}.{key}" if inherited else f"methods.{name}.exit_rules.{rule}.{key}"
+                add(path, why, f"{name} ({kind})")
+            for regime, overrides in self.regimes.exit_rules.items():
+                merged = ExitRulesConfig.model_validate(_deep_merge(method.exit_rules.model_dump(), overrides))
+                for rule, key, why in _unreachable(merged, kind, order, relations=False):
+                    if (rule, key) not in own:
+                        add(f"regimes.exit_rules.{regime}.{rule}.{key}", why, f"{name} ({kind})")
+        return [f"{path}: {why} (method{'s' if len(methods) > 1 else ''} {', '.join(methods)})"
+                for (path, why), methods in found.items()]
 
     # --- accessors -------------------------------------------------------------------
     def priority_of(self) -> dict[str, Priority]:
@@ -415,6 +473,71 @@ class RiskPilotConfig(Strict):
         return ExitRulesConfig.model_validate(
             _deep_merge(rules.model_dump(), self.regimes.exit_rules[regime])
         )
+
+
+def _unreachable(rules: ExitRulesConfig, kind: str, order: list[str], *,
+                 relations: bool = True) -> Iterator[tuple[str, str, str]]:
+    """(rule, setting, why) for each enabled setting of ``rules`` that can never act for a
+    method trading ``kind``, given the rule order ``order`` (priority, then tie-break).
+    ``relations``: also check settings made unreachable by another rule (a partial stage at or
+    beyond a profit target that outranks it); off for regime overrides, where a lower target
+    that takes the whole position in one regime is a choice, not a contradiction."""
+    credit = kind in CREDIT_STRATEGIES
+    never = ("can never fire: a credit position's profit is at most 100% of the credit (bought "
+             "back at 0); give a fraction below 1 (0.50 = 50%) or disable the rule")
+    pt, pe = rules.profit_target, rules.partial_exit_target
+    if credit and pt.enabled and pt.profit_target_pct >= 1:
+        yield "profit_target", "profit_target_pct", f"{pt.profit_target_pct:g} {never}"
+    if pe.enabled:
+        for i, stage in enumerate(pe.stages):
+            key = f"stages.{i}.profit_threshold"
+            if credit and stage.profit_threshold >= 1:
+                yield "partial_exit_target", key, f"{stage.profit_threshold:g} {never}"
+            elif (relations and pt.enabled and stage.profit_threshold >= pt.profit_target_pct
+                  and _ranks_before("profit_target", "partial_exit_target", order)):
+                yield "partial_exit_target", key, (
+                    f"stage {stage.name!r} at {stage.profit_threshold:g} can never fire: the profit "
+                    f"target at {pt.profit_target_pct:g} fires first (or with it, and outranks "
+                    "it) and closes the whole position; put the stage below the target")
+    gp = rules.gamma_protection
+    if credit and gp.enabled and gp.gamma_protection_pnl >= 1:
+        yield "gamma_protection", "gamma_protection_pnl", f"{gp.gamma_protection_pnl:g} {never}"
+    ts = rules.trailing_stop
+    if credit and ts.enabled and ts.activation_pct >= 100:
+        yield "trailing_stop", "activation_pct", (
+            f"{ts.activation_pct:g} can never activate: a credit premium can fall at most 100% "
+            "(to 0); give a percent below 100, or enabled: false to turn the stop off")
+
+
+def _ranks_before(first: str, second: str, order: list[str]) -> bool:
+    """True when ``first`` wins over ``second`` when both fire (earlier in priority order; a
+    rule missing from exit_priorities ranks last)."""
+    def rank(name: str) -> int:
+        return order.index(name) if name in order else len(order)
+
+    return rank(first) < rank(second)
+
+
+def _same_setting(a: BaseModel, b: BaseModel, key: str) -> bool:
+    """Whether two rule settings agree on ``key`` (``stages.0.profit_threshold`` compares the
+    stages) and on ``enabled``: the method inherited it from the top level."""
+    field = key.split(".", 1)[0]
+    return bool(getattr(a, field) == getattr(b, field)
+                and getattr(a, "enabled", True) == getattr(b, "enabled", True))
+
+
+def _override_errors(prefix: str, exc: ValidationError) -> list[str]:
+    """One line per error of a partial override, with its full dotted path."""
+    out: list[str] = []
+    for err in exc.errors(include_url=False):
+        loc = ".".join(str(x) for x in err["loc"])
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = f"unknown key {err['loc'][-1]!r}"
+        value = err.get("input")
+        shown = "" if isinstance(value, dict | list) or value is None else f" (got {value!r})"
+        out.append(f"{prefix}.{loc}: {msg}{shown}" if loc else f"{prefix}: {msg}{shown}")
+    return out
 
 
 def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:

@@ -4,6 +4,10 @@ dataset-level counts, including gaps in trading days.
 Nothing is dropped: a flagged row stays in the table with its flags, and consumers decide with
 :data:`riskpilot.data.schema.UNUSABLE_FOR_PRICING`. Trading days come from the NYSE calendar
 (``exchange_calendars`` 'XNYS'), the calendar of the US equity and index options sessions.
+
+Values that cannot be true (negative or infinite prices, absurd strikes, expirations before the
+quote date, negative counts) are flagged with the bounds below; the readers refuse outright only
+what cannot be read at all (and quote dates outside :func:`quote_date_bounds`).
 """
 
 from __future__ import annotations
@@ -25,6 +29,21 @@ KEY_COLUMNS: tuple[str, ...] = ("quote_date", "root", "expiration", "strike", "r
 
 _CALENDAR_FIRST_YEAR = 1990
 
+#: A strike above this, in underlying price units, is absurd whatever the underlying: the highest
+#: strikes listed on US exchanges are in the tens of thousands of points (NDX).
+MAX_STRIKE = 1_000_000.0
+#: A strike more than this many times the underlying's price, or below the underlying's price
+#: divided by it, is absurd. Real chains stay far inside (the shipped SPX chains span strike /
+#: spot 0.03 to 2.4); the one real case beyond is a stock that lost 99.9% while its old strikes
+#: were still listed, and those rows are kept, flagged.
+ABSURD_STRIKE_RATIO = 1_000.0
+#: The longest listed term: Cboe FLEX options may expire up to 15 years out (standard LEAPS about
+#: 3); a later expiration is a bad date.
+MAX_TERM_DAYS = 15 * 366
+#: Cboe, the first exchange to list options, opened on 1973-04-26: no end-of-day option quote is
+#: older.
+FIRST_LISTED_OPTIONS_DAY = date(1973, 4, 26)
+
 
 @lru_cache(maxsize=4)
 def _xnys(first_year: int) -> xcals.ExchangeCalendar:
@@ -35,6 +54,13 @@ def _xnys(first_year: int) -> xcals.ExchangeCalendar:
 def _calendar_for(start: date) -> xcals.ExchangeCalendar:
     first = min(_CALENDAR_FIRST_YEAR, start.year)
     return _xnys(first)
+
+
+def quote_date_bounds() -> tuple[date, date]:
+    """The span an end-of-day quote date can have: from the first day of listed options to the
+    last session the NYSE calendar knows (about a year ahead of today; a quote cannot be dated
+    later, and quality checks need published holidays)."""
+    return FIRST_LISTED_OPTIONS_DAY, _xnys(_CALENDAR_FIRST_YEAR).last_session.date()
 
 
 def trading_days(start: date, end: date) -> list[date]:
@@ -71,10 +97,16 @@ def flag_rows(table: pa.Table) -> pa.Table:
 
     - CROSSED: bid > ask, both present.
     - NO_MARKET: bid or ask missing, or both zero.
-    - BAD_IV: iv missing, NaN or <= 0.
+    - BAD_IV: iv missing, NaN, infinite or <= 0.
     - DUPLICATE: every row after the first (in table order) with the same
       (quote_date, root, expiration, strike, right).
     - HOLIDAY_RESCRAPE: quote_date is not an NYSE session.
+    - BAD_PRICE: bid, ask, last or underlying_price negative or infinite (missing is not bad).
+    - BAD_STRIKE: strike not finite, <= 0, above :data:`MAX_STRIKE`, or, when the underlying's
+      price is known and positive, more than :data:`ABSURD_STRIKE_RATIO` times it or below it
+      divided by that ratio.
+    - BAD_EXPIRATION: expiration before quote_date or more than :data:`MAX_TERM_DAYS` after it.
+    - BAD_VOLUME: volume or open_interest negative.
     """
     n = table.num_rows
     if n == 0:
@@ -88,19 +120,47 @@ def flag_rows(table: pa.Table) -> pa.Table:
         pc.or_(pc.is_null(bid), pc.is_null(ask)),
         pc.fill_null(pc.and_(pc.equal(bid, 0.0), pc.equal(ask, 0.0)), False),
     )
-    bad_iv = pc.fill_null(pc.invert(pc.greater(iv, 0.0)), True)  # null and NaN compare false
+    iv_np = _np_float(iv)
+    bad_iv = ~(iv_np > 0.0) | np.isinf(iv_np)  # null (NaN here) compares false
 
     flags = np.zeros(n, dtype=np.int32)
     flags |= _np_bool(crossed) * np.int32(Quality.CROSSED)
     flags |= _np_bool(no_market) * np.int32(Quality.NO_MARKET)
-    flags |= _np_bool(bad_iv) * np.int32(Quality.BAD_IV)
+    flags |= bad_iv * np.int32(Quality.BAD_IV)
     flags |= duplicate_mask(table) * np.int32(Quality.DUPLICATE)
     flags |= _holiday_mask(table) * np.int32(Quality.HOLIDAY_RESCRAPE)
+    for flag, mask in impossible_masks(table).items():
+        flags |= mask * np.int32(flag)
 
     existing = table.column("quality").to_numpy(zero_copy_only=False).astype(np.int32)
     combined = pa.array(flags | existing, pa.int32())
     idx = table.schema.get_field_index("quality")
     return table.set_column(idx, table.schema.field("quality"), combined)
+
+
+def impossible_masks(table: pa.Table) -> dict[Quality, np.ndarray]:
+    """Boolean arrays of the rows whose values cannot be true, by flag (see :func:`flag_rows`)."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        bad_price = np.zeros(table.num_rows, dtype=bool)
+        for name in ("bid", "ask", "last", "underlying_price"):
+            v = _np_float(table.column(name))
+            bad_price |= (v < 0.0) | np.isinf(v)
+        strike = _np_float(table.column("strike"))
+        spot = _np_float(table.column("underlying_price"))
+        bad_strike = ~np.isfinite(strike) | (strike <= 0.0) | (strike > MAX_STRIKE)
+        known = np.isfinite(spot) & (spot > 0.0)
+        bad_strike |= known & ((strike > spot * ABSURD_STRIKE_RATIO)
+                               | (strike * ABSURD_STRIKE_RATIO < spot))
+        days = (_np_days(table.column("expiration")) - _np_days(table.column("quote_date")))
+        bad_expiration = (days < 0) | (days > MAX_TERM_DAYS)
+        bad_volume = ((_np_float(table.column("volume")) < 0.0)
+                      | (_np_float(table.column("open_interest")) < 0.0))
+    return {
+        Quality.BAD_PRICE: bad_price,
+        Quality.BAD_STRIKE: bad_strike,
+        Quality.BAD_EXPIRATION: bad_expiration,
+        Quality.BAD_VOLUME: bad_volume,
+    }
 
 
 def duplicate_mask(table: pa.Table) -> np.ndarray:
@@ -130,6 +190,16 @@ def _holiday_mask(table: pa.Table) -> np.ndarray:
 
 def _np_bool(arr: pa.Array | pa.ChunkedArray) -> np.ndarray:
     return np.asarray(arr.to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _np_float(arr: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """Values as float64 with null as NaN."""
+    return np.asarray(pc.cast(arr, pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
+
+
+def _np_days(arr: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """date32 values as days since the epoch (float64, null as NaN)."""
+    return _np_float(pc.cast(arr, pa.int32()))
 
 
 @dataclass(frozen=True)

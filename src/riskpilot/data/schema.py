@@ -7,7 +7,8 @@ Units and conventions:
   option root as listed (``SPX``, ``SPXW``, ``SPY``).
 - ``underlying_price``: the underlying's close on ``quote_date``, index points or dollars.
 - ``expiration``: the expiration date; ``strike`` in underlying price units; ``right`` 'C'/'P'.
-- ``bid``, ``ask``, ``last``: per-share option prices in dollars (null = not sent).
+- ``bid``, ``ask``, ``last``: per-share option prices in dollars (null = not sent; a vendor's
+  NaN is read as not sent, as pandas writes missing values).
 - ``volume``, ``open_interest``: contracts (null = not sent).
 - ``iv``: implied volatility as a decimal (0.18 = 18%), null when the vendor has none or it is
   not positive.
@@ -27,16 +28,26 @@ import pyarrow as pa
 
 
 class Quality(IntFlag):
+    """Per-row data-quality flags; the exact tests and bounds are in
+    :func:`riskpilot.data.quality.flag_rows`. The last four mark values that cannot be true."""
+
     OK = 0
     CROSSED = 1  # bid > ask
     NO_MARKET = 2  # bid or ask missing, or both zero
-    BAD_IV = 4  # iv missing, NaN or <= 0
+    BAD_IV = 4  # iv missing, NaN, infinite or <= 0
     DUPLICATE = 8  # a second row for the same (quote_date, root, expiration, strike, right)
     HOLIDAY_RESCRAPE = 16  # quote_date is not a trading day (a re-scrape of the previous day)
+    BAD_PRICE = 32  # bid, ask, last or underlying_price negative or infinite
+    BAD_STRIKE = 64  # strike infinite, <= 0, above a hard ceiling or absurd for the underlying
+    BAD_EXPIRATION = 128  # expiration before the quote date or beyond any listed term
+    BAD_VOLUME = 256  # volume or open interest negative
 
 
 #: Flags that make a row unusable as a mark or a fill price.
-UNUSABLE_FOR_PRICING = Quality.CROSSED | Quality.NO_MARKET | Quality.DUPLICATE | Quality.HOLIDAY_RESCRAPE
+UNUSABLE_FOR_PRICING = (
+    Quality.CROSSED | Quality.NO_MARKET | Quality.DUPLICATE | Quality.HOLIDAY_RESCRAPE
+    | Quality.BAD_PRICE | Quality.BAD_STRIKE | Quality.BAD_EXPIRATION | Quality.BAD_VOLUME
+)
 
 CHAIN_SCHEMA = pa.schema(
     [

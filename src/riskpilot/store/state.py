@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from riskpilot.config.redact import redact_config_text, redact_text
 from riskpilot.model.enums import TradingState
 from riskpilot.store.database import Store
 from riskpilot.store.models import (
@@ -165,14 +166,15 @@ class StateRepository:
         command: str | None = None,
     ) -> int:
         at = utc(started_at, "started_at")
+        # Stored runs never hold secrets (alert URLs, broker keys): redacted here, at the door.
         with self.store.transaction() as s:
             row = RunRow(
                 started_at=at,
                 host=host,
                 version=version,
                 dry_run=dry_run,
-                config_text=config_text,
-                command=command,
+                config_text=None if config_text is None else redact_config_text(config_text),
+                command=None if command is None else redact_text(command),
             )
             s.add(row)
             s.flush()

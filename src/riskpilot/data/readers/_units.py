@@ -80,12 +80,14 @@ def evidence(*, spot: pa.Array, strike: pa.Array, quote_date: pa.Array, expirati
     bs_vega = s * pdf * sqrt_t / 100.0
     bs_theta = -s * pdf * sigma / (2.0 * sqrt_t) / DAYS_PER_YEAR
     bs_gamma = pdf / (s * sigma * sqrt_t)
-    return UnitEvidence(
-        sample=n,
-        theta_ratio=float(np.median(theta[ok] / bs_theta)),
-        vega_ratio=float(np.median(vega[ok] / bs_vega)),
-        gamma_ratio=float(np.median(gamma[ok] / bs_gamma)),
-    )
+    # An absurd strike or spot (flagged later) can underflow a Black-Scholes greek to 0.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return UnitEvidence(
+            sample=n,
+            theta_ratio=float(np.median(theta[ok] / bs_theta)),
+            vega_ratio=float(np.median(vega[ok] / bs_vega)),
+            gamma_ratio=float(np.median(gamma[ok] / bs_gamma)),
+        )
 
 
 def detect(ev: UnitEvidence, *, path: object) -> GreekUnits:

@@ -14,9 +14,11 @@ Units and assumptions:
 - IV and greeks exist only at 15:45 (the Calcs columns) and are stored as they are: IV decimal,
   theta per calendar day, vega per vol point, per share (CBOE LiveVol conventions). Without
   the Calcs columns they are null.
-- ``last`` is ``close``; CBOE writes 0 when the series did not trade, stored as null.
+- ``last`` is ``close``; CBOE writes 0 when the series did not trade, stored as null (a negative
+  or infinite close is kept, and flagged BAD_PRICE).
 - ``underlying_price`` is the mid of ``underlying_bid_eod``/``underlying_ask_eod`` when both are
-  positive, else ``active_underlying_price_1545`` when present, else null.
+  positive, else ``active_underlying_price_1545`` when present, else null. A negative or
+  infinite underlying quote flags the row BAD_PRICE.
 - ``underlying_symbol``'s index caret is dropped (``^SPX`` -> ``SPX``).
 """
 
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -31,10 +34,12 @@ from riskpilot.data.readers import _units
 from riskpilot.data.readers._common import (
     ReadOptions,
     assemble,
+    impossible_price,
     load_any,
     normalize_underlying,
     positive_or_null,
 )
+from riskpilot.data.schema import Quality
 
 SOURCE = "cboe"
 REQUIRED = ("underlying_symbol", "quote_date", "root", "expiration", "strike", "option_type",
@@ -54,13 +59,16 @@ def read(path: Path, options: ReadOptions) -> pa.Table:
     both = pc.fill_null(pc.and_(pc.greater(ub, 0.0), pc.greater(ua, 0.0)), False)
     mid = pc.divide(pc.add(ub, ua), 2.0)
     underlying_price = pc.if_else(both, mid, pa.scalar(None, pa.float64()))
+    # The underlying's quotes do not reach the schema as they are: flag impossible ones here.
+    bad_underlying = impossible_price(ub) | impossible_price(ua)
     if raw.has("active_underlying_price_1545"):
         active = raw.floats("active_underlying_price_1545")
+        bad_underlying |= impossible_price(active)
         active = pc.if_else(pc.greater(active, 0.0), active, pa.scalar(None, pa.float64()))
         underlying_price = pc.coalesce(underlying_price, active)
     close = raw.floats("close")
     columns: dict[str, pa.Array] = {
-        "quote_date": raw.dates("quote_date"),
+        "quote_date": raw.quote_dates("quote_date"),
         "underlying": underlying,
         "underlying_price": underlying_price,
         "root": pc.utf8_upper(pc.utf8_trim_whitespace(raw.strings("root", required=True))),
@@ -69,7 +77,7 @@ def read(path: Path, options: ReadOptions) -> pa.Table:
         "right": raw.rights("option_type"),
         "bid": raw.floats("bid_eod"),
         "ask": raw.floats("ask_eod"),
-        "last": pc.if_else(pc.greater(close, 0.0), close, pa.scalar(None, pa.float64())),
+        "last": pc.if_else(pc.equal(close, 0.0), pa.scalar(None, pa.float64()), close),
         "volume": raw.ints("trade_volume"),
         "open_interest": raw.ints("open_interest"),
     }
@@ -87,4 +95,5 @@ def read(path: Path, options: ReadOptions) -> pa.Table:
     for name, arr in (("gamma", greeks.gamma), ("theta", greeks.theta), ("vega", greeks.vega)):
         if arr is not None:
             columns[name] = arr
-    return assemble(raw, columns, source=SOURCE)
+    preset = np.where(bad_underlying, np.int32(Quality.BAD_PRICE), np.int32(0))
+    return assemble(raw, columns, source=SOURCE, flags=preset)

@@ -44,7 +44,7 @@ REQUIRED = ("underlying", "underlying_last", "type", "expiration", "quotedate", 
 def read(path: Path, options: ReadOptions) -> pa.Table:
     raw = load_any(path)
     raw.require(REQUIRED)
-    quote_date = raw.dates("quotedate")
+    quote_date = raw.quote_dates("quotedate")
     expiration = raw.dates("expiration")
     strike = raw.floats("strike", required=True)
     if options.underlying is not None:

@@ -57,7 +57,7 @@ def read(path: Path, options: ReadOptions) -> pa.Table:
     greeks = _units.convert(greeks, "per_day" if options.greek_units == "auto"
                             else options.greek_units)
     columns: dict[str, pa.Array] = {
-        "quote_date": raw.dates("date"),
+        "quote_date": raw.quote_dates("date"),
         "underlying": underlying,
         "underlying_price": raw.floats("stock_price_close"),
         "root": root,

@@ -56,7 +56,7 @@ def read(path: Path, options: ReadOptions) -> pa.Table:
     n = raw.num_rows
     name = normalize_underlying(pa.array([symbol.upper()], pa.string()))[0].as_py()
     shared: dict[str, pa.Array] = {
-        "quote_date": raw.dates("QUOTE_DATE"),
+        "quote_date": raw.quote_dates("QUOTE_DATE"),
         "underlying": pa.array([name] * n, pa.string()),
         "underlying_price": raw.floats("UNDERLYING_LAST"),
         "root": pa.array([symbol.upper()] * n, pa.string()),

@@ -55,7 +55,7 @@ def read(path: Path, options: ReadOptions) -> pa.Table:
     spot = raw.floats("spot_px") if raw.has("spot_px") else raw.floats("stkPx")
     strike = raw.floats("strike", required=True)
     shared: dict[str, pa.Array] = {
-        "quote_date": raw.dates(date_col),
+        "quote_date": raw.quote_dates(date_col),
         "underlying": underlying,
         "underlying_price": spot,
         "root": ticker,
