@@ -55,7 +55,7 @@ def test_combo_without_contract_ids_names_the_fix() -> None:
 
 
 def test_credit_combo_limit_is_sent_negative_with_order_ref() -> None:
-    ib = to_ib_order(_order(VERTICAL), credit=True)
+    ib = to_ib_order(_order(VERTICAL), pays=False)
     assert (ib.action, ib.totalQuantity, ib.orderType, ib.lmtPrice, ib.orderRef) == (
         "BUY",
         3.0,
@@ -63,11 +63,11 @@ def test_credit_combo_limit_is_sent_negative_with_order_ref() -> None:
         -1.05,
         "rp-abc",
     )
-    assert to_ib_order(_order(VERTICAL), credit=False).lmtPrice == 1.05
+    assert to_ib_order(_order(VERTICAL), pays=True).lmtPrice == 1.05
 
 
 def test_market_order_maps_to_mkt() -> None:
-    ib = to_ib_order(_order((Leg(P480, 1),), OrderType.MARKET, None))
+    ib = to_ib_order(_order((Leg(P480, 1),), OrderType.MARKET, None), pays=True)
     assert ib.orderType == "MKT" and ib.orderRef == "rp-abc"
 
 
@@ -106,7 +106,7 @@ def test_ib_fill_without_order_ref_is_refused() -> None:
     ],
 )
 def test_trade_status_maps_to_port_status(ib_status: str, filled: int, expected: OrderStatus) -> None:
-    ib_order = to_ib_order(_order(VERTICAL), credit=True)
+    ib_order = to_ib_order(_order(VERTICAL), pays=False)
     ib_order.permId = 42
     trade = Trade(order=ib_order, orderStatus=IbOrderStatus(status=ib_status, filled=filled, avgFillPrice=-1.0))
     st = order_state_from_trade(trade, NOW)
