@@ -9,8 +9,8 @@ from datetime import date
 from typing import Any
 
 import pytest
-from fakes.tws import FakeTws
 
+from fakes.tws import FakeTws
 from riskpilot.brokers.ibkr_broker import IbkrBroker
 from riskpilot.config.brokers import IbkrConfig
 from riskpilot.model import Leg, OptionContract, Right

@@ -7,9 +7,9 @@ import socket
 from datetime import UTC, datetime
 
 import pytest
+
 from conftest import P475, P480, VERTICAL, Venue, fast_settings
 from fakes.tws import FillPlan
-
 from riskpilot.brokers.ibkr_broker import IbkrBroker
 from riskpilot.brokers.ibkr_session import BrokerConnectError, ConnectionState
 from riskpilot.execution.port import (
@@ -126,7 +126,9 @@ async def test_batch_beyond_the_line_limit_reads_the_rest_by_snapshot(tws: Venue
 # --- orders ----------------------------------------------------------------------------------
 
 
-async def test_limit_exit_is_one_bag_with_order_ref_walked_by_replace_and_filled(tws: Venue, broker: IbkrBroker) -> None:
+async def test_limit_exit_is_one_bag_with_order_ref_walked_by_replace_and_filled(
+    tws: Venue, broker: IbkrBroker
+) -> None:
     events = broker.subscribe()
     st = await broker.place_order(_exit(limit=1.003))  # pays (closing a credit spread): rounds down
     assert st.status is OrderStatus.SUBMITTED and st.limit_price == 1.00
@@ -176,7 +178,7 @@ async def test_partial_fill_then_completion_reports_each_unit_once(tws: Venue, b
         e = events.get_nowait()
         if e.fill:
             seen.append((e.fill.fill_id, e.state.status))
-    assert [s for _, s in seen][0] in (OrderStatus.PARTIALLY_FILLED, OrderStatus.FILLED)
+    assert seen[0][1] in (OrderStatus.PARTIALLY_FILLED, OrderStatus.FILLED)
     assert [f for f, _ in seen] == [f.fill_id for f in fills]
     assert (await broker.order_status("rp-exit-1")).status is OrderStatus.FILLED
 
@@ -202,7 +204,9 @@ async def test_single_leg_exit_of_a_short_put_buys_the_put(tws: Venue, broker: I
     assert (fill.quantity, fill.price, fill.side) == (2, pytest.approx(2.10), Side.SELL)
 
 
-async def test_every_limit_sent_is_on_the_tick_grid_and_never_more_aggressive(tws: Venue, broker: IbkrBroker) -> None:
+async def test_every_limit_sent_is_on_the_tick_grid_and_never_more_aggressive(
+    tws: Venue, broker: IbkrBroker
+) -> None:
     tws.fake.plan_next(*[FillPlan(mode="never")] * 4)
     asked = [0.987, 1.0049, 3.03, 2.999]
     for i, limit in enumerate(asked):
@@ -250,7 +254,7 @@ async def test_link_loss_1100_holds_calls_until_1102(tws: Venue, broker: IbkrBro
     await _until(lambda: broker.connection_state is ConnectionState.DISCONNECTED)
     with pytest.raises(BrokerDisconnectedError, match="1100"):
         await broker.get_quotes([P480])
-    tws.fake.broadcast_error(1102, "Connectivity between IB and Trader Workstation has been restored - data maintained.")
+    tws.fake.broadcast_error(1102, "Connectivity between IB and Trader Workstation has been restored - data kept.")
     assert await broker.wait_connected(2)
     assert P480 in await broker.get_quotes([P480])
 

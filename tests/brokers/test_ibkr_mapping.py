@@ -113,3 +113,35 @@ def test_trade_status_maps_to_port_status(ib_status: str, filled: int, expected:
     assert st.status is expected and st.client_order_id == "rp-abc"
     assert st.broker_order_id == "42" and st.limit_price == 1.05 and st.quantity == 3
     assert st.avg_fill_price == (1.0 if filled else None)
+
+
+def _closing(legs: tuple[Leg, ...], limit: float | None = 1.05) -> Order:
+    otype = OrderType.MARKET if limit is None else OrderType.LIMIT
+    return Order("rp-close", legs, Side.SELL, 2, otype, NOW, limit_price=limit, purpose=OrderPurpose.CLOSE)
+
+
+def test_closing_a_credit_spread_sells_the_combo_at_a_negative_limit() -> None:
+    ib = to_ib_order(_closing(VERTICAL), pays=True)
+    assert (ib.action, ib.totalQuantity, ib.lmtPrice) == ("SELL", 2.0, -1.05)
+
+
+def test_closing_a_debit_spread_sells_the_combo_at_a_positive_limit() -> None:
+    debit = (Leg(P480, 1), Leg(P475, -1))
+    assert to_ib_order(_closing(debit), pays=False).lmtPrice == 1.05
+
+
+def test_single_leg_close_of_a_short_put_buys_the_put_with_the_rounded_limit() -> None:
+    ib = to_ib_order(_closing((Leg(P480, -1),)), pays=True, limit=1.00)
+    assert (ib.action, ib.totalQuantity, ib.lmtPrice) == ("BUY", 2.0, 1.00)
+
+
+def test_trade_ending_on_ib_error_201_maps_to_rejected_with_the_code() -> None:
+    from ib_async import TradeLogEntry
+
+    ib_order = to_ib_order(_order(VERTICAL), pays=False)
+    trade = Trade(order=ib_order, orderStatus=IbOrderStatus(status="Cancelled"))
+    trade.log.append(TradeLogEntry(NOW, "Cancelled", "Error 201, reqId 7: Order rejected - reason: no margin", 201))
+    st = order_state_from_trade(trade, NOW)
+    assert st.status is OrderStatus.REJECTED and st.reason == "IB 201: Order rejected - reason: no margin"
+    trade.log.append(TradeLogEntry(NOW, "Cancelled", "Error 202, reqId 7: Order Canceled - reason:", 202))
+    assert order_state_from_trade(trade, NOW).status is OrderStatus.CANCELLED

@@ -264,9 +264,10 @@ class FakeTws:
         cid = con_id if con_id is not None else next(self._con_ids)
         tc = trading_class or symbol
         local = f"{tc:<6}{expiry:%y%m%d}{right}{round(strike * 1000):08d}"
+        min_tick = min(inc for _, inc in self.market_rules.get(market_rule, [(0.0, 0.01)]))
         self.contracts[cid] = FakeContract(cid, symbol, "OPT", f"{expiry:%Y%m%d}", float(strike), right,
                                            str(multiplier), tc, local_symbol=local, market_rule=market_rule,
-                                           min_tick=min(inc for _, inc in self.market_rules.get(market_rule, [(0, .01)])))
+                                           min_tick=min_tick)
         return cid
 
     def add_stock(self, symbol: str, *, con_id: int | None = None, market_rule: int = 239,
@@ -395,11 +396,11 @@ class FakeTws:
             return [found] if found else []
         out = []
         for k in self.contracts.values():
-            if symbol and k.symbol != symbol or sec_type and k.sec_type != sec_type:
+            if (symbol and k.symbol != symbol) or (sec_type and k.sec_type != sec_type):
                 continue
-            if expiry and k.expiry != expiry or right and k.right != right[0].upper():
+            if (expiry and k.expiry != expiry) or (right and k.right != right[0].upper()):
                 continue
-            if strike and float(strike) and k.strike != float(strike) or mult and k.multiplier != mult:
+            if (strike and float(strike) and k.strike != float(strike)) or (mult and k.multiplier != mult):
                 continue
             if c[11] and k.trading_class != c[11]:
                 continue
@@ -416,7 +417,8 @@ class FakeTws:
             rules = ",".join(str(k.market_rule) for _ in k.valid_exchanges.split(","))
             self._send(s, CONTRACT_DATA, req_id, k.symbol, k.sec_type, k.expiry, k.strike, k.right, k.exchange,
                        k.currency, k.local_symbol, k.trading_class, k.trading_class, k.con_id, k.min_tick,
-                       k.multiplier, "ACTIVETIM,LMT,MKT,REL", k.valid_exchanges, 1, 0 if k.sec_type == "STK" else 756733,
+                       k.multiplier, "ACTIVETIM,LMT,MKT,REL", k.valid_exchanges, 1,
+                       0 if k.sec_type == "STK" else 756733,
                        f"{k.symbol} fake", k.primary_exchange, k.expiry[:6], "", "", "", "US/Eastern", "", "", "", "",
                        0, 1, k.symbol, "STK" if k.sec_type == "OPT" else "", rules, k.expiry, "", 1, 1, 1)
         self._send(s, CONTRACT_DATA_END, 1, req_id)
@@ -531,7 +533,7 @@ class FakeTws:
             return
         self._next_order_id[cid] = max(self._next_order_id.get(cid, 1), order_id + 1)
         bad = [leg.con_id for leg in legs if leg.con_id not in self.contracts]
-        if contract[2] != "BAG" and len(self._match(contract)) != 1 or bad:
+        if (contract[2] != "BAG" and len(self._match(contract)) != 1) or bad:
             self._error(s, order_id, 200, "No security definition has been found for the request")
             return
         if contract[2] != "BAG":

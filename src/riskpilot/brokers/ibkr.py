@@ -223,7 +223,7 @@ def order_state_from_trade(trade: IbTrade, now: datetime, *, client_order_id: st
     status = _STATUS.get(st.status)
     if status is None:
         raise IbkrMappingError(f"unknown IBKR order status {st.status!r}")
-    filled = int(round(float(st.filled))) // units_per_contract
+    filled = round(float(st.filled)) // units_per_contract
     error = _ib_error(trade)
     reason = None if error is None else f"IB {error[0]}: {error[1]}"
     if status in (OrderStatus.CANCELLED, OrderStatus.REJECTED) and filled == 0 and error is not None:
@@ -243,7 +243,7 @@ def order_state_from_trade(trade: IbTrade, now: datetime, *, client_order_id: st
         client_order_id=client_order_id or trade.order.orderRef,
         broker_order_id=str(trade.order.permId or st.permId or trade.order.orderId),
         status=status,
-        quantity=int(round(float(trade.order.totalQuantity))) // units_per_contract,
+        quantity=round(float(trade.order.totalQuantity)) // units_per_contract,
         filled_quantity=filled,
         avg_fill_price=abs(avg) if filled > 0 and abs(avg) < _UNSET_DOUBLE else None,
         limit_price=limit,
@@ -254,12 +254,12 @@ def order_state_from_trade(trade: IbTrade, now: datetime, *, client_order_id: st
 
 __all__ = [
     "IbkrMappingError",
-    "ib_limit",
-    "trade_quantities",
     "from_ib_fill",
     "from_ib_option",
+    "ib_limit",
     "order_state_from_trade",
     "to_ib_combo",
     "to_ib_option",
     "to_ib_order",
+    "trade_quantities",
 ]

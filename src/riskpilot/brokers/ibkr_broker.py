@@ -405,7 +405,7 @@ class IbkrBroker:
         sign = 1.0 if trade.order.action == "BUY" else -1.0
         if trade.contract.secType != "BAG":
             return sign > 0
-        return sign * float(trade.order.lmtPrice) >= 0
+        return sign * float(trade.order.lmtPrice or 0.0) >= 0
 
     @staticmethod
     def _signed_limit(tr: _Tracked, trade: IbTrade, limit: float, pays: bool) -> float:
@@ -445,7 +445,7 @@ class IbkrBroker:
             report = f.commissionReport
             commission = abs(report.commission) if report is not None and report.execId == ex.execId else None
             by_ref.setdefault(ex.orderRef, []).append(
-                LegExecution(ex.execId, f.contract.conId, ex.side == "BOT", int(round(float(ex.shares))),
+                LegExecution(ex.execId, f.contract.conId, ex.side == "BOT", round(float(ex.shares)),
                              float(ex.price), ex.time.astimezone(UTC), commission))
         return by_ref
 

@@ -135,8 +135,9 @@ class QuoteLines:
             if c in keep:
                 continue
             ticker = self._lines.pop(c)
-            await self.session.request("cancelMktData")
-            self.ib.cancelMktData(ticker.contract)
+            if ticker.contract is not None:
+                await self.session.request("cancelMktData")
+                self.ib.cancelMktData(ticker.contract)
             excess -= 1
 
     async def _first_quotes(self, tickers: list[Ticker]) -> None:
