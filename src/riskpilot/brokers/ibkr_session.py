@@ -17,7 +17,8 @@ registered with :meth:`IbkrSession.add_listener` hear every change of state.
 
 Pacing: IB allows 50 messages a second from a client. Every request the adapter makes goes
 through one :class:`aiolimiter.AsyncLimiter` at ``max_messages_per_second`` and is counted by
-kind in ``requests`` (ib_async's own throttle, 45 a second, stays underneath as a backstop).
+kind in ``requests``; ib_async's own throttle (45 a second by default) is set to the same rate,
+so it binds only on what ib_async sends by itself (its synchronisation at connect).
 """
 
 from __future__ import annotations
@@ -67,6 +68,7 @@ class IbkrSession:
         self.requests: Counter[str] = Counter()
         self.reconnects = 0
         self._limiter = AsyncLimiter(settings.max_messages_per_second, 1.0)
+        self.ib.client.MaxRequests = max(1, int(settings.max_messages_per_second))
         self._state = ConnectionState.DISCONNECTED
         self._why = "not connected yet"
         self._listeners: list[StateListener] = []
