@@ -181,7 +181,8 @@ async def all_figures() -> list[tuple[str, str, str]]:
         held = int(f["lines"])
         rows.append((f"{label} positions ({legs} legs, {held} lines held): outbound msgs/min, normal 30 s",
                      "< 3000 (50/s)", f"{f['out_min_normal']:.0f}"))
-        rows.append((f"{label} positions: outbound msgs/min, urgent 5 s", "< 3000 (50/s)", f"{f['out_min_urgent']:.0f}"))
+        rows.append((f"{label} positions: outbound msgs/min, urgent 5 s", "< 3000 (50/s)",
+                     f"{f['out_min_urgent']:.0f}"))
         rows.append((f"{label} positions: first minute outbound (qualify + subscribe)", "-",
                      f"{f['first_minute_out']:.0f} (first batch {f['first_batch_s']:.2f} s)"))
         rows.append((f"{label} positions: inbound msgs/min at one quote move a cycle, normal / urgent", "-",
