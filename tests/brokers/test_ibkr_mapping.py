@@ -55,7 +55,7 @@ def test_combo_without_contract_ids_names_the_fix() -> None:
 
 
 def test_credit_combo_limit_is_sent_negative_with_order_ref() -> None:
-    ib = to_ib_order(_order(VERTICAL), credit=True)
+    ib = to_ib_order(_order(VERTICAL), pays=False)
     assert (ib.action, ib.totalQuantity, ib.orderType, ib.lmtPrice, ib.orderRef) == (
         "BUY",
         3.0,
@@ -63,11 +63,11 @@ def test_credit_combo_limit_is_sent_negative_with_order_ref() -> None:
         -1.05,
         "rp-abc",
     )
-    assert to_ib_order(_order(VERTICAL), credit=False).lmtPrice == 1.05
+    assert to_ib_order(_order(VERTICAL), pays=True).lmtPrice == 1.05
 
 
 def test_market_order_maps_to_mkt() -> None:
-    ib = to_ib_order(_order((Leg(P480, 1),), OrderType.MARKET, None))
+    ib = to_ib_order(_order((Leg(P480, 1),), OrderType.MARKET, None), pays=True)
     assert ib.orderType == "MKT" and ib.orderRef == "rp-abc"
 
 
@@ -106,10 +106,42 @@ def test_ib_fill_without_order_ref_is_refused() -> None:
     ],
 )
 def test_trade_status_maps_to_port_status(ib_status: str, filled: int, expected: OrderStatus) -> None:
-    ib_order = to_ib_order(_order(VERTICAL), credit=True)
+    ib_order = to_ib_order(_order(VERTICAL), pays=False)
     ib_order.permId = 42
     trade = Trade(order=ib_order, orderStatus=IbOrderStatus(status=ib_status, filled=filled, avgFillPrice=-1.0))
     st = order_state_from_trade(trade, NOW)
     assert st.status is expected and st.client_order_id == "rp-abc"
     assert st.broker_order_id == "42" and st.limit_price == 1.05 and st.quantity == 3
     assert st.avg_fill_price == (1.0 if filled else None)
+
+
+def _closing(legs: tuple[Leg, ...], limit: float | None = 1.05) -> Order:
+    otype = OrderType.MARKET if limit is None else OrderType.LIMIT
+    return Order("rp-close", legs, Side.SELL, 2, otype, NOW, limit_price=limit, purpose=OrderPurpose.CLOSE)
+
+
+def test_closing_a_credit_spread_sells_the_combo_at_a_negative_limit() -> None:
+    ib = to_ib_order(_closing(VERTICAL), pays=True)
+    assert (ib.action, ib.totalQuantity, ib.lmtPrice) == ("SELL", 2.0, -1.05)
+
+
+def test_closing_a_debit_spread_sells_the_combo_at_a_positive_limit() -> None:
+    debit = (Leg(P480, 1), Leg(P475, -1))
+    assert to_ib_order(_closing(debit), pays=False).lmtPrice == 1.05
+
+
+def test_single_leg_close_of_a_short_put_buys_the_put_with_the_rounded_limit() -> None:
+    ib = to_ib_order(_closing((Leg(P480, -1),)), pays=True, limit=1.00)
+    assert (ib.action, ib.totalQuantity, ib.lmtPrice) == ("BUY", 2.0, 1.00)
+
+
+def test_trade_ending_on_ib_error_201_maps_to_rejected_with_the_code() -> None:
+    from ib_async import TradeLogEntry
+
+    ib_order = to_ib_order(_order(VERTICAL), pays=False)
+    trade = Trade(order=ib_order, orderStatus=IbOrderStatus(status="Cancelled"))
+    trade.log.append(TradeLogEntry(NOW, "Cancelled", "Error 201, reqId 7: Order rejected - reason: no margin", 201))
+    st = order_state_from_trade(trade, NOW)
+    assert st.status is OrderStatus.REJECTED and st.reason == "IB 201: Order rejected - reason: no margin"
+    trade.log.append(TradeLogEntry(NOW, "Cancelled", "Error 202, reqId 7: Order Canceled - reason:", 202))
+    assert order_state_from_trade(trade, NOW).status is OrderStatus.CANCELLED

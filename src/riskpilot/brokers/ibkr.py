@@ -1,6 +1,6 @@
-"""Interactive Brokers adapter (skeleton): mappings between riskpilot's value objects and
-ib_async's, tested without a connection. The connected broker class comes later; these
-mappings are what it will use.
+"""Interactive Brokers: mappings between riskpilot's value objects and ib_async's, pure and
+tested without a connection. The connected broker is :class:`riskpilot.brokers.ibkr_broker.IbkrBroker`;
+the netting of per-leg executions into combo fills is :mod:`riskpilot.brokers.ibkr_fills`.
 
 Conventions (IBKR):
 
@@ -10,9 +10,14 @@ Conventions (IBKR):
   sells that combo, exactly like :class:`riskpilot.model.Order`'s ``side``. Combo legs need
   contract ids, which only a connected session can look up (``qualifyContracts``), so the
   caller passes them in.
-- IBKR prices a combo limit as a signed net debit: a negative limit price receives a credit.
-  riskpilot's limit price is a positive premium, so the caller says whether the order is a
-  credit order (``credit=True``) and the sign is applied for BAG orders.
+- IBKR prices a BAG as the signed net price of its legs as defined (BUY leg +, SELL leg -):
+  a BUY of the bag pays that price, a SELL receives it. riskpilot's limit is a positive net
+  premium that either pays (a net debit) or receives (a net credit), so the caller says which
+  (``pays``) and the IB limit is ``s * (+limit if pays else -limit)`` with ``s`` = +1 for a
+  BUY and -1 for a SELL of the combo: closing a credit spread (SELL, pays 1.05) sends -1.05.
+- A single-leg order trades the option itself: its IB action is the direction the leg is
+  traded (a SELL closing a short put BUYs the put), its quantity the units times the leg's
+  per-unit quantity.
 - ``orderRef`` carries riskpilot's client order id; executions come back with it.
 """
 
@@ -41,6 +46,7 @@ _STATUS = {
     "PendingCancel": OrderStatus.SUBMITTED,
     "PreSubmitted": OrderStatus.SUBMITTED,
     "Submitted": OrderStatus.SUBMITTED,
+    "ValidationError": OrderStatus.SUBMITTED,  # an IB warning on a live order (ib_async's status)
     "ApiCancelled": OrderStatus.CANCELLED,
     "Cancelled": OrderStatus.CANCELLED,
     "Filled": OrderStatus.FILLED,
@@ -116,22 +122,43 @@ def to_ib_combo(
     return bag
 
 
-def to_ib_order(order: Order, *, credit: bool = False) -> IbOrder:
-    """An ib_async Order (MKT or LMT, DAY) with ``orderRef`` = client order id. For combos
-    (more than one leg) a credit order's limit is sent negative, as IBKR expects."""
+def trade_quantities(order: Order) -> list[int]:
+    """Contracts of each leg one unit of ``order`` trades: + buys, - sells."""
+    sign = 1 if order.side is Side.BUY else -1
+    return [sign * leg.quantity for leg in order.legs]
+
+
+def ib_limit(order: Order, limit: float, *, pays: bool) -> float:
+    """The signed IB limit for a positive net premium ``limit`` (module docstring)."""
+    if len(order.legs) == 1:
+        return limit
+    sign = 1.0 if order.side is Side.BUY else -1.0
+    return sign * (limit if pays else -limit)
+
+
+def to_ib_order(order: Order, *, pays: bool, limit: float | None = None, account: str = "") -> IbOrder:
+    """An ib_async Order (MKT or LMT, DAY) with ``orderRef`` = client order id. ``pays`` says
+    whether the limit is a net debit (True) or a net credit; ``limit`` overrides the order's
+    (the adapter passes the limit rounded to the tick grid)."""
+    if len(order.legs) == 1:
+        t = trade_quantities(order)[0]
+        action, quantity = ("BUY" if t > 0 else "SELL"), order.quantity * abs(t)
+    else:
+        action, quantity = order.side.value, order.quantity
     ib = IbOrder(
-        action=order.side.value,
-        totalQuantity=float(order.quantity),
+        action=action,
+        totalQuantity=float(quantity),
         orderType="MKT" if order.order_type is OrderType.MARKET else "LMT",
         orderRef=order.client_order_id,
         tif="DAY",
         transmit=True,
+        account=account,
     )
     if order.order_type is OrderType.LIMIT:
-        if order.limit_price is None:
+        price = order.limit_price if limit is None else limit
+        if price is None:
             raise IbkrMappingError(f"order {order.client_order_id!r}: LIMIT without a price")
-        sign = -1.0 if (credit and len(order.legs) > 1) else 1.0
-        ib.lmtPrice = sign * order.limit_price
+        ib.lmtPrice = ib_limit(order, price, pays=pays)
     return ib
 
 
@@ -171,29 +198,54 @@ def from_ib_fill(fill: IbFill, *, position_id: str | None = None) -> Fill:
     )
 
 
-def order_state_from_trade(trade: IbTrade, now: datetime) -> OrderState:
-    """The port's OrderState for an ib_async Trade."""
+#: IB codes that end an order without it being refused (a cancel we asked for, ...).
+_CANCEL_CODES = frozenset({202, 10148})
+
+
+def _ib_error(trade: IbTrade) -> tuple[int, str] | None:
+    """The last IB error recorded on the trade: (code, text without ib_async's prefix)."""
+    for entry in reversed(trade.log):
+        if entry.errorCode:
+            text = entry.message
+            if ": " in text and text.startswith(("Error ", "Warning ")):
+                text = text.split(": ", 1)[1]
+            text = text.split(", contract: ", 1)[0]
+            return entry.errorCode, text
+    return None
+
+
+def order_state_from_trade(trade: IbTrade, now: datetime, *, client_order_id: str | None = None,
+                           units_per_contract: int = 1) -> OrderState:
+    """The port's OrderState for an ib_async Trade. An order that ended on an IB error other
+    than a cancel, with nothing filled, is REJECTED with ``IB <code>: <text>`` as the reason.
+    ``units_per_contract`` divides a single-leg order's contracts back into units."""
     st = trade.orderStatus
     status = _STATUS.get(st.status)
     if status is None:
         raise IbkrMappingError(f"unknown IBKR order status {st.status!r}")
-    filled = int(st.filled)
-    if status is OrderStatus.SUBMITTED and filled > 0:
+    filled = round(float(st.filled)) // units_per_contract
+    error = _ib_error(trade)
+    reason = None if error is None else f"IB {error[0]}: {error[1]}"
+    if status in (OrderStatus.CANCELLED, OrderStatus.REJECTED) and filled == 0 and error is not None:
+        status = OrderStatus.CANCELLED if error[0] in _CANCEL_CODES else OrderStatus.REJECTED
+    if status.is_working and filled > 0:
         status = OrderStatus.PARTIALLY_FILLED
+    if status is OrderStatus.SUBMITTED and st.status != "ValidationError":
+        reason = None
     lmt = trade.order.lmtPrice
     limit: float | None = None
-    if trade.order.orderType == "LMT" and lmt is not None and float(lmt) < _UNSET_DOUBLE:
+    if trade.order.orderType == "LMT" and lmt is not None and abs(float(lmt)) < _UNSET_DOUBLE:
         limit = abs(float(lmt))
-    reason = None
-    if status in (OrderStatus.REJECTED, OrderStatus.CANCELLED) and trade.log:
+    if reason is None and status is OrderStatus.CANCELLED and trade.log:
         reason = trade.log[-1].message or None
+    avg = float(st.avgFillPrice)
     return OrderState(
-        client_order_id=trade.order.orderRef,
-        broker_order_id=str(trade.order.permId or trade.order.orderId),
+        client_order_id=client_order_id or trade.order.orderRef,
+        broker_order_id=str(trade.order.permId or st.permId or trade.order.orderId),
         status=status,
-        quantity=int(trade.order.totalQuantity),
+        quantity=round(float(trade.order.totalQuantity)) // units_per_contract,
         filled_quantity=filled,
-        avg_fill_price=abs(st.avgFillPrice) if filled > 0 else None,
+        avg_fill_price=abs(avg) if filled > 0 and abs(avg) < _UNSET_DOUBLE else None,
         limit_price=limit,
         updated_at=now,
         reason=reason,
@@ -204,8 +256,10 @@ __all__ = [
     "IbkrMappingError",
     "from_ib_fill",
     "from_ib_option",
+    "ib_limit",
     "order_state_from_trade",
     "to_ib_combo",
     "to_ib_option",
     "to_ib_order",
+    "trade_quantities",
 ]

@@ -25,6 +25,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from riskpilot.config.brokers import BrokersConfig
 from riskpilot.model.enums import Priority
 from riskpilot.model.mark import MarkBasis
 from riskpilot.rules.circuit_breaker import CircuitBreakerParams
@@ -357,6 +358,7 @@ class RiskPilotConfig(Strict):
     risk: RiskLimits = RiskLimits()
     regimes: RegimeConfig = RegimeConfig()
     methods: dict[str, MethodConfig] = Field(default_factory=_default_methods)
+    brokers: BrokersConfig = BrokersConfig()
 
     @model_validator(mode="before")
     @classmethod

@@ -1,0 +1,94 @@
+"""`riskpilot broker check --broker ibkr`: connect, print the account, buying power, positions,
+one quote and one contract's market rule, and exit. Nothing is sent but requests for data.
+
+Settings: ``brokers.ibkr`` of ``--config FILE``, then ``RISKPILOT_IBKR_*`` variables, then the
+flags. A gateway that does not answer ends with the one-line reason and exit code 2.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+import typer
+
+from riskpilot.config import ConfigError, load_config
+from riskpilot.config.brokers import BrokerSettingsError, IbkrConfig, ibkr_settings
+from riskpilot.execution.port import BrokerError
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+async def _check(settings: IbkrConfig, symbol: str) -> None:
+    # Imported here: ib_async is only needed once a broker is actually asked for.
+    from riskpilot.brokers.ibkr_broker import IbkrBroker
+
+    broker = IbkrBroker(settings)
+    await broker.connect()
+    try:
+        values = broker.account_values()
+        typer.echo(f"connected: {settings.address} client id {settings.client_id}, server version "
+                   f"{broker.ib.client.serverVersion()}")
+        typer.echo(f"account: {broker.account}")
+        for tag in ("NetLiquidation", "BuyingPower", "AvailableFunds"):
+            if tag in values:
+                typer.echo(f"  {tag}: {float(values[tag]):,.2f}")
+        held = await broker.positions()
+        typer.echo(f"option positions: {len(held)}")
+        for p in held:
+            typer.echo(f"  {p.contract}  {p.quantity:+d}  avg {p.avg_price:.4f}/share")
+        if held:
+            c = held[0].contract
+            quotes = await broker.get_quotes([c])
+            q = quotes.get(c)
+            shown = (f"bid {q.bid} ask {q.ask}" if q is not None
+                     else f"none ({broker.quote_problems.get(c, 'no market')})")
+            typer.echo(f"quote {c}: {shown}")
+            rule = await broker.tick_rule([c])
+            typer.echo(f"market rule {c}: {rule.name}: {rule.describe()}")
+        else:
+            contract, quote = await broker.underlying_quote(symbol)
+            shown = quote if isinstance(quote, str) else f"bid {quote.bid} ask {quote.ask}"
+            typer.echo(f"quote {contract.symbol} ({contract.secType}): {shown}")
+            rule = await broker.rule_of_contract(contract)
+            typer.echo(f"market rule {contract.symbol}: {rule.name}: {rule.describe()}")
+    finally:
+        await broker.close()
+
+
+def register(app: typer.Typer) -> None:
+    broker_app = typer.Typer(help="Check the connection to a broker.", no_args_is_help=True)
+
+    @broker_app.command("check")
+    def check(
+        broker: str = typer.Option(..., "--broker", help="the broker: ibkr"),
+        config: Path | None = typer.Option(None, "--config", help="YAML with a brokers.ibkr block"),
+        host: str | None = typer.Option(None, "--host", help="IB Gateway/TWS host (127.0.0.1)"),
+        port: int | None = typer.Option(None, "--port", help="API port (4002 Gateway paper, 7497 TWS paper)"),
+        client_id: int | None = typer.Option(None, "--client-id", help="API client id"),
+        account: str | None = typer.Option(None, "--account", help="account id, when the login has several"),
+        symbol: str = typer.Option("SPY", "--symbol", help="underlying to quote when no option is held"),
+        verbose: bool = typer.Option(False, "--verbose", help="show ib_async's log"),
+    ) -> None:
+        """Connect, print account, buying power, positions, one quote and a market rule, exit."""
+        if broker != "ibkr":
+            raise _fail(f"--broker {broker!r} has no check: use --broker ibkr")
+        if not verbose:  # ib_async logs every failed connect attempt at ERROR; our one line says it
+            logging.getLogger("ib_async").setLevel(logging.CRITICAL)
+        try:
+            base = load_config(config).brokers.ibkr if config is not None else None
+            settings = ibkr_settings(base, host=host, port=port, client_id=client_id, account=account)
+        except ConfigError as exc:
+            raise _fail("; ".join(exc.errors)) from None
+        except BrokerSettingsError as exc:
+            raise _fail(str(exc)) from None
+        try:
+            asyncio.run(_check(settings, symbol))
+        except BrokerError as exc:
+            raise _fail(str(exc)) from None
+
+    app.add_typer(broker_app, name="broker")
