@@ -78,7 +78,7 @@ from riskpilot.config.schema import RegimeName, RiskPilotConfig
 from riskpilot.data.daychain import DayChain, as_day_chain, close_of, day_number
 from riskpilot.execution.fills import SlippageSpec, fill_model_for, simulate_fill
 from riskpilot.execution.tactics import TacticBook, simulate_exit
-from riskpilot.model.contract import OptionContract
+from riskpilot.model.contract import Contract
 from riskpilot.model.enums import ExitAction, OrderType, PremiumType, Side
 from riskpilot.model.mark import Mark, mark_position
 from riskpilot.model.order import Fill, OrderPurpose, client_order_id
@@ -264,7 +264,7 @@ def run_backtest(
 
         # 1. Mark, 2. exits.
         if positions:
-            contracts: set[OptionContract] = {leg.contract for p in positions.values() for leg in p.legs}
+            contracts: set[Contract] = {leg.contract for p in positions.values() for leg in p.legs}
             quotes = day.quotes(contracts)
             marks: dict[str, Mark] = {
                 pid: mark_position(p, quotes, now, basis=basis) for pid, p in positions.items()

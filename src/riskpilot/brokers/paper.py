@@ -45,7 +45,7 @@ from riskpilot.execution.port import (
     OrderStatus,
     UnknownOrderError,
 )
-from riskpilot.model.contract import OptionContract
+from riskpilot.model.contract import Contract, OptionContract
 from riskpilot.model.enums import OrderType, Right, Side
 from riskpilot.model.order import Fill, Order
 from riskpilot.model.quote import Quote
@@ -75,7 +75,7 @@ def wall_clock() -> datetime:
 
 
 class QuoteSource(Protocol):
-    def quotes(self, contracts: Sequence[OptionContract], now: datetime) -> dict[OptionContract, Quote]:
+    def quotes(self, contracts: Sequence[Contract], now: datetime) -> dict[Contract, Quote]:
         """Quotes at ``now`` for the contracts it has a market for (others are absent)."""
         ...
 
@@ -84,16 +84,16 @@ class ScriptedMarket:
     """Quotes set by hand: ``set(contract, bid, ask, volume)``; stamped with ``now``."""
 
     def __init__(self) -> None:
-        self._book: dict[OptionContract, tuple[float | None, float | None, int | None]] = {}
+        self._book: dict[Contract, tuple[float | None, float | None, int | None]] = {}
 
-    def set(self, contract: OptionContract, bid: float | None, ask: float | None, volume: int | None = None) -> None:
+    def set(self, contract: Contract, bid: float | None, ask: float | None, volume: int | None = None) -> None:
         self._book[contract] = (bid, ask, volume)
 
-    def remove(self, contract: OptionContract) -> None:
+    def remove(self, contract: Contract) -> None:
         self._book.pop(contract, None)
 
-    def quotes(self, contracts: Sequence[OptionContract], now: datetime) -> dict[OptionContract, Quote]:
-        out: dict[OptionContract, Quote] = {}
+    def quotes(self, contracts: Sequence[Contract], now: datetime) -> dict[Contract, Quote]:
+        out: dict[Contract, Quote] = {}
         for c in contracts:
             if c in self._book:
                 bid, ask, vol = self._book[c]
@@ -107,7 +107,7 @@ class RandomWalkMarket:
 
     def __init__(
         self,
-        mids: Mapping[OptionContract, float],
+        mids: Mapping[Contract, float],
         *,
         seed: int,
         step_vol: float = 0.02,
@@ -132,10 +132,10 @@ class RandomWalkMarket:
             for c in self._mids:
                 self._mids[c] *= math.exp(self._rng.gauss(0.0, self.step_vol))
 
-    def mid(self, contract: OptionContract) -> float:
+    def mid(self, contract: Contract) -> float:
         return self._mids[contract]
 
-    def quotes(self, contracts: Sequence[OptionContract], now: datetime) -> dict[OptionContract, Quote]:
+    def quotes(self, contracts: Sequence[Contract], now: datetime) -> dict[Contract, Quote]:
         h = self.half_spread_pct
         return {
             c: Quote(self._mids[c] * (1 - h), self._mids[c] * (1 + h), now, volume=self.volume)
@@ -227,12 +227,12 @@ class ChainReplaySource:
         self._book = book
         self._loaded = day
 
-    def quotes(self, contracts: Sequence[OptionContract], now: datetime) -> dict[OptionContract, Quote]:
+    def quotes(self, contracts: Sequence[Contract], now: datetime) -> dict[Contract, Quote]:
         self._load(self.current_day(now))
-        out: dict[OptionContract, Quote] = {}
+        out: dict[Contract, Quote] = {}
         for c in contracts:
-            if c.underlying != self.underlying:
-                continue
+            if not isinstance(c, OptionContract) or c.underlying != self.underlying:
+                continue  # an option chain has no market for an event contract
             row = self._book.get((c.expiration, c.strike, c.right))
             if row is not None:
                 out[c] = Quote(row[0], row[1], now, volume=row[2])
@@ -289,7 +289,7 @@ class _Book:
 
 @dataclass(slots=True)
 class _Holding:
-    contract: OptionContract
+    contract: Contract
     quantity: int
     avg_price: float
 
@@ -472,7 +472,7 @@ class PaperBroker:
             await asyncio.sleep(self._faults.latency_seconds)
 
     # --- port: quotes --------------------------------------------------------------------
-    async def get_quotes(self, contracts: Sequence[OptionContract]) -> dict[OptionContract, Quote]:
+    async def get_quotes(self, contracts: Sequence[Contract]) -> dict[Contract, Quote]:
         await self._enter("get_quotes")
         now = self.clock()
         quotes = self.source.quotes(list(dict.fromkeys(contracts)), now)
@@ -607,7 +607,7 @@ class PaperBroker:
         await self._enter("positions")
         return [BrokerPosition(h.contract, h.quantity, h.avg_price) for h in self._holdings.values() if h.quantity != 0]
 
-    def expire(self, contracts: Sequence[OptionContract]) -> None:
+    def expire(self, contracts: Sequence[Contract]) -> None:
         """Expiration: the account no longer holds ``contracts`` (settled in cash, or
         exercised/assigned and the shares taken as closed at once, as the backtest settles).
         Not a broker call; a replay calls it when it settles an expiring position."""
@@ -693,7 +693,7 @@ class PaperBroker:
         for leg, px in zip(book.order.legs, result.leg_prices, strict=True):
             ch.holdings.append(self._apply_holding(leg.contract, sign * leg.quantity * qty, px))
 
-    def _apply_holding(self, contract: OptionContract, delta: int, price: float) -> _Holding:
+    def _apply_holding(self, contract: Contract, delta: int, price: float) -> _Holding:
         key = contract_key(contract)
         h = self._holdings.get(key)
         if h is None:

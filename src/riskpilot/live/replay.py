@@ -40,7 +40,7 @@ from riskpilot.data.daychain import DayChain, close_of
 from riskpilot.execution.clock import SimulatedClock
 from riskpilot.live.monitor import CycleReport, PositionMonitor
 from riskpilot.live.workflows import EntryResult, EntryWorkflow
-from riskpilot.model.contract import OptionContract
+from riskpilot.model.contract import Contract
 from riskpilot.model.enums import PositionStatus, Priority, Side
 from riskpilot.model.mark import MarkBasis, mark_position
 from riskpilot.model.order import Fill, OrderPurpose, client_order_id
@@ -84,7 +84,7 @@ class ReplayMarket:
         i = self.index_at(now)
         return None if i is None else self.days[i]
 
-    def quotes(self, contracts: Sequence[OptionContract], now: datetime) -> dict[OptionContract, Quote]:
+    def quotes(self, contracts: Sequence[Contract], now: datetime) -> dict[Contract, Quote]:
         i = self.index_at(now)
         if i is None:
             return {}
