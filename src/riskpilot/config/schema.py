@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from riskpilot.config.event_contracts import FairValueConfig, KalshiConfig
 from riskpilot.model.enums import Priority
 from riskpilot.model.mark import MarkBasis
 from riskpilot.rules.circuit_breaker import CircuitBreakerParams
@@ -331,6 +332,9 @@ class RiskPilotConfig(Strict):
     risk: RiskLimits = RiskLimits()
     regimes: RegimeConfig = RegimeConfig()
     methods: dict[str, MethodConfig] = Field(default_factory=_default_methods)
+    #: Binary event contracts: the fair-probability source of the edge rules, and the venue.
+    fair_value: FairValueConfig | None = None
+    kalshi: KalshiConfig = KalshiConfig()
 
     @model_validator(mode="before")
     @classmethod
