@@ -75,7 +75,7 @@ async def monitor(markets: int, *, batched: bool, cadence: float, key: rsa.RSAPr
             contracts.append(EventContract("KXBENCH", event, ticker, side, close, close))
         clock = SimulatedClock(T0)
         cfg = KalshiConfig(base_url=venue.base_url, max_api_calls_per_minute=LIMIT_PER_MINUTE)
-        broker = KalshiBroker(cfg, KalshiCredentials(KEY_ID, pem), clock=clock.now,
+        broker = KalshiBroker(cfg, KalshiCredentials.from_pem(KEY_ID, pem), clock=clock.now,
                               limiter=ClockLimiter(clock, LIMIT_PER_MINUTE))
         fetcher = QuoteFetcher(broker, clock, ttl_seconds=10.0, limiter=ClockLimiter(clock, LIMIT_PER_MINUTE))
         renewed: dict[str, list[datetime]] = {c.ticker: [] for c in contracts}

@@ -112,6 +112,16 @@ SEARCH_PAGES = 5
 _PAGE = 200
 
 
+class _Signer(KalshiAuth):
+    """The SDK's request signer (:meth:`KalshiAuth.create_auth_headers`: RSA-PSS over timestamp,
+    method and path) on a key already parsed: ``KalshiAuth.__init__`` would parse the PEM again,
+    which costs a full RSA key check each time."""
+
+    def __init__(self, credentials: KalshiCredentials) -> None:  # the parent's parsing is skipped
+        self.key_id = credentials.key_id
+        self.private_key = credentials.private_key
+
+
 class KalshiApiError(BrokerError):
     """The venue answered a call with an error the port has no meaning for (status, code and
     message in the text; never a request header)."""
@@ -183,9 +193,9 @@ class KalshiBroker:
         self._sleep = sleep
         # retries=None: no retry inside the SDK; 429 back-off is ours (it honours Retry-After).
         client = ApiClient(Configuration(host=config.host, retries=None))
-        # The SDK's own signer; ApiClient.set_kalshi_auth would build it but fails on a
-        # missing import in kalshi-python-async 3.2.0 (NameError: KalshiAuth).
-        client.kalshi_auth = KalshiAuth(credentials.key_id, credentials.private_key_pem)  # type: ignore[assignment]
+        # The SDK's signer (ApiClient.set_kalshi_auth would build it, but fails on a missing
+        # import in kalshi-python-async 3.2.0), holding the key parsed once by the credentials.
+        client.kalshi_auth = _Signer(credentials)  # type: ignore[assignment]  # the SDK types it as None
         self._client = client
         self._market = MarketApi(client)
         self._events = EventsApi(client)

@@ -53,30 +53,37 @@ class KalshiCredentialsError(BrokerError):
 
 @dataclass(frozen=True, slots=True)
 class KalshiCredentials:
-    """The API key id and the RSA private key (PEM). Their repr and str show neither: a
-    credential must never reach a log, a printed line or the database."""
+    """The API key id and the RSA private key, parsed once (:meth:`from_pem`). Their repr and
+    str show neither: a credential must never reach a log, a printed line or the database."""
 
     key_id: str = field(repr=False)
-    private_key_pem: str = field(repr=False)
+    private_key: RSAPrivateKey = field(repr=False)
     origin: str = "<given>"
 
     def __post_init__(self) -> None:
-        if not self.key_id.strip():
+        if not isinstance(self.key_id, str) or not self.key_id.strip():
             raise KalshiCredentialsError(f"the Kalshi API key id from {self.origin} is empty")
-        try:
-            key = serialization.load_pem_private_key(self.private_key_pem.encode(), password=None)
-        except (ValueError, TypeError) as exc:
-            raise KalshiCredentialsError(
-                f"the Kalshi private key from {self.origin} is not an unencrypted PEM private key "
-                f"({type(exc).__name__})"
-            ) from None
-        if not isinstance(key, RSAPrivateKey):
+        if not isinstance(self.private_key, RSAPrivateKey):
             raise KalshiCredentialsError(f"the Kalshi private key from {self.origin} is not an RSA key")
 
     def __repr__(self) -> str:
         return f"KalshiCredentials(key_id=<redacted>, private_key=<redacted>, origin={self.origin!r})"
 
     __str__ = __repr__
+
+    @classmethod
+    def from_pem(cls, key_id: str, private_key_pem: str, origin: str = "<given>") -> KalshiCredentials:
+        """From the key id and an unencrypted PEM private key (the form Kalshi issues)."""
+        try:
+            key = serialization.load_pem_private_key(private_key_pem.encode(), password=None)
+        except (ValueError, TypeError) as exc:
+            raise KalshiCredentialsError(
+                f"the Kalshi private key from {origin} is not an unencrypted PEM private key "
+                f"({type(exc).__name__})"
+            ) from None
+        if not isinstance(key, RSAPrivateKey):
+            raise KalshiCredentialsError(f"the Kalshi private key from {origin} is not an RSA key")
+        return cls(key_id.strip(), key, origin)
 
     @classmethod
     def load(cls, config: KalshiConfig, environ: Mapping[str, str] | None = None) -> KalshiCredentials:
@@ -108,7 +115,7 @@ class KalshiCredentials:
                     f"{config.private_key_path_env} (a PEM file) or {config.private_key_env} (the PEM text)"
                 )
             origin = f"{config.api_key_id_env} and {config.private_key_env}"
-        return cls(key_id.strip(), pem, origin)
+        return cls.from_pem(key_id, pem, origin)
 
 
 # --- prices -------------------------------------------------------------------------------
