@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from riskpilot.config.loader import ConfigError, format_errors
 from riskpilot.model import Leg, OptionContract, Position, PremiumType, Quote, Right
+from riskpilot.model.contract import Contract
 
 
 class _Strict(BaseModel):
@@ -61,7 +62,7 @@ class PortfolioSnapshot:
     as_of: datetime
     equity: float
     positions: list[Position]
-    quotes: dict[OptionContract, Quote]
+    quotes: dict[Contract, Quote]
 
 
 def load_portfolio(path: str | Path) -> PortfolioSnapshot:
@@ -79,7 +80,7 @@ def load_portfolio(path: str | Path) -> PortfolioSnapshot:
     if doc.as_of.tzinfo is None:
         raise ConfigError(str(p), ["as_of: give a UTC offset, e.g. 2026-03-02T15:30:00-05:00"])
     positions: list[Position] = []
-    quotes: dict[OptionContract, Quote] = {}
+    quotes: dict[Contract, Quote] = {}
     errors: list[str] = []
     for i, pin in enumerate(doc.positions):
         try:

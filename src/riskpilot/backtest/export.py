@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any
 import riskpilot
 from riskpilot.backtest.trade import Trade
 from riskpilot.config.redact import redact_mapping
+from riskpilot.model.contract import Leg, OptionContract, require_option
 from riskpilot.model.enums import PremiumType
 from riskpilot.trading.strategies import PREMIUM_TYPES
 
@@ -79,6 +80,10 @@ def _premium_type(trade: Trade) -> str:
     return "debit" if PREMIUM_TYPES.get(trade.strategy) is PremiumType.DEBIT else "credit"
 
 
+def _option(leg: Leg) -> OptionContract:
+    return require_option(leg.contract, "the backtest trade export")
+
+
 def trade_rows(trades: list[Trade]) -> list[dict[str, Any]]:
     """The trades as JSON-ready dicts (see the module docstring for each field)."""
     rows: list[dict[str, Any]] = []
@@ -97,8 +102,8 @@ def trade_rows(trades: list[Trade]) -> list[dict[str, Any]]:
             "legs": [
                 {
                     "expiration": leg.contract.expiration.isoformat(),
-                    "strike": leg.contract.strike,
-                    "right": leg.contract.right.value,
+                    "strike": _option(leg).strike,
+                    "right": _option(leg).right.value,
                     "quantity": leg.quantity,
                 }
                 for leg in t.legs

@@ -13,7 +13,7 @@ from riskpilot.backtest.trade import Event, Trade
 from riskpilot.data.daychain import DayChain, close_of
 from riskpilot.execution.fills import FillModel, simulate_fill
 from riskpilot.execution.tactics import TacticBook, simulate_exit
-from riskpilot.model.contract import OptionContract
+from riskpilot.model.contract import Contract
 from riskpilot.model.enums import OrderType, Side
 from riskpilot.model.mark import Mark
 from riskpilot.model.order import Fill, OrderPurpose, client_order_id
@@ -73,7 +73,7 @@ class SimulatedVenue:
     def holding(self) -> Iterable[Position]:
         return list(self.positions.values())
 
-    async def quotes(self, contracts: Collection[OptionContract], now: datetime) -> Mapping[OptionContract, Quote]:
+    async def quotes(self, contracts: Collection[Contract], now: datetime) -> Mapping[Contract, Quote]:
         return self._today().quotes(contracts)
 
     def equity(self) -> float:
@@ -91,7 +91,7 @@ class SimulatedVenue:
             if check.mark.is_valid and check.mark.premium is not None:
                 self.book[pos.id].last_premium = check.mark.premium
 
-    async def exit(self, check: PositionCheck, quotes: Mapping[OptionContract, Quote], now: datetime) -> None:
+    async def exit(self, check: PositionCheck, quotes: Mapping[Contract, Quote], now: datetime) -> None:
         pos, dec = check.position, check.decision
         d = self._today().quote_date
         qty = pos.quantity if closes_all(dec.action) else dec.quantity

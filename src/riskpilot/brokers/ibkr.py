@@ -33,7 +33,7 @@ from ib_async import Order as IbOrder
 from ib_async import Trade as IbTrade
 
 from riskpilot.execution.port import OrderState, OrderStatus
-from riskpilot.model.contract import Leg, OptionContract
+from riskpilot.model.contract import Leg, OptionContract, require_option
 from riskpilot.model.enums import OrderType, Right, Side
 from riskpilot.model.order import Fill, Order
 
@@ -99,7 +99,7 @@ def to_ib_combo(
         raise IbkrMappingError("a combo needs at least two legs; send one leg as an Option")
     combo: list[ComboLeg] = []
     for leg in legs:
-        con_id = con_ids.get(leg.contract)
+        con_id = con_ids.get(require_option(leg.contract, "an IBKR combo"))
         if con_id is None:
             raise IbkrMappingError(
                 f"no IBKR contract id for leg {leg.contract}: qualify the legs first "

@@ -60,6 +60,7 @@ from riskpilot.execution.port import (
     UnknownOrderError,
 )
 from riskpilot.execution.ticks import TickRule, combined_rule, round_to_tick, rule_from_ib
+from riskpilot.model.contract import Contract as AnyContract
 from riskpilot.model.contract import OptionContract
 from riskpilot.model.enums import OrderType, Side
 from riskpilot.model.order import Fill, Order
@@ -244,8 +245,10 @@ class IbkrBroker:
         return combined_rule([await self._rule_of(q[c].conId) for c in dict.fromkeys(contracts)])
 
     # --- port: quotes --------------------------------------------------------------------
-    async def get_quotes(self, contracts: Sequence[OptionContract]) -> dict[OptionContract, Quote]:
-        return await self.quotes.get(contracts)
+    async def get_quotes(self, contracts: Sequence[AnyContract]) -> dict[AnyContract, Quote]:
+        # IB has no market for an event contract: absent, as the port says of any unquoted one.
+        got = await self.quotes.get([c for c in contracts if isinstance(c, OptionContract)])
+        return {c: q for c, q in got.items()}
 
     @property
     def quote_problems(self) -> dict[OptionContract, str]:
@@ -270,6 +273,13 @@ class IbkrBroker:
         self._emit(OrderEvent(state))
         return state
 
+    @staticmethod
+    def _options_of(order: Order) -> list[OptionContract] | None:
+        """The order's option contracts, None when a leg is not an option (IB trades the
+        options here; event contracts go to their own venue)."""
+        out = [leg.contract for leg in order.legs if isinstance(leg.contract, OptionContract)]
+        return out if len(out) == len(order.legs) else None
+
     async def _pays(self, order: Order) -> bool | None:
         """Whether the order's limit is a net debit: all legs bought, or all sold, tells; else
         the combo's mid from the quotes decides (as the tactics priced it), None without them."""
@@ -289,7 +299,10 @@ class IbkrBroker:
         known = self._orders.get(order.client_order_id)
         if known is not None:
             return self._state(known)  # idempotent: never a second order for one client id
-        contracts = [leg.contract for leg in order.legs]
+        options = self._options_of(order)
+        if options is None:
+            return self._refuse(order, "a leg is not an option contract: IBKR trades options here; not sent")
+        contracts = options
         qualified = await self._qualify(contracts)
         missing = [str(c) for c in contracts if c not in qualified]
         if missing:

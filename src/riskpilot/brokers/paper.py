@@ -48,7 +48,7 @@ from riskpilot.execution.port import (
     OrderStatus,
     UnknownOrderError,
 )
-from riskpilot.model.contract import OptionContract
+from riskpilot.model.contract import Contract
 from riskpilot.model.enums import OrderType, Side
 from riskpilot.model.order import Fill, Order
 from riskpilot.model.quote import Quote
@@ -117,7 +117,7 @@ class _Book:
 
 @dataclass(slots=True)
 class _Holding:
-    contract: OptionContract
+    contract: Contract
     quantity: int
     avg_price: float
 
@@ -300,7 +300,7 @@ class PaperBroker:
             await asyncio.sleep(self._faults.latency_seconds)
 
     # --- port: quotes --------------------------------------------------------------------
-    async def get_quotes(self, contracts: Sequence[OptionContract]) -> dict[OptionContract, Quote]:
+    async def get_quotes(self, contracts: Sequence[Contract]) -> dict[Contract, Quote]:
         await self._enter("get_quotes")
         now = self.clock()
         quotes = self.source.quotes(list(dict.fromkeys(contracts)), now)
@@ -435,7 +435,7 @@ class PaperBroker:
         await self._enter("positions")
         return [BrokerPosition(h.contract, h.quantity, h.avg_price) for h in self._holdings.values() if h.quantity != 0]
 
-    def expire(self, contracts: Sequence[OptionContract]) -> None:
+    def expire(self, contracts: Sequence[Contract]) -> None:
         """Expiration: the account no longer holds ``contracts`` (settled in cash, or
         exercised/assigned and the shares taken as closed at once, as the backtest settles).
         Not a broker call; a replay calls it when it settles an expiring position."""
@@ -521,7 +521,7 @@ class PaperBroker:
         for leg, px in zip(book.order.legs, result.leg_prices, strict=True):
             ch.holdings.append(self._apply_holding(leg.contract, sign * leg.quantity * qty, px))
 
-    def _apply_holding(self, contract: OptionContract, delta: int, price: float) -> _Holding:
+    def _apply_holding(self, contract: Contract, delta: int, price: float) -> _Holding:
         key = contract_key(contract)
         h = self._holdings.get(key)
         if h is None:

@@ -19,7 +19,7 @@ from typing import Protocol
 import pyarrow as pa
 
 from riskpilot.data.schema import UNUSABLE_FOR_PRICING, Quality
-from riskpilot.model.contract import OptionContract
+from riskpilot.model.contract import Contract, OptionContract
 from riskpilot.model.enums import Right
 from riskpilot.model.quote import Quote
 
@@ -31,7 +31,7 @@ def wall_clock() -> datetime:
 
 
 class QuoteSource(Protocol):
-    def quotes(self, contracts: Sequence[OptionContract], now: datetime) -> dict[OptionContract, Quote]:
+    def quotes(self, contracts: Sequence[Contract], now: datetime) -> dict[Contract, Quote]:
         """Quotes at ``now`` for the contracts it has a market for (others are absent)."""
         ...
 
@@ -40,16 +40,16 @@ class ScriptedMarket:
     """Quotes set by hand: ``set(contract, bid, ask, volume)``; stamped with ``now``."""
 
     def __init__(self) -> None:
-        self._book: dict[OptionContract, tuple[float | None, float | None, int | None]] = {}
+        self._book: dict[Contract, tuple[float | None, float | None, int | None]] = {}
 
-    def set(self, contract: OptionContract, bid: float | None, ask: float | None, volume: int | None = None) -> None:
+    def set(self, contract: Contract, bid: float | None, ask: float | None, volume: int | None = None) -> None:
         self._book[contract] = (bid, ask, volume)
 
-    def remove(self, contract: OptionContract) -> None:
+    def remove(self, contract: Contract) -> None:
         self._book.pop(contract, None)
 
-    def quotes(self, contracts: Sequence[OptionContract], now: datetime) -> dict[OptionContract, Quote]:
-        out: dict[OptionContract, Quote] = {}
+    def quotes(self, contracts: Sequence[Contract], now: datetime) -> dict[Contract, Quote]:
+        out: dict[Contract, Quote] = {}
         for c in contracts:
             if c in self._book:
                 bid, ask, vol = self._book[c]
@@ -65,7 +65,7 @@ class RandomWalkMarket:
 
     def __init__(
         self,
-        mids: Mapping[OptionContract, float],
+        mids: Mapping[Contract, float],
         *,
         seed: int,
         step_vol: float = 0.02,
@@ -91,7 +91,7 @@ class RandomWalkMarket:
         self._t0: datetime | None = None
         self._steps_taken = 0
 
-    def add(self, contract: OptionContract, mid: float) -> None:
+    def add(self, contract: Contract, mid: float) -> None:
         """Start quoting ``contract`` at ``mid`` (a contract already walked keeps its mid)."""
         if not (mid > 0 and math.isfinite(mid)):
             raise ValueError(f"starting mid for {contract} must be a positive number, got {mid!r}")
@@ -112,10 +112,10 @@ class RandomWalkMarket:
             for c in self._mids:
                 self._mids[c] *= math.exp(self._rng.gauss(0.0, self.step_vol))
 
-    def mid(self, contract: OptionContract) -> float:
+    def mid(self, contract: Contract) -> float:
         return self._mids[contract]
 
-    def quotes(self, contracts: Sequence[OptionContract], now: datetime) -> dict[OptionContract, Quote]:
+    def quotes(self, contracts: Sequence[Contract], now: datetime) -> dict[Contract, Quote]:
         self._catch_up(now)
         h = self.half_spread_pct
         return {
@@ -208,12 +208,12 @@ class ChainReplaySource:
         self._book = book
         self._loaded = day
 
-    def quotes(self, contracts: Sequence[OptionContract], now: datetime) -> dict[OptionContract, Quote]:
+    def quotes(self, contracts: Sequence[Contract], now: datetime) -> dict[Contract, Quote]:
         self._load(self.current_day(now))
-        out: dict[OptionContract, Quote] = {}
+        out: dict[Contract, Quote] = {}
         for c in contracts:
-            if c.underlying != self.underlying:
-                continue
+            if not isinstance(c, OptionContract) or c.underlying != self.underlying:
+                continue  # an option chain has no market for an event contract
             row = self._book.get((c.expiration, c.strike, c.right))
             if row is not None:
                 out[c] = Quote(row[0], row[1], now, volume=row[2])

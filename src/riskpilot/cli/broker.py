@@ -16,6 +16,7 @@ import typer
 from riskpilot.config import ConfigError, load_config
 from riskpilot.config.brokers import BrokerSettingsError, IbkrConfig, ibkr_settings
 from riskpilot.execution.port import BrokerError
+from riskpilot.model.contract import OptionContract
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
@@ -41,8 +42,9 @@ async def _check(settings: IbkrConfig, symbol: str) -> None:
         typer.echo(f"option positions: {len(held)}")
         for p in held:
             typer.echo(f"  {p.contract}  {p.quantity:+d}  avg {p.avg_price:.4f}/share")
-        if held:
-            c = held[0].contract
+        options = [p.contract for p in held if isinstance(p.contract, OptionContract)]
+        if options:
+            c = options[0]
             quotes = await broker.get_quotes([c])
             q = quotes.get(c)
             shown = (f"bid {q.bid} ask {q.ask}" if q is not None

@@ -37,7 +37,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from riskpilot.data.schema import CHAIN_SCHEMA, UNUSABLE_FOR_PRICING
-from riskpilot.model.contract import EXCHANGE_TZ, OptionContract
+from riskpilot.model.contract import EXCHANGE_TZ, Contract, OptionContract
 from riskpilot.model.enums import Right
 from riskpilot.model.quote import Quote
 
@@ -179,10 +179,13 @@ class DayChain:
         return Quote(bid=float(self.bid[i]), ask=float(self.ask[i]), timestamp=self._timestamp,
                      volume=v if v >= 0 else None)
 
-    def quotes(self, contracts: Iterable[OptionContract]) -> dict[OptionContract, Quote]:
-        """Quotes for the contracts that have a usable row today (absent ones are left out)."""
-        out: dict[OptionContract, Quote] = {}
+    def quotes(self, contracts: Iterable[Contract]) -> dict[Contract, Quote]:
+        """Quotes for the contracts that have a usable row today (absent ones are left out;
+        an option chain has no market for an event contract)."""
+        out: dict[Contract, Quote] = {}
         for c in contracts:
+            if not isinstance(c, OptionContract):
+                continue
             i = self.index_of(c)
             if i is not None:
                 out[c] = self.quote_at(i)

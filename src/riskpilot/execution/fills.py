@@ -46,7 +46,7 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from riskpilot.model._checks import non_negative
-from riskpilot.model.contract import Leg, OptionContract
+from riskpilot.model.contract import Contract, Leg
 from riskpilot.model.enums import OrderType, Side
 from riskpilot.model.order import Order
 from riskpilot.model.quote import Quote
@@ -177,7 +177,7 @@ def _trade_quantities(legs: Sequence[Leg], side: Side) -> list[int]:
 def combo_price(
     legs: Sequence[Leg],
     side: Side,
-    quotes: Mapping[OptionContract, Quote],
+    quotes: Mapping[Contract, Quote],
     slippage: Slippage,
 ) -> ComboPrice | str:
     """The achievable and mid net debit of buying/selling one unit of ``legs``, or a string
@@ -232,7 +232,7 @@ class ComboMarket:
 def combo_market(
     legs: Sequence[Leg],
     side: Side,
-    quotes: Mapping[OptionContract, Quote],
+    quotes: Mapping[Contract, Quote],
 ) -> ComboMarket | str:
     """The passive and natural net debits of buying/selling one unit of ``legs``, or a
     string saying which leg's quote is unusable (missing, one-sided or crossed)."""
@@ -257,7 +257,7 @@ def combo_market(
     return ComboMarket(passive=passive, far=far)
 
 
-def volume_cap(legs: Sequence[Leg], quotes: Mapping[OptionContract, Quote], volume_share: float) -> int | str:
+def volume_cap(legs: Sequence[Leg], quotes: Mapping[Contract, Quote], volume_share: float) -> int | str:
     """Combo units the day's volume allows: ``min_i floor(volume_share * volume_i / |q_i|)``,
     or a string naming the leg whose volume is unknown."""
     cap: int | None = None
@@ -284,7 +284,7 @@ def simulate_fill(
     quantity: int,
     order_type: OrderType,
     limit_price: float | None,
-    quotes: Mapping[OptionContract, Quote],
+    quotes: Mapping[Contract, Quote],
     model: FillModel,
 ) -> FillResult:
     """Fill ``quantity`` units of the combo against ``quotes`` under ``model``."""
@@ -332,7 +332,7 @@ def simulate_fill(
 
 def fill_order(
     order: Order,
-    quotes: Mapping[OptionContract, Quote],
+    quotes: Mapping[Contract, Quote],
     model: FillModel,
     *,
     quantity: int | None = None,

@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
-from riskpilot.model.contract import OptionContract
+from riskpilot.model.contract import Contract
 from riskpilot.model.order import Fill, Order
 from riskpilot.model.quote import Quote
 from riskpilot.model.status import OrderEvent, OrderState, OrderStatus
@@ -83,9 +83,10 @@ class OrderModificationError(BrokerError):
 
 @dataclass(frozen=True, slots=True)
 class BrokerPosition:
-    """Net contracts held in one option (negative = short) and the average price per share."""
+    """Net contracts held in one option or event contract (negative = short) and the average
+    price per share (per contract for an event contract)."""
 
-    contract: OptionContract
+    contract: Contract
     quantity: int
     avg_price: float
 
@@ -95,7 +96,7 @@ class BrokerPort(Protocol):
     """What the engine asks of a broker. All calls are coroutines; see the module docstring
     for partial fills, rejects, unknown ids and idempotency."""
 
-    async def get_quotes(self, contracts: Sequence[OptionContract]) -> dict[OptionContract, Quote]:
+    async def get_quotes(self, contracts: Sequence[Contract]) -> dict[Contract, Quote]:
         """Quotes for many contracts in one batched request. A contract the venue has no
         market for is absent from the result (never a made-up quote)."""
         ...

@@ -63,7 +63,7 @@ from itertools import pairwise
 
 from riskpilot.config.schema import ExecutionTactic, RiskPilotConfig
 from riskpilot.execution.fills import ComboMarket, FillModel, combo_market, combo_price, limit_reached, simulate_fill
-from riskpilot.model.contract import Leg, OptionContract
+from riskpilot.model.contract import Contract, Leg
 from riskpilot.model.enums import OrderType, Priority, Side
 from riskpilot.model.quote import Quote
 
@@ -354,7 +354,7 @@ def simulate_exit(
     legs: Sequence[Leg],
     quantity: int,
     priority: Priority,
-    quotes: Mapping[OptionContract, Quote],
+    quotes: Mapping[Contract, Quote],
     model: FillModel,
     tactics: TacticBook | RiskPilotConfig | Mapping[str, ExecutionTactic],
     *,

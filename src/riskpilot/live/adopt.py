@@ -82,7 +82,7 @@ class _Book:
 
     def take(self, structure: str, legs: tuple[Leg, ...], units: int) -> None:
         for leg in legs:
-            self.qty[leg.contract] -= leg.quantity * units
+            self.qty[_option(leg)] -= leg.quantity * units
         self.out.append((structure, legs, units))
 
     def held(self, right: Right, short: bool) -> list[OptionContract]:
@@ -112,24 +112,24 @@ def _pair_verticals(book: _Book) -> None:
 
 
 def _is_credit_vertical(legs: tuple[Leg, ...]) -> bool:
-    short = next(leg.contract for leg in legs if leg.quantity < 0)
-    long = next(leg.contract for leg in legs if leg.quantity > 0)
+    short = next(_option(leg) for leg in legs if leg.quantity < 0)
+    long = next(_option(leg) for leg in legs if leg.quantity > 0)
     return long.strike < short.strike if short.right is Right.PUT else long.strike > short.strike
 
 
 def _join_condors(book: _Book) -> None:
     verts = [(legs, units) for st, legs, units in book.out if st == "vertical" and _is_credit_vertical(legs)]
-    puts = [v for v in verts if v[0][0].contract.right is Right.PUT]
-    calls = [v for v in verts if v[0][0].contract.right is Right.CALL]
+    puts = [v for v in verts if _option(v[0][0]).right is Right.PUT]
+    calls = [v for v in verts if _option(v[0][0]).right is Right.CALL]
     if not puts or not calls:
         return
     rest = [o for o in book.out if not (o[0] == "vertical" and _is_credit_vertical(o[1]))]
-    puts.sort(key=lambda v: -v[0][0].contract.strike)  # the short put nearest the money first
-    calls.sort(key=lambda v: v[0][0].contract.strike)
+    puts.sort(key=lambda v: -_option(v[0][0]).strike)  # the short put nearest the money first
+    calls.sort(key=lambda v: _option(v[0][0]).strike)
     out: list[tuple[str, tuple[Leg, ...], int]] = []
     while puts and calls:
         (p_legs, pu), (c_legs, cu) = puts[0], calls[0]
-        if p_legs[0].contract.strike > c_legs[0].contract.strike:
+        if _option(p_legs[0]).strike > _option(c_legs[0]).strike:
             break
         units = min(pu, cu)
         out.append(("iron_condor", (p_legs[1], p_legs[0], c_legs[0], c_legs[1]), units))
@@ -152,8 +152,15 @@ def _join_strangles(book: _Book) -> None:
             book.take("strangle", (Leg(p, sign), Leg(c, sign)), units)
 
 
+def _option(leg: Leg) -> OptionContract:
+    """The option of a leg this module built (adoption groups options only)."""
+    if not isinstance(leg.contract, OptionContract):
+        raise TypeError(f"leg {leg.contract} is not an option: adoption groups option legs only")
+    return leg.contract
+
+
 def _premium(legs: tuple[Leg, ...], avg: dict[OptionContract, float]) -> float:
-    return sum(leg.quantity * avg[leg.contract] for leg in legs)
+    return sum(leg.quantity * avg[_option(leg)] for leg in legs)
 
 
 def _position(pid: str, legs: tuple[Leg, ...], units: int, net: float, method: str, now: datetime,
@@ -167,18 +174,22 @@ def group_holdings(holdings: Sequence[BrokerPosition], *, method: str, now: date
                    id_prefix: str = "adopt") -> AdoptionPlan:
     """Group ``holdings`` into positions (module docstring). ``now`` is the adoption time
     (the positions' ``opened_at``); ids are ``<prefix>-<underlying>-<yyyymmdd>-<structure>-<n>``."""
-    groups: dict[tuple[str, date, int], list[BrokerPosition]] = defaultdict(list)
-    for h in holdings:
-        if h.quantity:
-            groups[(h.contract.underlying, h.contract.expiration, h.contract.multiplier)].append(h)
+    groups: dict[tuple[str, date, int], list[tuple[OptionContract, BrokerPosition]]] = defaultdict(list)
     adopted: list[Adopted] = []
     unadopted: list[tuple[BrokerPosition, str]] = []
+    for h in holdings:
+        if not h.quantity:
+            continue
+        if not isinstance(h.contract, OptionContract):
+            unadopted.append((h, "an event contract: adopt it from its own venue's positions"))
+            continue
+        groups[(h.contract.underlying, h.contract.expiration, h.contract.multiplier)].append((h.contract, h))
     for (und, exp, _), hs in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2])):
         qty: dict[OptionContract, int] = defaultdict(int)
         avg: dict[OptionContract, float] = {}
-        for h in hs:
-            qty[h.contract] += h.quantity
-            avg[h.contract] = h.avg_price
+        for c, h in hs:
+            qty[c] += h.quantity
+            avg[c] = h.avg_price
         book = _Book(dict(qty), avg)
         _pair_verticals(book)
         _join_condors(book)
@@ -201,7 +212,7 @@ def group_holdings(holdings: Sequence[BrokerPosition], *, method: str, now: date
                     problem = str(exc)
             if problem is not None:
                 for leg in legs:
-                    unadopted.append((BrokerPosition(leg.contract, leg.quantity * units, avg[leg.contract]), problem))
+                    unadopted.append((BrokerPosition(leg.contract, leg.quantity * units, avg[_option(leg)]), problem))
     return AdoptionPlan(tuple(adopted), tuple(unadopted))
 
 
@@ -258,8 +269,9 @@ def apply_grouping(holdings: Sequence[BrokerPosition], groups: Sequence[GroupIn]
     left: dict[OptionContract, int] = defaultdict(int)
     avg: dict[OptionContract, float] = {}
     for h in holdings:
-        left[h.contract] += h.quantity
-        avg[h.contract] = h.avg_price
+        if isinstance(h.contract, OptionContract):  # an event contract is never in a grouping
+            left[h.contract] += h.quantity
+            avg[h.contract] = h.avg_price
     errors: list[str] = []
     adopted: list[Adopted] = []
     for i, g in enumerate(groups):
@@ -267,11 +279,11 @@ def apply_grouping(holdings: Sequence[BrokerPosition], groups: Sequence[GroupIn]
         where = f"positions[{i}]"
         for leg in legs:
             need = leg.quantity * g.quantity
-            have = left.get(leg.contract, 0)
+            have = left.get(_option(leg), 0)
             if have == 0 or (have > 0) != (need > 0) or abs(have) < abs(need):
                 errors.append(f"{where}: needs {need:+d} of {leg.contract}, the account holds {have:+d} unassigned")
             else:
-                left[leg.contract] -= need
+                left[_option(leg)] -= need
         if errors:
             continue
         net = _premium(legs, avg)

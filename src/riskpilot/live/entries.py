@@ -30,7 +30,7 @@ from riskpilot.execution.port import BrokerDisconnectedError, BrokerPort, Broker
 from riskpilot.execution.tactics import limit_price
 from riskpilot.live.quotes import QuoteFetcher
 from riskpilot.live.reconcile import entry_order_id, record_new_fills
-from riskpilot.model.contract import OptionContract
+from riskpilot.model.contract import Contract
 from riskpilot.model.enums import OrderType, PositionStatus, Side
 from riskpilot.model.mark import Mark
 from riskpilot.model.order import Order, OrderPurpose
@@ -140,7 +140,7 @@ class EntryWorkflow:
     def holding(self) -> Iterable[Position]:
         return [sp.position for sp in self._positions.load_open()]
 
-    async def quotes(self, contracts: Collection[OptionContract], now: datetime) -> Mapping[OptionContract, Quote]:
+    async def quotes(self, contracts: Collection[Contract], now: datetime) -> Mapping[Contract, Quote]:
         try:
             if self.quote_source is not None:
                 return await self.quote_source.get(contracts)
@@ -152,7 +152,7 @@ class EntryWorkflow:
     def observe(self, checks: ExitChecks, marks: Mapping[str, Mark], now: datetime) -> None:
         return None
 
-    async def exit(self, check: PositionCheck, quotes: Mapping[OptionContract, Quote], now: datetime) -> None:
+    async def exit(self, check: PositionCheck, quotes: Mapping[Contract, Quote], now: datetime) -> None:
         raise RuntimeError("EntryWorkflow.run checks no position: nothing to exit")
 
     async def after_exits(self, now: datetime) -> None:

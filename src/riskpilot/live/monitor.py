@@ -70,7 +70,7 @@ from riskpilot.live.reconcile import (
 from riskpilot.live.session import Sessions
 from riskpilot.live.settlement import StoreSettlement
 from riskpilot.live.workflows import ExitWorkflow, PositionMonitoringWorkflow
-from riskpilot.model.contract import OptionContract, exchange_date
+from riskpilot.model.contract import Contract, exchange_date
 from riskpilot.model.decision import ExitDecision
 from riskpilot.model.enums import ExitAction, PositionStatus, PremiumType, Priority, TradingState
 from riskpilot.model.mark import Mark, mark_position
@@ -393,7 +393,7 @@ class PositionMonitor:
     def holding(self) -> Iterable[Position]:
         return [sp.position for sp in self._positions_repo.load_open()]
 
-    async def quotes(self, contracts: Collection[OptionContract], now: datetime) -> Mapping[OptionContract, Quote]:
+    async def quotes(self, contracts: Collection[Contract], now: datetime) -> Mapping[Contract, Quote]:
         try:
             return await self.quotes_fetcher.get(contracts)
         except BrokerError as exc:
@@ -474,7 +474,7 @@ class PositionMonitor:
                 )
         self._wrote = wrote
 
-    async def exit(self, check: PositionCheck, quotes: Mapping[OptionContract, Quote], now: datetime) -> None:
+    async def exit(self, check: PositionCheck, quotes: Mapping[Contract, Quote], now: datetime) -> None:
         await self.decide.alert(check.position, check.decision, check.mark)
         self._spawn_exit(check.position, check.decision, check.mark)
         self._report().exits_started.append(check.position.id)

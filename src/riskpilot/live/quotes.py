@@ -25,7 +25,7 @@ from cachetools import TTLCache
 from riskpilot.config.schema import MonitoringConfig
 from riskpilot.execution.clock import Clock
 from riskpilot.execution.port import BrokerPort
-from riskpilot.model.contract import OptionContract
+from riskpilot.model.contract import Contract
 from riskpilot.model.quote import Quote
 
 #: Contracts held in the cache at most (a book of 1,000 four-leg positions needs 4,000).
@@ -62,7 +62,7 @@ class QuoteFetcher:
         self.clock = clock
         self.ttl_seconds = ttl_seconds
         self.stats = FetchStats()
-        self._cache: TTLCache[OptionContract, Quote] = TTLCache(
+        self._cache: TTLCache[Contract, Quote] = TTLCache(
             maxsize=maxsize, ttl=ttl_seconds, timer=lambda: clock.now().timestamp()
         )
         # A replay passes a limiter on its own clock (riskpilot.live.replay.ClockLimiter).
@@ -79,10 +79,10 @@ class QuoteFetcher:
             limiter=limiter,
         )
 
-    async def get(self, contracts: Iterable[OptionContract]) -> dict[OptionContract, Quote]:
+    async def get(self, contracts: Iterable[Contract]) -> dict[Contract, Quote]:
         """Quotes for ``contracts``: fresh cached ones, the rest in one broker call."""
-        out: dict[OptionContract, Quote] = {}
-        missing: list[OptionContract] = []
+        out: dict[Contract, Quote] = {}
+        missing: list[Contract] = []
         cache = self._cache
         # One timer reading for the whole batch (cachetools' timer nests), one lookup each.
         with cache.timer:

@@ -33,7 +33,7 @@ from riskpilot.brokers.paper import DayChains
 from riskpilot.data.daychain import DayChain, close_of
 from riskpilot.execution.clock import SimulatedClock
 from riskpilot.live.monitor import CycleReport, PositionMonitor
-from riskpilot.model.contract import EXCHANGE_TZ, OptionContract
+from riskpilot.model.contract import EXCHANGE_TZ, Contract
 from riskpilot.model.enums import PositionStatus
 from riskpilot.model.mark import MarkBasis, mark_position
 from riskpilot.model.position import Position
@@ -77,7 +77,7 @@ class ReplayMarket:
         i = self.index_at(now)
         return None if i is None else self.days[i]
 
-    def quotes(self, contracts: Sequence[OptionContract], now: datetime) -> dict[OptionContract, Quote]:
+    def quotes(self, contracts: Sequence[Contract], now: datetime) -> dict[Contract, Quote]:
         i = self.index_at(now)
         if i is None:
             return {}

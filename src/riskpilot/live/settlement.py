@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from datetime import date, datetime
 
 from riskpilot.data.daychain import DayChain
-from riskpilot.model.contract import OptionContract
+from riskpilot.model.contract import Contract
 from riskpilot.model.enums import Priority, Side
 from riskpilot.model.order import Fill, OrderPurpose, client_order_id
 from riskpilot.model.position import Position
@@ -34,7 +34,7 @@ class StoreSettlement:
     ``kind`` are what the cycle step settles with."""
 
     def __init__(self, store: Store, risk: RiskManager, prices: SettlementPrices, kind: Settlement, *,
-                 expire: Callable[[Sequence[OptionContract]], None] | None = None) -> None:
+                 expire: Callable[[Sequence[Contract]], None] | None = None) -> None:
         self.store = store
         self.risk = risk
         self.prices = prices

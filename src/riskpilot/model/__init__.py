@@ -1,10 +1,12 @@
 """Value objects: contracts, legs, quotes, positions, marks, orders, fills and decisions.
 Pure: nothing here performs I/O or reads a clock."""
 
-from riskpilot.model.contract import EXCHANGE_TZ, Leg, OptionContract
+from riskpilot.model.contract import EXCHANGE_TZ, Contract, EventContract, Leg, OptionContract
 from riskpilot.model.decision import ExitDecision, RuleFiring
 from riskpilot.model.enums import (
+    ContractSide,
     ExitAction,
+    MarketResult,
     OrderType,
     PositionStatus,
     PremiumType,
@@ -22,12 +24,16 @@ from riskpilot.model.status import OrderEvent, OrderState, OrderStatus
 
 __all__ = [
     "EXCHANGE_TZ",
+    "Contract",
+    "ContractSide",
+    "EventContract",
     "ExitAction",
     "ExitDecision",
     "Fill",
     "Leg",
     "Mark",
     "MarkBasis",
+    "MarketResult",
     "OptionContract",
     "Order",
     "OrderEvent",

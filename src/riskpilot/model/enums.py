@@ -24,6 +24,49 @@ class Right(str, Enum):
         raise ValueError(f"option right {value!r} is not understood: use 'C'/'call' or 'P'/'put'")
 
 
+class ContractSide(str, Enum):
+    """The side of a binary event contract: YES pays 1.00 if the event happens, NO pays 1.00
+    if it does not. Values are the venue's spelling (Kalshi's ``side``)."""
+
+    YES = "yes"
+    NO = "no"
+
+    @property
+    def opposite(self) -> ContractSide:
+        return ContractSide.NO if self is ContractSide.YES else ContractSide.YES
+
+    @classmethod
+    def parse(cls, value: str | ContractSide) -> ContractSide:
+        """Accept 'yes'/'no' in any case."""
+        if isinstance(value, ContractSide):
+            return value
+        text = str(value).strip().lower()
+        if text in ("yes", "no"):
+            return cls(text)
+        raise ValueError(f"event contract side {value!r} is not understood: use 'yes' or 'no'")
+
+
+class MarketResult(str, Enum):
+    """How a binary market settled: YES (the YES side pays 1.00), NO (the NO side pays 1.00),
+    or VOID (the market was cancelled and positions are returned at their cost)."""
+
+    YES = "yes"
+    NO = "no"
+    VOID = "void"
+
+    @classmethod
+    def parse(cls, value: str | MarketResult) -> MarketResult:
+        if isinstance(value, MarketResult):
+            return value
+        text = str(value).strip().lower()
+        if text in ("yes", "no", "void"):
+            return cls(text)
+        raise ValueError(
+            f"market result {value!r} is not a binary settlement: use 'yes', 'no' or 'void' "
+            "(scalar markets are not binary event contracts)"
+        )
+
+
 class PremiumType(str, Enum):
     """Whether a position was opened for a net credit (premium sold) or a net debit."""
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
 
-from riskpilot.model.contract import OptionContract
+from riskpilot.model.contract import Contract
 from riskpilot.model.enums import PremiumType, QuoteProblem
 from riskpilot.model.position import Position, premium_sign
 from riskpilot.model.quote import DEFAULT_MAX_QUOTE_AGE_SECONDS, Quote
@@ -86,7 +86,7 @@ class Mark:
 
 def mark_position(
     position: Position,
-    quotes: Mapping[OptionContract, Quote],
+    quotes: Mapping[Contract, Quote],
     now: datetime,
     *,
     basis: MarkBasis = MarkBasis.MID,

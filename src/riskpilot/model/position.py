@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 
 from riskpilot.model._checks import positive, whole
-from riskpilot.model.contract import EXCHANGE_TZ, Leg
+from riskpilot.model.contract import EXCHANGE_TZ, EventContract, Leg, check_event_price
 from riskpilot.model.enums import PositionStatus, PremiumType
 
 
@@ -61,7 +61,10 @@ class Position:
     """An open position. ``legs`` carry per-unit signed quantities (a vertical is -1/+1);
     ``quantity`` is how many units are open now, ``original_quantity`` how many were opened
     (partial-exit stages are sized from it). ``entry_premium`` is the net premium per share,
-    positive, whether received (CREDIT) or paid (DEBIT)."""
+    positive, whether received (CREDIT) or paid (DEBIT).
+
+    A binary event position holds one long leg of its YES or NO side, bought for a DEBIT at
+    0.01-0.99 dollars a contract (see :mod:`riskpilot.model.event`)."""
 
     id: str
     legs: tuple[Leg, ...]
@@ -105,6 +108,8 @@ class Position:
                     f"position {self.id}: leg {leg.contract} expired before the position "
                     f"opened on {opened.isoformat()}"
                 )
+        if any(isinstance(leg.contract, EventContract) for leg in self.legs):
+            self._check_event_shape()
         underlyings = {leg.contract.underlying for leg in self.legs}
         if len(underlyings) != 1:
             raise ValueError(f"position {self.id}: legs span several underlyings {sorted(underlyings)}")
@@ -114,6 +119,16 @@ class Position:
         object.__setattr__(self, "expiration", min(leg.contract.expiration for leg in self.legs))
         object.__setattr__(self, "opened_on", opened)
 
+    def _check_event_shape(self) -> None:
+        legs = self.legs
+        if len(legs) != 1 or legs[0].quantity != 1 or self.premium_type is not PremiumType.DEBIT:
+            raise ValueError(
+                f"position {self.id}: an event-contract position holds one long leg (quantity +1) "
+                "of its YES or NO side, bought for a DEBIT; to be short YES at p, hold the NO side "
+                "bought at 1 - p (riskpilot.model.event.as_long)"
+            )
+        check_event_price(f"position {self.id}: entry_premium", self.entry_premium)
+
     # --- descriptive ---------------------------------------------------------------
     @property
     def underlying(self) -> str:
@@ -122,6 +137,11 @@ class Position:
     @property
     def multiplier(self) -> int:
         return self.legs[0].contract.multiplier
+
+    @property
+    def is_event(self) -> bool:
+        """A binary event-contract position (one long YES or NO leg)."""
+        return isinstance(self.legs[0].contract, EventContract)
 
     @property
     def is_credit(self) -> bool:

@@ -9,7 +9,7 @@ from riskpilot.risk.manager import (
     UnknownPositionError,
 )
 from riskpilot.risk.regime import classify_regime, regime_multiplier
-from riskpilot.risk.sizing import max_loss_per_unit, payoff_at_expiry
+from riskpilot.risk.sizing import binary_max_loss_per_unit, event_order_request, max_loss_per_unit, payoff_at_expiry
 from riskpilot.risk.trailing import TrailingStop, TrailingStopManager
 
 __all__ = [
@@ -21,7 +21,9 @@ __all__ = [
     "TrailingStop",
     "TrailingStopManager",
     "UnknownPositionError",
+    "binary_max_loss_per_unit",
     "classify_regime",
+    "event_order_request",
     "max_loss_per_unit",
     "payoff_at_expiry",
     "regime_multiplier",

@@ -1,5 +1,6 @@
 """gamma_protection (MEDIUM): close a winner before gamma risk grows: DTE <=
-gamma_protection_dte (21) and profit >= gamma_protection_pnl (0.50 of entry)."""
+gamma_protection_dte (21) and profit >= gamma_protection_pnl (0.50 of entry). Silent for a
+binary event contract (it has no gamma in the option sense; time_based_urgent watches its close)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ class GammaProtectionParams(RuleParams):
 
 
 def evaluate(ctx: RuleContext, p: GammaProtectionParams) -> RuleFiring | None:
-    if ctx.dte > p.gamma_protection_dte or ctx.profit_pct + EPS < p.gamma_protection_pnl:
+    if ctx.dte > p.gamma_protection_dte or ctx.profit_pct + EPS < p.gamma_protection_pnl or ctx.position.is_event:
         return None
     return RuleFiring(
         "gamma_protection",

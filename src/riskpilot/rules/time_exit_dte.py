@@ -1,4 +1,7 @@
-"""time_exit_dte (MEDIUM): DTE <= time_exit_dte (14): close, or roll per the method."""
+"""time_exit_dte (MEDIUM): DTE <= time_exit_dte (14): close, or roll per the method.
+
+An option rule (it leaves before expiration-week gamma and pin risk): silent for a binary
+event contract, whose approaching close is time_based_urgent's (minutes to the close)."""
 
 from __future__ import annotations
 
@@ -18,7 +21,7 @@ class TimeExitDteParams(RuleParams):
 
 
 def evaluate(ctx: RuleContext, p: TimeExitDteParams) -> RuleFiring | None:
-    if ctx.dte > p.time_exit_dte:
+    if ctx.dte > p.time_exit_dte or ctx.position.is_event:
         return None
     action = ExitAction.ROLL if p.action == "roll" else ExitAction.CLOSE
     return RuleFiring(

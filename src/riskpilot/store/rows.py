@@ -11,7 +11,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from riskpilot.model.contract import Leg, OptionContract
+from riskpilot.model.contract import Leg, OptionContract, require_option
 from riskpilot.model.enums import PremiumType
 from riskpilot.model.position import Position, PositionState, pnl_per_share
 from riskpilot.store.models import (
@@ -49,20 +49,21 @@ def utc(value: datetime, name: str) -> datetime:
 
 
 def legs_rows(position_id: str, legs: Sequence[Leg]) -> list[LegRow]:
-    return [
-        LegRow(
+    rows = []
+    for i, leg in enumerate(legs):
+        c = require_option(leg.contract, "the store's position_legs table (option columns only)")
+        rows.append(LegRow(
             position_id=position_id,
             leg_index=i,
-            underlying=leg.contract.underlying,
-            expiration=leg.contract.expiration,
-            strike=leg.contract.strike,
-            right=leg.contract.right,
-            multiplier=leg.contract.multiplier,
-            expiry_time=leg.contract.expiry_time,
+            underlying=c.underlying,
+            expiration=c.expiration,
+            strike=c.strike,
+            right=c.right,
+            multiplier=c.multiplier,
+            expiry_time=c.expiry_time,
             quantity=leg.quantity,
-        )
-        for i, leg in enumerate(legs)
-    ]
+        ))
+    return rows
 
 
 def position_from(row: Any, legs: tuple[Leg, ...]) -> Position:

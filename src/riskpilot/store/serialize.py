@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import date, datetime, time
 from typing import Any
 
-from riskpilot.model.contract import Leg, OptionContract
-from riskpilot.model.enums import OrderType, Right, Side
+from riskpilot.model.contract import Contract, EventContract, Leg, OptionContract
+from riskpilot.model.enums import ContractSide, OrderType, Right, Side
 from riskpilot.model.order import Order, OrderPurpose
 
 
@@ -15,7 +15,17 @@ class SerializationError(ValueError):
     """A stored JSON document does not have the expected shape."""
 
 
-def contract_to_dict(c: OptionContract) -> dict[str, Any]:
+def contract_to_dict(c: Contract) -> dict[str, Any]:
+    if isinstance(c, EventContract):
+        return {
+            "kind": "event",
+            "series": c.series,
+            "event": c.event,
+            "ticker": c.ticker,
+            "side": c.side.value,
+            "close_time": c.close_time.isoformat(),
+            "settlement_time": c.settlement_time.isoformat(),
+        }
     return {
         "underlying": c.underlying,
         "expiration": c.expiration.isoformat(),
@@ -26,8 +36,17 @@ def contract_to_dict(c: OptionContract) -> dict[str, Any]:
     }
 
 
-def contract_from_dict(d: dict[str, Any]) -> OptionContract:
+def contract_from_dict(d: dict[str, Any]) -> Contract:
     try:
+        if d.get("kind") == "event":
+            return EventContract(
+                series=str(d["series"]),
+                event=str(d["event"]),
+                ticker=str(d["ticker"]),
+                side=ContractSide.parse(d["side"]),
+                close_time=datetime.fromisoformat(d["close_time"]),
+                settlement_time=datetime.fromisoformat(d["settlement_time"]),
+            )
         return OptionContract(
             underlying=str(d["underlying"]),
             expiration=date.fromisoformat(d["expiration"]),
@@ -40,8 +59,10 @@ def contract_from_dict(d: dict[str, Any]) -> OptionContract:
         raise SerializationError(f"stored contract {d!r} is malformed: {exc}") from exc
 
 
-def contract_key(c: OptionContract) -> str:
+def contract_key(c: Contract) -> str:
     """A stable text key for one contract (used as a primary key column)."""
+    if isinstance(c, EventContract):
+        return f"event|{c.ticker}|{c.side.value}"
     return f"{c.underlying}|{c.expiration.isoformat()}|{c.strike!r}|{c.right.value}|{c.multiplier}"
 
 

@@ -33,7 +33,7 @@ from datetime import date, datetime
 from riskpilot.config.schema import RegimeName, RiskPilotConfig
 from riskpilot.data.daychain import DayChain
 from riskpilot.execution.fills import ComboMarket, FillModel, combo_market, simulate_fill
-from riskpilot.model.contract import OptionContract
+from riskpilot.model.contract import Contract
 from riskpilot.model.enums import OrderType, PremiumType, Side, TradingState
 from riskpilot.model.quote import Quote
 from riskpilot.risk.manager import OrderRequest, OrderValidation, RiskManager
@@ -65,7 +65,7 @@ class EntryPlan:
     quantity: int
     request: OrderRequest
     verdict: OrderValidation
-    quotes: Mapping[OptionContract, Quote]
+    quotes: Mapping[Contract, Quote]
 
     @property
     def premium_type(self) -> PremiumType:
@@ -116,7 +116,7 @@ class EntryPlanner:
         return select_entry(day, self.mcfg.strategy, self.mcfg.entry, multiplier=self.multiplier,
                             exclude_expirations=held_expirations)
 
-    def price(self, cand: EntryCandidate, quotes: Mapping[OptionContract, Quote],
+    def price(self, cand: EntryCandidate, quotes: Mapping[Contract, Quote],
               now: datetime) -> float | EntryRefused:
         """The entry premium per share of one unit (step 3), or why there is none."""
         credit = cand.premium_type is PremiumType.CREDIT
@@ -140,7 +140,7 @@ class EntryPlanner:
         return premium
 
     def size(self, cand: EntryCandidate, premium: float, position_id: str, *, day: DayChain, at: datetime,
-             quotes: Mapping[OptionContract, Quote], risk: RiskManager, regime: RegimeName | None,
+             quotes: Mapping[Contract, Quote], risk: RiskManager, regime: RegimeName | None,
              register: bool = True) -> EntryPlan | EntryRefused:
         """Step 4. The risk manager's equity must already be the account's (``set_equity``).
         ``register=False`` (a dry run) asks ``validate_order`` without booking the position

@@ -3,7 +3,8 @@ why. Cash-settled index options (:data:`CASH_SETTLED`) pay intrinsic value in ca
 physically settled ones (ETFs such as SPY, QQQ, IWM) have an ITM short assigned and an ITM
 long exercised (OCC exercise by exception), the shares taken as closed at the same price, so
 the position also closes at intrinsic value, with reason ``assignment`` when a short leg was
-ITM. Settlement is not a trade: no commission."""
+ITM. Settlement is not a trade: no commission. Binary event contracts settle at their market's
+result instead (:func:`riskpilot.model.event.settle_event_position`)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Literal
 
+from riskpilot.model.contract import require_option
 from riskpilot.model.enums import Right
 from riskpilot.model.position import Position, premium_sign
 from riskpilot.risk.sizing import payoff_at_expiry
@@ -45,12 +47,12 @@ def settlement_close(pos: Position, spot: float, settlement: Settlement) -> tupl
             f"{[str(leg) for leg in pos.legs]} are not a structure the backtester supports"
         )
     price = price if price > 0 else 0.0  # never -0.0
+    options = [(leg, require_option(leg.contract, "option settlement")) for leg in pos.legs]
     itm_short = any(
         leg.is_short and (
-            (leg.contract.right is Right.PUT and spot < leg.contract.strike)
-            or (leg.contract.right is Right.CALL and spot > leg.contract.strike)
+            (c.right is Right.PUT and spot < c.strike) or (c.right is Right.CALL and spot > c.strike)
         )
-        for leg in pos.legs
+        for leg, c in options
     )
     return price, "assignment" if settlement == "physical" and itm_short else "expiration_settlement"
 

@@ -39,7 +39,7 @@ from typing import Any, Literal, Protocol, TypeVar
 
 from riskpilot.config.schema import RegimeName, RiskPilotConfig
 from riskpilot.data.daychain import DayChain, day_number
-from riskpilot.model.contract import OptionContract
+from riskpilot.model.contract import Contract
 from riskpilot.model.enums import ExitAction, PositionStatus
 from riskpilot.model.mark import Mark, mark_position
 from riskpilot.model.position import Position
@@ -99,12 +99,12 @@ class Venue(Protocol):
         expirations already held, which entries avoid)."""
         ...
 
-    async def quotes(self, contracts: Collection[OptionContract], now: datetime) -> Mapping[OptionContract, Quote]:
+    async def quotes(self, contracts: Collection[Contract], now: datetime) -> Mapping[Contract, Quote]:
         ...
 
     def observe(self, checks: ExitChecks, marks: Mapping[str, Mark], now: datetime) -> None: ...
 
-    async def exit(self, check: PositionCheck, quotes: Mapping[OptionContract, Quote], now: datetime) -> None: ...
+    async def exit(self, check: PositionCheck, quotes: Mapping[Contract, Quote], now: datetime) -> None: ...
 
     async def after_exits(self, now: datetime) -> None: ...
 
