@@ -274,3 +274,11 @@ def test_unknown_format_when_read_then_value_error_lists_formats() -> None:
 def test_missing_file_when_read_then_error_names_it(tmp_path: Path) -> None:
     with pytest.raises(ChainFormatError, match="no such file"):
         read_chain(tmp_path / "nope.csv", "cboe")
+
+
+def test_the_cli_format_names_are_the_readers() -> None:
+    # riskpilot.data.formats lists them without loading the readers (a quick --help).
+    from riskpilot.data.formats import FORMAT_NAMES
+    from riskpilot.data.readers import FORMATS
+
+    assert tuple(FORMATS) == FORMAT_NAMES

@@ -10,23 +10,20 @@ from __future__ import annotations
 import asyncio
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
-from riskpilot.config import ConfigError, load_config
-from riskpilot.config.brokers import BrokerSettingsError, IbkrConfig, ibkr_settings
-from riskpilot.execution.port import BrokerError
-from riskpilot.model.contract import OptionContract
+from riskpilot.cli.common import fail as _fail
 
-
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(code)
+if TYPE_CHECKING:
+    from riskpilot.config.brokers import IbkrConfig
 
 
 async def _check(settings: IbkrConfig, symbol: str) -> None:
     # Imported here: ib_async is only needed once a broker is actually asked for.
     from riskpilot.brokers.ibkr_broker import IbkrBroker
+    from riskpilot.model.contract import OptionContract
 
     broker = IbkrBroker(settings)
     await broker.connect()
@@ -77,6 +74,10 @@ def register(app: typer.Typer) -> None:
         verbose: bool = typer.Option(False, "--verbose", help="show ib_async's log"),
     ) -> None:
         """Connect, print account, buying power, positions, one quote and a market rule, exit."""
+        from riskpilot.config import ConfigError, load_config
+        from riskpilot.config.brokers import BrokerSettingsError, ibkr_settings
+        from riskpilot.execution.port import BrokerError
+
         if broker != "ibkr":
             raise _fail(f"--broker {broker!r} has no check: use --broker ibkr")
         if not verbose:  # ib_async logs every failed connect attempt at ERROR; our one line says it

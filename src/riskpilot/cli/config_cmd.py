@@ -6,8 +6,6 @@ from pathlib import Path
 
 import typer
 
-from riskpilot.config import ConfigError, load_config
-
 
 def register(app: typer.Typer) -> None:
     config_app = typer.Typer(help="Validate configuration files.", no_args_is_help=True)
@@ -15,6 +13,8 @@ def register(app: typer.Typer) -> None:
     @config_app.command("validate")
     def validate(file: Path = typer.Argument(..., help="YAML configuration file")) -> None:
         """Print OK, or every error with its dotted path and exit non-zero."""
+        from riskpilot.config import ConfigError, load_config
+
         try:
             cfg = load_config(file)
         except ConfigError as exc:

@@ -5,23 +5,18 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
-from typing import Annotated, cast
+from typing import TYPE_CHECKING, Annotated, cast
 
-import pyarrow as pa
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
-from riskpilot.data.readers import (
-    FORMATS,
-    GREEK_UNITS,
-    ChainFormatError,
-    GreekUnits,
-    read_chain,
-)
-from riskpilot.data.schema import UNUSABLE_FOR_PRICING, Quality
-from riskpilot.data.store import ChainStore, ChainStoreError, StoreInfo
+from riskpilot.data.formats import FORMAT_NAMES as FORMATS
+from riskpilot.data.formats import GREEK_UNITS, GreekUnits
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from riskpilot.data.schema import Quality
+    from riskpilot.data.store import StoreInfo
 
 #: File name endings the directory import picks up (pyarrow reads .gz/.bz2 text transparently).
 DATA_SUFFIXES: tuple[str, ...] = (".csv", ".txt", ".parquet", ".pq", ".csv.gz", ".txt.gz",
@@ -71,6 +66,13 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Read SOURCE as FORMAT and merge it into the store. Re-importing is idempotent:
         rows with the same (quote_date, root, expiration, strike, right) are replaced."""
+        import pyarrow as pa
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        from riskpilot.data.readers import ChainFormatError, read_chain
+        from riskpilot.data.store import ChainStore, ChainStoreError
+
         console = Console(stderr=True)
         if format not in FORMATS:
             raise typer.BadParameter(f"unknown format {format!r}; choose one of "
@@ -123,6 +125,10 @@ def register(app: typer.Typer) -> None:
         store: Annotated[Path, typer.Option("--store", help="Store directory")],
     ) -> None:
         """Show each underlying's date span, rows, expirations and data-quality counts."""
+        from rich.console import Console
+
+        from riskpilot.data.store import ChainStore
+
         if not store.is_dir():
             Console(stderr=True).print(f"[red]error:[/red] no store at {store} (import data "
                                        "with `riskpilot data import` first)", highlight=False)
@@ -139,6 +145,8 @@ def register(app: typer.Typer) -> None:
 
 
 def _overview(info: StoreInfo) -> Table:
+    from rich.table import Table
+
     table = Table(title=f"Option chains in {info.root}")
     for name in ("underlying", "first day", "last day", "days", "rows", "expirations", "roots",
                  "source", "model-priced"):
@@ -159,8 +167,13 @@ def _overview(info: StoreInfo) -> Table:
     return table
 
 
-#: What ``data info`` calls each quality flag, in the order it lists them.
-_FLAG_LABELS: tuple[tuple[Quality, str], ...] = (
+
+
+def _flag_labels() -> tuple[tuple[Quality, str], ...]:
+    """What ``data info`` calls each quality flag, in the order it lists them."""
+    from riskpilot.data.schema import Quality
+
+    return (
     (Quality.CROSSED, "crossed (bid > ask)"),
     (Quality.NO_MARKET, "no market (bid or ask missing, or both 0)"),
     (Quality.BAD_IV, "bad iv (missing or not positive)"),
@@ -174,6 +187,10 @@ _FLAG_LABELS: tuple[tuple[Quality, str], ...] = (
 
 
 def _quality(info: StoreInfo) -> Table:
+    from rich.table import Table
+
+    from riskpilot.data.schema import UNUSABLE_FOR_PRICING
+
     """One row per quality check (rows carrying the flag; a row may carry several), one column
     per underlying."""
     table = Table(title="Data quality (rows are kept and flagged, never dropped)")
@@ -182,7 +199,7 @@ def _quality(info: StoreInfo) -> Table:
     reports = list(info.underlyings.values())
     for u in reports:
         table.add_column(u.underlying, justify="right")
-    for flag, label in _FLAG_LABELS:
+    for flag, label in _flag_labels():
         name = flag.name or str(int(flag))
         unusable = "yes" if flag & UNUSABLE_FOR_PRICING else "no"
         table.add_row(label, unusable, *(f"{u.quality.flag_counts[name]:,}" for u in reports))

@@ -2,30 +2,22 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
-from sqlalchemy import Engine
 
-from riskpilot.store.database import (
-    DB_URL_ENV,
-    DEFAULT_DB_URL,
-    StoreConfigError,
-    current_revision,
-    downgrade,
-    head_revision,
-    make_engine,
-    upgrade,
-)
+from riskpilot.cli.common import DB_HELP, DB_URL_ENV
 
-_DB_HELP = (
-    f"Database URL: sqlite:///file.db or postgresql://user@host:5432/dbname "
-    f"(default: ${DB_URL_ENV} or {DEFAULT_DB_URL})"
-)
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 
 def register(app: typer.Typer) -> None:
     db_app = typer.Typer(help="Create, migrate and inspect the relational store.", no_args_is_help=True)
 
     def _engine(db: str | None) -> Engine:
+        from riskpilot.store.database import StoreConfigError, make_engine
+
         try:
             return make_engine(db)
         except StoreConfigError as exc:
@@ -34,10 +26,12 @@ def register(app: typer.Typer) -> None:
 
     @db_app.command("upgrade")
     def upgrade_cmd(
-        db: str | None = typer.Option(None, "--db", envvar=DB_URL_ENV, help=_DB_HELP),
+        db: str | None = typer.Option(None, "--db", envvar=DB_URL_ENV, help=DB_HELP),
         revision: str = typer.Option("head", help="Target revision (default: the latest)."),
     ) -> None:
         """Create the schema, or migrate it to the latest revision."""
+        from riskpilot.store.database import current_revision, upgrade
+
         engine = _engine(db)
         try:
             before = current_revision(engine)
@@ -54,9 +48,11 @@ def register(app: typer.Typer) -> None:
     @db_app.command("downgrade")
     def downgrade_cmd(
         revision: str = typer.Argument(..., help="Target revision, or 'base' to drop everything."),
-        db: str | None = typer.Option(None, "--db", envvar=DB_URL_ENV, help=_DB_HELP),
+        db: str | None = typer.Option(None, "--db", envvar=DB_URL_ENV, help=DB_HELP),
     ) -> None:
         """Migrate the schema down to an earlier revision."""
+        from riskpilot.store.database import current_revision, downgrade
+
         engine = _engine(db)
         try:
             downgrade(engine, revision)
@@ -66,9 +62,11 @@ def register(app: typer.Typer) -> None:
 
     @db_app.command("current")
     def current_cmd(
-        db: str | None = typer.Option(None, "--db", envvar=DB_URL_ENV, help=_DB_HELP),
+        db: str | None = typer.Option(None, "--db", envvar=DB_URL_ENV, help=DB_HELP),
     ) -> None:
         """Show the database's schema revision and the latest one; exit 1 when behind."""
+        from riskpilot.store.database import current_revision, head_revision
+
         engine = _engine(db)
         try:
             have = current_revision(engine)

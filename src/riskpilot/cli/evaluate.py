@@ -7,13 +7,6 @@ from importlib import resources
 from pathlib import Path
 
 import typer
-from rich.console import Console
-from rich.table import Table
-
-from riskpilot.config import ConfigError, load_config
-from riskpilot.model import mark_position
-from riskpilot.portfolio_file import load_portfolio
-from riskpilot.risk import RiskManager
 
 
 def sample_path(name: str) -> Path:
@@ -28,6 +21,14 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="print JSON instead of a table"),
     ) -> None:
         """Evaluate every position of a portfolio snapshot and print its exit decision."""
+        from rich.console import Console
+        from rich.table import Table
+
+        from riskpilot.config import ConfigError, load_config
+        from riskpilot.model import mark_position
+        from riskpilot.portfolio_file import load_portfolio
+        from riskpilot.risk import RiskManager
+
         cfg_path = config or sample_path("position_management.yaml")
         pf_path = portfolio or sample_path("sample_portfolio.yaml")
         try:

@@ -22,9 +22,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from riskpilot.cli.db import _DB_HELP
-from riskpilot.cli.ops import _date, _fail, _load_cfg, open_store
-from riskpilot.store import DB_URL_ENV
+from riskpilot.cli.common import DB_HELP, DB_URL_ENV, fail, load_cfg, open_store, parse_date
 
 if TYPE_CHECKING:
     from riskpilot.app import MonitorRun
@@ -52,7 +50,7 @@ def register(app: typer.Typer) -> None:
     @app.command("monitor")
     def monitor_cmd(
         config: Path | None = typer.Option(None, "--config", help="configuration YAML (default: built-in defaults)"),
-        db: str | None = typer.Option(None, "--db", envvar=DB_URL_ENV, help=_DB_HELP),
+        db: str | None = typer.Option(None, "--db", envvar=DB_URL_ENV, help=DB_HELP),
         broker: str = typer.Option("paper", "--broker", help="the broker: paper"),
         replay: Path | None = typer.Option(None, "--replay", help="chain store directory to replay day by day"),
         underlying: str | None = typer.Option(None, "--underlying", help="symbol (default: the store's only one)"),
@@ -83,45 +81,45 @@ def register(app: typer.Typer) -> None:
         install_log_redaction()  # no alert URL, key or token reaches the log
 
         if sessions not in ("exchange", "always"):
-            raise _fail(f"--sessions {sessions!r}: use 'exchange' or 'always'")
+            raise fail(f"--sessions {sessions!r}: use 'exchange' or 'always'")
         opts = wiring.MonitorOptions(broker=broker, dry_run=dry_run, account=account, equity=equity,
                                      slippage=slippage, commission=commission,
                                      sessions="always" if sessions == "always" else "exchange", walk_seed=walk_seed)
         if opts.slippage not in wiring.SLIPPAGES:
-            raise _fail(f"--slippage {slippage!r}: use one of {', '.join(wiring.SLIPPAGES)}")
-        cfg = _load_cfg(config)
+            raise fail(f"--slippage {slippage!r}: use one of {', '.join(wiring.SLIPPAGES)}")
+        cfg = load_cfg(config)
         config_text = config.read_text() if config is not None else None
         if replay is None:
             if broker != "paper":
-                raise _fail(f"--broker {broker!r} is not wired to the monitor yet: use --broker paper")
+                raise fail(f"--broker {broker!r} is not wired to the monitor yet: use --broker paper")
             with open_store(db) as store:
                 try:
                     lines = asyncio.run(_run(wiring.build_live(store, cfg, config_text, opts)))
                 except wiring.WiringError as exc:
-                    raise _fail(str(exc)) from None
+                    raise fail(str(exc)) from None
             typer.echo("\n".join(lines))
             raise typer.Exit(0)
         if broker != "paper":
-            raise _fail(f"--replay trades on the paper broker: drop --broker {broker!r}")
+            raise fail(f"--replay trades on the paper broker: drop --broker {broker!r}")
         if not replay.is_dir():
-            raise _fail(f"--replay {replay}: no chain store directory there")
+            raise fail(f"--replay {replay}: no chain store directory there")
         from riskpilot.data.store import ChainStore
 
         syms = ChainStore(replay).underlyings()
         und = underlying or (syms[0] if len(syms) == 1 else None)
         if und is None or und not in syms:
-            raise _fail(f"--underlying {underlying or '(none)'}: the chain store at {replay} holds "
+            raise fail(f"--underlying {underlying or '(none)'}: the chain store at {replay} holds "
                         f"{syms or 'nothing'}; pass one of them")
         name = method or (next(iter(cfg.methods)) if len(cfg.methods) == 1 else None)
         if name is None or name not in cfg.methods:
-            raise _fail(f"--method {method or '(none)'}: choose one of the config's methods {sorted(cfg.methods)}")
-        ropts = wiring.ReplayOptions(chains=replay, underlying=und, method=name, start=_date(start, "--start"),
-                                     end=_date(end, "--end"), speed=speed)
+            raise fail(f"--method {method or '(none)'}: choose one of the config's methods {sorted(cfg.methods)}")
+        ropts = wiring.ReplayOptions(chains=replay, underlying=und, method=name, start=parse_date(start, "--start"),
+                                     end=parse_date(end, "--end"), speed=speed)
         with open_store(db) as store:
             try:
                 run = wiring.build_replay(store, cfg, config_text, opts, ropts)
             except (wiring.WiringError, ValueError) as exc:
-                raise _fail(str(exc)) from None
+                raise fail(str(exc)) from None
             lines = asyncio.run(_run(run))
         typer.echo("\n".join(lines))
         raise typer.Exit(0)
@@ -131,7 +129,7 @@ def register(app: typer.Typer) -> None:
         position: str | None = typer.Option(None, "--position", help="close this position"),
         underlying: str | None = typer.Option(None, "--underlying", help="close every position in this symbol"),
         close_all: bool = typer.Option(False, "--all", help="close every open position"),
-        db: str | None = typer.Option(None, "--db", envvar=DB_URL_ENV, help=_DB_HELP),
+        db: str | None = typer.Option(None, "--db", envvar=DB_URL_ENV, help=DB_HELP),
         priority: str = typer.Option("HIGH", "--priority", help="tactic: CRITICAL, HIGH, MEDIUM or LOW"),
         reason: str = typer.Option("operator request", "--reason", help="recorded with each exit"),
         config: Path | None = typer.Option(None, "--config", help="configuration YAML (exit tactics)"),
@@ -139,18 +137,18 @@ def register(app: typer.Typer) -> None:
         """Queue exits: each selected position becomes CLOSING with a WORKING exit, which the
         running monitor works with the tactic of --priority (or the next one resumes)."""
         if sum((position is not None, underlying is not None, close_all)) != 1:
-            raise _fail("say what to close with exactly one of --position ID, --underlying SYM or --all")
+            raise fail("say what to close with exactly one of --position ID, --underlying SYM or --all")
         from riskpilot.model.enums import Priority
 
         try:
             pri = Priority[priority.upper()]
         except KeyError:
-            raise _fail(f"--priority {priority!r}: use CRITICAL, HIGH, MEDIUM or LOW") from None
+            raise fail(f"--priority {priority!r}: use CRITICAL, HIGH, MEDIUM or LOW") from None
         from riskpilot.execution.tactics import TacticBook
         from riskpilot.model.enums import PositionStatus
         from riskpilot.store import OPEN_STATUSES, ExitRepository, PositionRepository
 
-        tactic = TacticBook.from_config(_load_cfg(config)).ladder(pri)[0].tactic.name
+        tactic = TacticBook.from_config(load_cfg(config)).ladder(pri)[0].tactic.name
         now = datetime.now(UTC)
         with open_store(db) as store:
             repo = PositionRepository(store)
@@ -159,11 +157,11 @@ def register(app: typer.Typer) -> None:
             if position is not None:
                 chosen = [sp for sp in stored if sp.position.id == position]
                 if not chosen:
-                    raise _fail(f"--position {position}: no open position with that id (see `riskpilot positions`)")
+                    raise fail(f"--position {position}: no open position with that id (see `riskpilot positions`)")
             elif underlying is not None:
                 chosen = [sp for sp in stored if sp.position.underlying == underlying.upper()]
                 if not chosen:
-                    raise _fail(f"--underlying {underlying}: no open position in it (see `riskpilot positions`)")
+                    raise fail(f"--underlying {underlying}: no open position in it (see `riskpilot positions`)")
             else:
                 chosen = stored
             queued = 0

@@ -19,45 +19,113 @@ are locked with ``SELECT ... FOR UPDATE`` (PostgreSQL; SQLite writers are serial
 database lock, taken at BEGIN).
 
 P&L units: realized P&L and commissions in dollars; prices are net premium per share.
+
+Names are loaded on first use (``riskpilot.store.urls`` needs no SQLAlchemy).
 """
 
-from riskpilot.store.database import (
-    DB_URL_ENV,
-    DEFAULT_DB_URL,
-    SchemaNotCurrentError,
-    Store,
-    StoreConfigError,
-    current_revision,
-    default_url,
-    downgrade,
-    head_revision,
-    make_engine,
-    normalize_url,
-    upgrade,
-)
-from riskpilot.store.exits import ExitRepository
-from riskpilot.store.orders import OrderRepository
-from riskpilot.store.positions import PositionRepository
-from riskpilot.store.records import (
-    OPEN_STATUSES,
-    AlertRecord,
-    AttemptRecord,
-    DailyPnl,
-    DuplicateError,
-    DuplicateFillError,
-    ExitRecord,
-    FillOutcome,
-    InvariantError,
-    MissingIntentError,
-    Monitoring,
-    NotFoundError,
-    OrderRecord,
-    StoredPosition,
-    StoreError,
-    TradingStateRecord,
-    TrailingSnapshot,
-)
-from riskpilot.store.state import StateRepository
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+_LAZY: dict[str, str] = {
+    "AlertRecord": "riskpilot.store.records",
+    "AttemptRecord": "riskpilot.store.records",
+    "DB_URL_ENV": "riskpilot.store.urls",
+    "DEFAULT_DB_URL": "riskpilot.store.urls",
+    "DailyPnl": "riskpilot.store.records",
+    "DuplicateError": "riskpilot.store.records",
+    "DuplicateFillError": "riskpilot.store.records",
+    "ExitRecord": "riskpilot.store.records",
+    "ExitRepository": "riskpilot.store.exits",
+    "FillOutcome": "riskpilot.store.records",
+    "InvariantError": "riskpilot.store.records",
+    "MissingIntentError": "riskpilot.store.records",
+    "Monitoring": "riskpilot.store.records",
+    "NotFoundError": "riskpilot.store.records",
+    "OPEN_STATUSES": "riskpilot.store.records",
+    "OrderRecord": "riskpilot.store.records",
+    "OrderRepository": "riskpilot.store.orders",
+    "PositionRepository": "riskpilot.store.positions",
+    "SchemaNotCurrentError": "riskpilot.store.database",
+    "StateRepository": "riskpilot.store.state",
+    "Store": "riskpilot.store.database",
+    "StoreConfigError": "riskpilot.store.database",
+    "StoreError": "riskpilot.store.records",
+    "StoredPosition": "riskpilot.store.records",
+    "TradingStateRecord": "riskpilot.store.records",
+    "TrailingSnapshot": "riskpilot.store.records",
+    "current_revision": "riskpilot.store.database",
+    "default_url": "riskpilot.store.urls",
+    "downgrade": "riskpilot.store.database",
+    "head_revision": "riskpilot.store.database",
+    "make_engine": "riskpilot.store.database",
+    "normalize_url": "riskpilot.store.database",
+    "upgrade": "riskpilot.store.database",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'riskpilot.store' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY])
+
+
+if TYPE_CHECKING:
+    from riskpilot.store.database import (
+        SchemaNotCurrentError,
+        Store,
+        StoreConfigError,
+        current_revision,
+        downgrade,
+        head_revision,
+        make_engine,
+        normalize_url,
+        upgrade,
+    )
+    from riskpilot.store.exits import (
+        ExitRepository,
+    )
+    from riskpilot.store.orders import (
+        OrderRepository,
+    )
+    from riskpilot.store.positions import (
+        PositionRepository,
+    )
+    from riskpilot.store.records import (
+        OPEN_STATUSES,
+        AlertRecord,
+        AttemptRecord,
+        DailyPnl,
+        DuplicateError,
+        DuplicateFillError,
+        ExitRecord,
+        FillOutcome,
+        InvariantError,
+        MissingIntentError,
+        Monitoring,
+        NotFoundError,
+        OrderRecord,
+        StoredPosition,
+        StoreError,
+        TradingStateRecord,
+        TrailingSnapshot,
+    )
+    from riskpilot.store.state import (
+        StateRepository,
+    )
+    from riskpilot.store.urls import (
+        DB_URL_ENV,
+        DEFAULT_DB_URL,
+        default_url,
+    )
 
 __all__ = [
     "DB_URL_ENV",

@@ -11,7 +11,6 @@ The default URL is ``$RISKPILOT_DB`` or ``sqlite:///riskpilot.db`` in the workin
 
 from __future__ import annotations
 
-import os
 import select
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,8 +27,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
-DEFAULT_DB_URL = "sqlite:///riskpilot.db"
-DB_URL_ENV = "RISKPILOT_DB"
+from riskpilot.store.urls import default_url
 
 #: PostgreSQL connections older than this many seconds are replaced at checkout (guards
 #: against servers, proxies and firewalls that drop long-idle connections silently).
@@ -46,10 +44,6 @@ class StoreConfigError(ValueError):
 
 class SchemaNotCurrentError(RuntimeError):
     """The database is not at the schema revision this code expects."""
-
-
-def default_url() -> str:
-    return os.environ.get(DB_URL_ENV) or DEFAULT_DB_URL
 
 
 def normalize_url(url: str) -> URL:

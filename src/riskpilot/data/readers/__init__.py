@@ -12,11 +12,10 @@ from types import MappingProxyType
 
 import pyarrow as pa
 
+from riskpilot.data.formats import GREEK_UNITS, GreekUnits
 from riskpilot.data.readers import cboe, historicaloptiondata, ivolatility, optionsdx, orats
 from riskpilot.data.readers._common import (
-    GREEK_UNITS,
     ChainFormatError,
-    GreekUnits,
     ReadOptions,
 )
 

@@ -14,7 +14,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -22,11 +22,9 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from riskpilot.data.formats import GREEK_UNITS, GreekUnits
 from riskpilot.data.quality import flag_rows, quote_date_bounds
 from riskpilot.data.schema import CHAIN_SCHEMA
-
-GreekUnits = Literal["auto", "per_day", "per_year", "drop"]
-GREEK_UNITS: tuple[str, ...] = ("auto", "per_day", "per_year", "drop")
 
 #: Option roots and vendor spellings that belong to one traded product. A PM-settled weekly
 #: root (SPXW) is the same underlying as its monthly root (SPX); CBOE prefixes indexes with ^.

@@ -14,7 +14,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from riskpilot.data.readers._common import ChainFormatError, GreekUnits
+from riskpilot.data.formats import GreekUnits
+from riskpilot.data.readers._common import ChainFormatError
 
 DAYS_PER_YEAR = 365.0
 _MIN_SAMPLE = 5
