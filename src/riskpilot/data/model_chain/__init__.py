@@ -82,6 +82,7 @@ underlying price) with ``spread_scale`` 0.5 for the ETFs (penny-wide SPY markets
 relative terms than SPX's; a rough choice, not fitted).
 """
 
+from riskpilot.data.model_chain.disk_cache import ChainCacheError, ModelChainCache, default_chain_cache
 from riskpilot.data.model_chain.expirations import DEFAULT_EXPIRATION_ERAS, ExpirationEras, monthly_expiration
 from riskpilot.data.model_chain.generate import (
     cache_model_chain,
@@ -96,10 +97,13 @@ from riskpilot.data.model_chain.params import MODEL_UNDERLYINGS, ModelChainParam
 __all__ = [
     "DEFAULT_EXPIRATION_ERAS",
     "MODEL_UNDERLYINGS",
+    "ChainCacheError",
     "ExpirationEras",
     "MarketHistory",
+    "ModelChainCache",
     "ModelChainParams",
     "cache_model_chain",
+    "default_chain_cache",
     "generate_model_chain",
     "iter_model_chain_by_year",
     "listed_expirations",

@@ -9,11 +9,15 @@ import warnings
 from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import cache
+from importlib.metadata import version
+from pathlib import Path
 
 import exchange_calendars as xcals
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+
+from riskpilot.data.model_chain.cache_dir import cache_root, write_atomically
 
 IntArray = npt.NDArray[np.int64]
 
@@ -76,7 +80,33 @@ DEFAULT_EXPIRATION_ERAS: dict[str, ExpirationEras] = {
 
 @cache
 def trading_sessions() -> npt.NDArray[np.datetime64]:
-    """NYSE trading days 1990..2030 as datetime64[D] (exchange_calendars XNYS)."""
+    """NYSE trading days 1990..2030 as datetime64[D] (exchange_calendars XNYS).
+
+    Building the calendar costs about 0.1 s of CPU, so with the model-chain cache on
+    (:mod:`~riskpilot.data.model_chain.cache_dir`) the days are kept there, keyed by the
+    versions of exchange_calendars and pandas that computed them."""
+    root = cache_root()
+    if root is None:
+        return _xnys_sessions()
+    key = f"XNYS-{_CALENDAR_START}-{_CALENDAR_END}-xcals{version('exchange_calendars')}-pandas{pd.__version__}"
+    path = root / "calendar" / f"{key}.npy"
+    if path.exists():
+        try:
+            days = np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"the cached trading calendar {path} cannot be read ({exc}); delete it") from exc
+        return np.asarray(days, dtype="datetime64[D]")
+    days = _xnys_sessions()
+
+    def write(tmp: Path) -> None:
+        with tmp.open("wb") as f:
+            np.save(f, days, allow_pickle=False)
+
+    write_atomically(path, write)
+    return days
+
+
+def _xnys_sessions() -> npt.NDArray[np.datetime64]:
     with warnings.catch_warnings():
         # exchange_calendars itself trips a pandas deprecation notice on construction.
         warnings.filterwarnings("ignore", message=r"Series\.values returning")

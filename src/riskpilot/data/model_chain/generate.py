@@ -5,16 +5,19 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import date
+from functools import partial
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
 
+from riskpilot.data.model_chain.disk_cache import ModelChainCache, default_chain_cache
 from riskpilot.data.model_chain.expirations import expiration_pairs
 from riskpilot.data.model_chain.grid import listed_rows, strike_grid
-from riskpilot.data.model_chain.inputs import day_slice, day_vols, div_yield_of, market_history
+from riskpilot.data.model_chain.inputs import MarketHistory, day_slice, day_vols, div_yield_of, market_history
 from riskpilot.data.model_chain.params import ModelChainParams, check_underlying
 from riskpilot.data.model_chain.pricing import labels, price_rows
 from riskpilot.data.surface import atm_vol
@@ -32,9 +35,13 @@ def listed_expirations(
     return [pd.Timestamp(x).date() for x in exp]
 
 
-
 def generate_model_chain(
-    underlying: str, start: date, end: date, params: ModelChainParams | None = None
+    underlying: str,
+    start: date,
+    end: date,
+    params: ModelChainParams | None = None,
+    *,
+    cache: ModelChainCache | Literal["environment"] | None = "environment",
 ) -> pa.Table:
     """A model-priced end-of-day chain for ``underlying`` (SPY, QQQ, IWM, SPX) on every trading
     day from ``start`` to ``end`` (inclusive) of the bundled history, in ``CHAIN_SCHEMA`` with
@@ -43,6 +50,11 @@ def generate_model_chain(
     contract quoted on day t is quoted on every later day of the span until its expiration
     (strikes are never delisted early; see the module doc); rows do not depend on ``start``
     (generating a longer span and slicing it gives identical rows).
+
+    ``cache``: where generated years are kept on disk (:mod:`~riskpilot.data.model_chain.disk_cache`):
+    by default the one ``$RISKPILOT_CHAIN_CACHE`` names (the user's cache directory when unset;
+    ``off`` for none), or a :class:`ModelChainCache`, or None to generate without one. With a
+    cache, each calendar year of the span is generated whole once and sliced.
 
     ``params`` defaults to ``ModelChainParams.for_underlying(underlying)``. Raises
     ``UnknownSymbolError`` for another underlying and ``ValueError`` for a span outside the
@@ -54,6 +66,36 @@ def generate_model_chain(
         raise TypeError(f"params must be a ModelChainParams, got {type(p).__name__}")
     mh = market_history(symbol)
     out = day_slice(mh, start, end)
+    disk = default_chain_cache() if cache == "environment" else cache
+    if disk is None:
+        return _generate(symbol, p, mh, start, out)
+    if not isinstance(disk, ModelChainCache):
+        raise TypeError(f"cache must be a ModelChainCache, 'environment' or None, got {disk!r}")
+    first = pd.Timestamp(mh.dates[0]).date()
+    last = pd.Timestamp(mh.dates[-1]).date()
+    parts = []
+    for year in range(max(start, first).year, min(end, last).year + 1):
+        y_lo, y_hi = max(date(year, 1, 1), first), min(date(year, 12, 31), last)
+        whole = disk.year(symbol, year, p, partial(_generate_span, symbol, p, y_lo, y_hi))
+        parts.append(_days_between(whole, max(start, y_lo), min(end, y_hi)))
+    return parts[0] if len(parts) == 1 else pa.concat_tables(parts)
+
+
+def _generate_span(symbol: str, p: ModelChainParams, start: date, end: date) -> pa.Table:
+    mh = market_history(symbol)
+    return _generate(symbol, p, mh, start, day_slice(mh, start, end))
+
+
+def _days_between(table: pa.Table, lo: date, hi: date) -> pa.Table:
+    """The rows of ``table`` (sorted by quote date) quoted from ``lo`` to ``hi``, zero-copy."""
+    days = table.column("quote_date").to_numpy()
+    a = int(np.searchsorted(days, np.datetime64(lo, "D"), side="left"))
+    b = int(np.searchsorted(days, np.datetime64(hi, "D"), side="right"))
+    return table.slice(a, b - a)
+
+
+def _generate(symbol: str, p: ModelChainParams, mh: MarketHistory, start: date, out: slice) -> pa.Table:
+    """The chain of the days ``out`` of ``mh`` (``start``: the span's first date asked for)."""
     # Strikes listed before ``start`` stay listed: warm up from the earliest day on which an
     # expiration quoted on ``start`` can have been listed (at most max_dte calendar days before).
     warm_start = np.datetime64(start, "D") - np.timedelta64(p.max_dte, "D")
@@ -69,7 +111,8 @@ def generate_model_chain(
     spot_d, rate_d, div_d = mh.spot[sl], mh.rate[sl], div_yield_of(mh, p, sl)
 
     t_pair = (exp - days[pair_day]).astype(np.int64) / 365.0
-    sd_pair = atm_vol(t_pair, s9_d[pair_day], s30_d[pair_day], s93_d[pair_day]) * np.sqrt(t_pair)
+    sigma_pair = atm_vol(t_pair, s9_d[pair_day], s30_d[pair_day], s93_d[pair_day])
+    sd_pair = sigma_pair * np.sqrt(t_pair)
     group, strike = strike_grid(spot_d[pair_day], sd_pair, p)
     row_pair, row_strike, row_call = listed_rows(exp, pair_day, group, strike, first_out)
     row_day = pair_day[row_pair]
@@ -90,6 +133,7 @@ def generate_model_chain(
         s30_d[row_day],
         s93_d[row_day],
         p,
+        sigma_pair[row_pair],
     )
 
 
