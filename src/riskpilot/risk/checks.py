@@ -36,7 +36,7 @@ from riskpilot.model.mark import Mark
 from riskpilot.model.position import Position, PositionState
 from riskpilot.rules.base import PortfolioView
 from riskpilot.rules.evaluator import ExitEvaluator
-from riskpilot.rules.trailing_stop import TrailingStopAction, TrailingStopConfig, TrailState
+from riskpilot.rules.trailing_stop import TrailBatch, TrailingStopAction, TrailingStopConfig, TrailState
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -68,10 +68,22 @@ class CheckHost(Protocol):
         the method's trailing stop is off)."""
         ...
 
+    def _trail_columns(self, method: str, regime: RegimeName | None) -> TrailColumnsLike:
+        """Where the column path keeps ``method``'s trailing stops as arrays between checks."""
+        ...
+
     def _day_view(self, ids: Sequence[str], pnl_dollars: Sequence[float], today: date) -> PortfolioView:
         """Record the unrealized P&L (dollars) of the positions marked well, trip the circuit
         breaker when the day's loss reaches the limit, and return what the rules see of it."""
         ...
+
+
+class TrailColumnsLike(Protocol):
+    """:class:`riskpilot.risk.column_check.TrailColumns`, as the host holds it."""
+
+    def gather(self, states: list[TrailState]) -> TrailBatch: ...
+
+    def keep(self, states: list[TrailState], batch: TrailBatch) -> None: ...
 
 
 class CheckRows(Protocol):

@@ -17,7 +17,8 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
-from operator import attrgetter
+from operator import attrgetter, is_
+from typing import cast
 
 import numpy as np
 import numpy.typing as npt
@@ -30,6 +31,7 @@ from riskpilot.risk.checks import (
     CheckHost,
     ExitChecks,
     PositionCheck,
+    TrailColumnsLike,
     no_quote_check,
     observed_position,
 )
@@ -154,7 +156,7 @@ def check_columns(
         ev, trail_config = host._rules_for(method, regime)
         if trail_config is not None:
             _step_trails(trails, rows, ids, entry, credit, premium, trail_config, cols.trail_action, good_at,
-                         trail_of)
+                         trail_of, host._trail_columns(method, regime))
         if not ev.rules:
             continue
         batch = ScreenBatch(
@@ -329,6 +331,45 @@ class _ColumnRows:
         return flag_of[i]
 
 
+class TrailColumns:
+    """The trailing stops of one method's rows as the last column check left them, in arrays:
+    the next check of the same book reads these instead of gathering every :class:`TrailState`
+    again (seven attributes a position). Rows are matched to the stops by object identity, so
+    a stop replaced elsewhere (a restore, a reconciliation, a new position) is read afresh."""
+
+    __slots__ = ("_batch", "_states")
+
+    def __init__(self) -> None:
+        self._states: list[TrailState] = []
+        self._batch: TrailBatch | None = None
+
+    def gather(self, states: list[TrailState]) -> TrailBatch:
+        """``states`` as a batch, from the kept arrays where the objects are the kept ones."""
+        prev = self._batch
+        n = len(states)
+        if prev is None or len(self._states) != n:
+            return TrailBatch.of(states)
+        same = np.fromiter(map(is_, states, self._states), np.bool_, n)
+        if same.all():
+            return prev
+        stale = np.flatnonzero(~same)
+        if stale.size * 2 > n:
+            return TrailBatch.of(states)
+        fresh = TrailBatch.of([states[j] for j in stale.tolist()])
+        columns = {}
+        for name in _TRAIL_FIELDS:
+            column = getattr(prev, name).copy()  # the kept arrays are never written in place
+            column[stale] = getattr(fresh, name)
+            columns[name] = column
+        return TrailBatch(**columns)
+
+    def keep(self, states: list[TrailState], batch: TrailBatch) -> None:
+        self._states, self._batch = states, batch
+
+
+_TRAIL_FIELDS = ("entry", "credit", "active", "stop", "best", "highest", "lowest")
+
+
 def _step_trails(
     trails: dict[str, TrailState],
     rows: IntArray,
@@ -340,25 +381,28 @@ def _step_trails(
     trail_action: npt.NDArray[np.int8],
     good_at: Sequence[int],
     trail_of: list[TrailState | None],
+    kept: TrailColumnsLike,
 ) -> None:
     """Advance the trailing stops of ``rows`` (positions with a good mark, one config); a
     position seen for the first time gets a fresh stop at its entry premium."""
     at = [good_at[r] for r in rows.tolist()]
-    ready: list[TrailState] = []
-    for j, i in enumerate(at):
-        t = trail_of[i]
-        if t is None:
-            r = int(rows[j])
-            t = trails[ids[r]] = trail_of[i] = TrailState.new(float(entry[r]), credit=bool(credit[r]))
-        ready.append(t)
-    new, changed, action = trail_step_batch(TrailBatch.of(ready), premium[rows], config)
+    ready = [trail_of[i] for i in at]
+    if None in ready:
+        for j, i in enumerate(at):
+            if ready[j] is None:
+                r = int(rows[j])
+                ready[j] = trails[ids[r]] = trail_of[i] = TrailState.new(float(entry[r]), credit=bool(credit[r]))
+    states = cast(list[TrailState], ready)  # every None was replaced above
+    new, changed, action = trail_step_batch(kept.gather(states), premium[rows], config)
     trail_action[rows] = action
+    after = list(states)
     for j in np.flatnonzero(changed).tolist():
         r = int(rows[j])
         code = int(action[j])
-        last_action = TRAIL_ACTIONS[code] if code else ready[j].last_action
-        t = trail_state_at(new, j, last_action)
+        last_action = TRAIL_ACTIONS[code] if code else states[j].last_action
+        t = after[j] = trail_state_at(new, j, last_action)
         trails[ids[r]] = trail_of[at[j]] = t
+    kept.keep(after, new)
 
 
 def _floats(values: list[float | None] | list[int | None], n: int) -> FloatArray:

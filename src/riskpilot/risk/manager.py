@@ -26,7 +26,7 @@ from riskpilot.model.mark import Mark
 from riskpilot.model.order import Fill
 from riskpilot.model.position import Position
 from riskpilot.risk.checks import ExitChecks, PositionCheck
-from riskpilot.risk.column_check import check_columns
+from riskpilot.risk.column_check import TrailColumns, check_columns
 from riskpilot.risk.regime import regime_multiplier
 from riskpilot.risk.small_book import check_small_book
 from riskpilot.rules.base import PortfolioView, RuleParams
@@ -165,6 +165,7 @@ class RiskManager:
         }
         self._evaluators: dict[tuple[str, str | None], ExitEvaluator] = {}
         self._trail_configs: dict[tuple[str, str | None], TrailingStopConfig | None] = {}
+        self._trail_arrays: dict[tuple[str, str | None], TrailColumns] = {}
         self.trails: dict[str, TrailState] = {}
 
     # --- state gate -----------------------------------------------------------------------
@@ -419,6 +420,12 @@ class RiskManager:
         if ev is None:
             ev = self._build_evaluator(method, regime)
         return ev, self._trail_configs[key]
+
+    def _trail_columns(self, method: str, regime: RegimeName | None) -> TrailColumns:
+        kept = self._trail_arrays.get((method, regime))
+        if kept is None:
+            kept = self._trail_arrays[(method, regime)] = TrailColumns()
+        return kept
 
     def _day_view(self, ids: Sequence[str], pnl_dollars: Sequence[float], today: date) -> PortfolioView:
         """Record the unrealized P&L (dollars) of the positions just marked well and return the

@@ -185,14 +185,9 @@ class ExitEvaluator:
                     fired.append(f)
         if fired is None:
             return no_rule_fired(ctx.position.id, ctx.profit_pct, ctx.dte, ctx.premium)
-        if len(fired) > 1:
-            # Already in priority order because the rules are; keep it explicit and stable.
-            fired.sort(key=_minus_priority)
+        # Already in resolution order: ``calls`` run in rule order (priority, then the
+        # tie-break order) and every firing carries its rule's configured priority.
         return ExitDecision.from_firings(ctx.position.id, fired)
-
-
-def _minus_priority(f: RuleFiring) -> int:
-    return -int(f.priority)
 
 
 def no_rule_fired(position_id: str, profit_pct: float, dte: int, premium: float) -> ExitDecision:
