@@ -3,7 +3,7 @@
 A backtest checks a handful of positions each day, thousands of times; the column path's numpy
 calls cost tens of microseconds a call whatever the book's size, more than the work itself
 for a few positions. This path observes and decides each position with the scalar pieces the
-column path is tested against (:meth:`Position.marked`, :func:`~riskpilot.rules.trailing_stop.trail_step`,
+column path is tested against (:meth:`Position.marked`'s arithmetic, :func:`~riskpilot.rules.trailing_stop.trail_step`,
 :meth:`ExitEvaluator.decide`), in the same order of effects: marks checked first (nothing
 changes when one is refused), then the day's P&L and the circuit breaker, then the trailing
 stops and the rules. ``tests/risk/test_check_paths.py`` checks the two paths agree.
@@ -18,10 +18,17 @@ from riskpilot.config.schema import RegimeName
 from riskpilot.model.enums import ExitAction, PremiumType
 from riskpilot.model.mark import Mark
 from riskpilot.model.position import Position
-from riskpilot.risk.checks import CheckHost, ExitChecks, PositionCheck, no_quote_check, ready_checks
+from riskpilot.risk.checks import (
+    CheckHost,
+    ExitChecks,
+    PositionCheck,
+    no_quote_check,
+    observed_position,
+    ready_checks,
+)
 from riskpilot.rules.base import RuleContext
-from riskpilot.rules.evaluator import hold_on_bad_mark, no_rule_fired
-from riskpilot.rules.trailing_stop import TrailingStopAction, TrailState, trail_step
+from riskpilot.rules.evaluator import ExitEvaluator, hold_on_bad_mark, no_rule_fired
+from riskpilot.rules.trailing_stop import TrailingStopAction, TrailingStopConfig, TrailState, trail_step
 
 _CREDIT = PremiumType.CREDIT
 _HOLD = ExitAction.HOLD
@@ -45,7 +52,8 @@ def check_small_book(
     good: list[int] = []
     premiums: list[float] = []
     ids: list[str] = []
-    pnls: list[float] = []
+    pnls: list[float] = []  # per share of one unit
+    dollars: list[float] = []
     for i, pos in enumerate(positions):
         pid = pos.id
         m = marks.get(pid)
@@ -63,14 +71,19 @@ def check_small_book(
         good.append(i)
         premiums.append(premium)
         ids.append(pid)
-        pnls.append(pnl * pos.legs[0].contract.multiplier * pos.quantity)
-    view = host._day_view(ids, pnls, today)
+        pnls.append(pnl)
+        dollars.append(pnl * pos.legs[0].contract.multiplier * pos.quantity)
+    view = host._day_view(ids, dollars, today)
     candidates: list[int] = []
     today_ordinal = today.toordinal()
-    for i, premium in zip(good, premiums, strict=True):
+    rules: dict[str, tuple[ExitEvaluator, TrailingStopConfig | None]] = {}
+    for i, premium, pnl in zip(good, premiums, pnls, strict=True):
         pos = positions[i]
         m = marks[pos.id]
-        ev, trail_config = host._rules_for(pos.method, regime)
+        found = rules.get(pos.method)
+        if found is None:
+            found = rules[pos.method] = host._rules_for(pos.method, regime)
+        ev, trail_config = found
         trail = trails.get(pos.id)
         action = _HOLD_ACTION
         if trail_config is not None:
@@ -78,9 +91,20 @@ def check_small_book(
                 trail = TrailState.new(pos.entry_premium, credit=pos.premium_type is _CREDIT)
             trail, action = trail_step(trail, premium, trail_config)
             trails[pos.id] = trail
-        observed = pos.marked(premium, now, today)
-        entry = pos.entry_premium
-        profit_pct = (entry - premium if pos.premium_type is _CREDIT else premium - entry) / entry
+        # What Position.marked computes (as the column path does, by column).
+        st = pos.state
+        days = today_ordinal - pos.opened_on.toordinal()
+        observed = observed_position(
+            pos,
+            premium if premium > st.peak_premium else st.peak_premium,
+            premium if premium < st.trough_premium else st.trough_premium,
+            pnl if pnl > st.mfe else st.mfe,
+            pnl if pnl < st.mae else st.mae,
+            days if days > st.days_held else st.days_held,
+            premium,
+            now,
+        )
+        profit_pct = pnl / pos.entry_premium
         dte = pos.expiration.toordinal() - today_ordinal
         if pos.quantity <= 0:
             decision = no_rule_fired(pos.id, profit_pct, dte, premium)
