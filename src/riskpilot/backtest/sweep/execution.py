@@ -180,6 +180,16 @@ class SweepExecutor:
             self._cluster.close()
         self._client = self._cluster = None
 
+    def cpu_seconds(self) -> float:
+        """CPU seconds used so far by the processes that run the runs: this one in process, else
+        every worker's (a benchmark's measure that other work on the machine does not inflate)."""
+        if self.in_process:
+            return time.process_time()
+        if self._client is None:
+            raise RuntimeError("SweepExecutor.cpu_seconds on a Dask cluster needs `with SweepExecutor(...) as ex:`")
+        per_worker = self._client.run(time.process_time)
+        return float(sum(per_worker.values()))
+
     def map(self, runs: Sequence[SweepRun], on_done: Callable[[RunOutcome], None] | None = None) -> list[RunOutcome]:
         """Run every run; ``on_done`` is called with each outcome as it arrives (in completion
         order). Returns the outcomes in the order of ``runs``."""

@@ -12,7 +12,6 @@ from functools import cache
 from importlib.metadata import version
 from pathlib import Path
 
-import exchange_calendars as xcals
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
@@ -107,6 +106,9 @@ def trading_sessions() -> npt.NDArray[np.datetime64]:
 
 
 def _xnys_sessions() -> npt.NDArray[np.datetime64]:
+    # Imported here: with the calendar cached, a run never needs exchange_calendars.
+    import exchange_calendars as xcals
+
     with warnings.catch_warnings():
         # exchange_calendars itself trips a pandas deprecation notice on construction.
         warnings.filterwarnings("ignore", message=r"Series\.values returning")
