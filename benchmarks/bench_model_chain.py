@@ -45,16 +45,25 @@ def _years(cache: ModelChainCache | None, then: Callable[[object], object] | Non
 
 
 def measure() -> dict[str, float]:
-    t = time.process_time()
-    market_history("SPY")
-    history_s = time.process_time() - t
-    generate_s, rows = _years(None)
     with tempfile.TemporaryDirectory(prefix="riskpilot-bench-chains-") as tmp:
-        cache = ModelChainCache(Path(tmp))
-        write_s, _ = _years(cache)
-        cached_s, _ = _years(cache)
-        split_s, _ = _years(cache, lambda table: list(split_days(table, "SPY")))  # type: ignore[arg-type]
-        size = sum(f.stat().st_size for f in Path(tmp).rglob("*.arrow"))
+        # Everything the model chain keeps on disk (the calendar too) goes to this directory.
+        saved = os.environ.get("RISKPILOT_CHAIN_CACHE")
+        os.environ["RISKPILOT_CHAIN_CACHE"] = tmp
+        try:
+            t = time.process_time()
+            market_history("SPY")
+            history_s = time.process_time() - t
+            generate_s, rows = _years(None)
+            cache = ModelChainCache(Path(tmp))
+            write_s, _ = _years(cache)
+            cached_s, _ = _years(cache)
+            split_s, _ = _years(cache, lambda table: list(split_days(table, "SPY")))  # type: ignore[arg-type]
+            size = sum(f.stat().st_size for f in Path(tmp).rglob("*.arrow"))
+        finally:
+            if saved is None:
+                del os.environ["RISKPILOT_CHAIN_CACHE"]
+            else:
+                os.environ["RISKPILOT_CHAIN_CACHE"] = saved
     return {"history_s": history_s, "generate_s": generate_s, "generate_and_write_s": write_s,
             "cached_s": cached_s, "cached_and_split_s": split_s, "rows": float(rows), "cache_mb": size / 1e6}
 
