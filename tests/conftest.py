@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -13,6 +14,17 @@ from riskpilot.store import Store
 from riskpilot.store.testing import postgres_unreachable_reason, temporary_store
 
 _PG_REASON: list[str | None] = []
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _model_chains_without_the_disk_cache() -> Iterator[None]:
+    """Tests generate model chains without the on-disk cache (nothing written to the user's
+    cache directory; the cache's own tests pass one in a temporary directory), unless
+    RISKPILOT_CHAIN_CACHE is set for the run."""
+    with pytest.MonkeyPatch.context() as mp:
+        if "RISKPILOT_CHAIN_CACHE" not in os.environ:
+            mp.setenv("RISKPILOT_CHAIN_CACHE", "off")
+        yield
 
 
 def pg_skip_reason() -> str | None:

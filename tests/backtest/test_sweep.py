@@ -5,6 +5,7 @@ a walk-forward whose choices cannot see test-span data."""
 from __future__ import annotations
 
 import csv
+import re
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -316,7 +317,9 @@ def test_cli_sweep_writes_rows_parquet_heatmap_and_a_self_contained_report(tmp_p
     assert (tmp_path / "s.heatmap.png").read_bytes()[:4] == b"\x89PNG"
     assert (tmp_path / "s.top-equity.png").exists()
     page = report.read_text()
-    assert "data:image/png;base64," in page and "http://" not in page and "https://" not in page
+    # Interactive Plotly charts with plotly.js inline; nothing fetched (tests/backtest/test_sweep_report.py).
+    assert 'id="sweep-heatmap"' in page and 'id="sweep-top-equity"' in page
+    assert not re.search(r"<script\b[^>]*\bsrc\s*=", page, flags=re.I) and "<link" not in page.lower()
     again = CliRunner().invoke(app, args)
     assert again.exit_code == 2 and "pass --resume" in again.output
     resumed = CliRunner().invoke(app, [*args, "--resume"])

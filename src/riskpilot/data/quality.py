@@ -16,13 +16,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-import exchange_calendars as xcals
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from riskpilot.data.schema import UNUSABLE_FOR_PRICING, Quality
+
+if TYPE_CHECKING:
+    import exchange_calendars as xcals
 
 KEY_COLUMNS: tuple[str, ...] = ("quote_date", "root", "expiration", "strike", "right")
 """A contract's quote on one day is unique on these columns."""
@@ -47,7 +50,10 @@ FIRST_LISTED_OPTIONS_DAY = date(1973, 4, 26)
 
 @lru_cache(maxsize=4)
 def _xnys(first_year: int) -> xcals.ExchangeCalendar:
-    # Building the calendar costs most of a second: build it once per process.
+    # Building the calendar costs most of a second: build it once per process. Imported here:
+    # a backtest imports this module (through the chain store) but never builds the calendar.
+    import exchange_calendars as xcals
+
     return xcals.get_calendar("XNYS", start=f"{first_year}-01-01")
 
 

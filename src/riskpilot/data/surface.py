@@ -146,10 +146,14 @@ def smile_z(log_moneyness: FloatArray, t_years: FloatArray, sigma_atm: FloatArra
 
 
 def smile_vol(
-    sigma_atm: FloatArray, log_moneyness: FloatArray, t_years: FloatArray, shape: SmileShape
+    sigma_atm: FloatArray, log_moneyness: FloatArray, t_years: FloatArray, shape: SmileShape,
+    z: FloatArray | None = None,
 ) -> FloatArray:
-    """Implied volatility (decimal) at log-moneyness ``ln(K/F)`` for ATM level ``sigma_atm``."""
-    z = np.clip(smile_z(log_moneyness, t_years, sigma_atm), shape.z_min, shape.z_max)
+    """Implied volatility (decimal) at log-moneyness ``ln(K/F)`` for ATM level ``sigma_atm``.
+    ``z``: :func:`smile_z` of the same arguments, when the caller has it."""
+    if z is None:
+        z = smile_z(log_moneyness, t_years, sigma_atm)
+    z = np.clip(z, shape.z_min, shape.z_max)
     skew = shape.skew * (np.maximum(t_years, 1e-12) / T_30D) ** shape.skew_term_exponent
     curvature = np.where(z < 0.0, shape.curvature_put, shape.curvature_call)
     factor = np.maximum(1.0 + skew * z + curvature * z * z, SMILE_FACTOR_FLOOR)

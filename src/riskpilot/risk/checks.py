@@ -1,44 +1,47 @@
-"""The result of :meth:`riskpilot.risk.RiskManager.check_position_exits`, computed by column.
+"""The result of :meth:`riskpilot.risk.RiskManager.check_position_exits`, and what its two ways
+of checking a book share.
 
-A check of a whole book does three things per position: observe the mark (peak, trough, MFE,
-MAE, days held, the trailing stop's step), screen every rule, and decide. Done one Python
-object at a time this costs tens of microseconds a position; a live book of thousands, or a
-backtest's every day, wants it by column. So the manager gathers each position's numbers once
-into numpy arrays, advances the tracked state and the trailing stops element-wise
-(:func:`riskpilot.rules.trailing_stop.trail_step_batch`, checked against the scalar
-:func:`~riskpilot.rules.trailing_stop.trail_step`), screens per rule, and evaluates rules only
-for the positions and rules a screen flagged. Python objects are built only where they are
-needed: for a position that may exit, and, lazily, for any check a caller reads.
+A check of a book does three things per position: observe the mark (peak, trough, MFE, MAE,
+days held, the trailing stop's step), screen every rule, and decide. Two paths do it, with the
+same decisions:
+
+- a small book, the common case of a backtest (a handful of positions open), is checked one
+  position at a time (:mod:`riskpilot.risk.small_book`): numpy's fixed cost per call would be
+  most of the work;
+- a large book is checked by column (:mod:`riskpilot.risk.column_check`): each position's numbers
+  are gathered once into numpy arrays, the tracked state and the trailing stops advance
+  element-wise, every rule is screened per column, and Python objects are built only where
+  they are read.
 
 :class:`ExitChecks` is that result: a sequence of :class:`PositionCheck`, one per position in
-the order given, whose items are built on first access; :meth:`ExitChecks.exits` lists the
-checks whose decision is not HOLD (already built). Reading every item gives exactly what the
-object-at-a-time check gives (``tests/risk/test_check_columns.py``).
+the order given, whose items may be built on first access; :meth:`ExitChecks.exits` lists the
+checks whose decision is not HOLD. Reading every item gives exactly what the object-at-a-time
+check gives (``tests/risk/test_check_columns.py``, ``tests/risk/test_check_paths.py``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import overload
+from datetime import date, datetime
+from typing import Protocol, overload
 
 import numpy as np
 import numpy.typing as npt
 
+from riskpilot.config.schema import RegimeName
 from riskpilot.model.decision import ExitDecision
 from riskpilot.model.enums import ExitAction
 from riskpilot.model.mark import Mark
 from riskpilot.model.position import Position, PositionState
-from riskpilot.rules.evaluator import hold_on_bad_mark, no_rule_fired
-from riskpilot.rules.trailing_stop import TRAIL_ACTIONS, TrailingStopAction, TrailState
+from riskpilot.rules.base import PortfolioView
+from riskpilot.rules.evaluator import ExitEvaluator
+from riskpilot.rules.trailing_stop import TrailBatch, TrailingStopAction, TrailingStopConfig, TrailState
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
 _HOLD = ExitAction.HOLD
-_NO_MARK_KIND = -1  # no mark at all
-_BAD_MARK_KIND = -2  # a mark with a problem (missing, crossed or stale leg)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,48 +56,60 @@ class PositionCheck:
     trail_action: TrailingStopAction
 
 
-@dataclass(slots=True)
-class ObservedColumns:
-    """Tracked state after the observation, for the positions with a good mark (row ``r``
-    of each array is the ``r``-th such position)."""
+class CheckHost(Protocol):
+    """What a check path needs of the :class:`~riskpilot.risk.RiskManager` running it."""
 
-    premium: FloatArray
-    profit_pct: FloatArray
-    dte: IntArray
-    peak: FloatArray
-    trough: FloatArray
-    mfe: FloatArray
-    mae: FloatArray
-    days_held: IntArray
-    trail_action: npt.NDArray[np.int8]
+    trails: dict[str, TrailState]
+
+    def _rules_for(
+        self, method: str, regime: RegimeName | None
+    ) -> tuple[ExitEvaluator, TrailingStopConfig | None]:
+        """The evaluator of ``method`` under ``regime``, and its trailing-stop settings (None:
+        the method's trailing stop is off)."""
+        ...
+
+    def _trail_columns(self, method: str, regime: RegimeName | None) -> TrailColumnsLike:
+        """Where the column path keeps ``method``'s trailing stops as arrays between checks."""
+        ...
+
+    def _day_view(self, ids: Sequence[str], pnl_dollars: Sequence[float], today: date) -> PortfolioView:
+        """Record the unrealized P&L (dollars) of the positions marked well, trip the circuit
+        breaker when the day's loss reaches the limit, and return what the rules see of it."""
+        ...
+
+
+class TrailColumnsLike(Protocol):
+    """:class:`riskpilot.risk.column_check.TrailColumns`, as the host holds it."""
+
+    def gather(self, states: list[TrailState]) -> TrailBatch: ...
+
+    def keep(self, states: list[TrailState], batch: TrailBatch) -> None: ...
+
+
+class CheckRows(Protocol):
+    """How an :class:`ExitChecks` gets its items."""
+
+    def build(self, i: int) -> PositionCheck:
+        """The check of position ``i`` (called at most once per position)."""
+        ...
+
+    def candidates(self) -> Sequence[int]:
+        """Ascending indexes of the positions whose decision may be other than HOLD: every
+        other position holds."""
+        ...
 
 
 class ExitChecks(Sequence[PositionCheck]):
     """The checks of one call, one per position given and in that order, built on access."""
 
-    __slots__ = ("_built", "_cols", "_decisions", "_marks", "_now", "_positions", "_row", "_trails")
+    __slots__ = ("_built", "_rows")
 
-    def __init__(
-        self,
-        positions: Sequence[Position],
-        marks: Sequence[Mark | None],
-        now: datetime,
-        row: Sequence[int],
-        cols: ObservedColumns,
-        trails: Sequence[TrailState | None],
-        decisions: dict[int, tuple[Position, ExitDecision]],
-    ) -> None:
-        self._positions = positions
-        self._marks = marks
-        self._now = now
-        self._row = row  # per position: row in cols, or _NO_MARK_KIND / _BAD_MARK_KIND
-        self._cols = cols
-        self._trails = trails
-        self._decisions = decisions
-        self._built: list[PositionCheck | None] = [None] * len(positions)
+    def __init__(self, rows: CheckRows, n: int, built: list[PositionCheck | None] | None = None) -> None:
+        self._rows = rows
+        self._built: list[PositionCheck | None] = built if built is not None else [None] * n
 
     def __len__(self) -> int:
-        return len(self._positions)
+        return len(self._built)
 
     @overload
     def __getitem__(self, i: int) -> PositionCheck: ...
@@ -113,40 +128,50 @@ class ExitChecks(Sequence[PositionCheck]):
         return self._check(i)
 
     def __iter__(self) -> Iterator[PositionCheck]:
-        for i in range(len(self)):
-            yield self._check(i)
+        built = self._built
+        for i, c in enumerate(built):
+            yield c if c is not None else self._check(i)
 
     def exits(self) -> list[PositionCheck]:
         """The checks whose decision is not HOLD, in the order given."""
-        return [self._check(i) for i in sorted(self._decisions)
-                if self._decisions[i][1].action is not _HOLD]
+        out = []
+        for i in self._rows.candidates():
+            c = self._check(i)
+            if c.decision.action is not _HOLD:
+                out.append(c)
+        return out
 
     def _check(self, i: int) -> PositionCheck:
         c = self._built[i]
         if c is None:
-            c = self._built[i] = self._build(i)
+            c = self._built[i] = self._rows.build(i)
         return c
 
-    def _build(self, i: int) -> PositionCheck:
-        pos = self._positions[i]
-        m = self._marks[i]
-        r = self._row[i]
-        trail = self._trails[i]
-        hold = TrailingStopAction.HOLD
-        if r == _NO_MARK_KIND or m is None:
-            return PositionCheck(pos, ExitDecision.hold(pos.id, "no quote"), Mark(None, None, None, self._now),
-                                 trail, hold)
-        if r == _BAD_MARK_KIND:
-            return PositionCheck(pos, hold_on_bad_mark(pos, m), m, trail, hold)
-        action = TRAIL_ACTIONS[int(self._cols.trail_action[r])]
-        done = self._decisions.get(i)
-        if done is not None:
-            return PositionCheck(done[0], done[1], m, trail, action)
-        c = self._cols
-        new_pos = observed_position(pos, float(c.peak[r]), float(c.trough[r]), float(c.mfe[r]), float(c.mae[r]),
-                                    int(c.days_held[r]), float(c.premium[r]), self._now)
-        decision = no_rule_fired(pos.id, float(c.profit_pct[r]), int(c.dte[r]), float(c.premium[r]))
-        return PositionCheck(new_pos, decision, m, trail, action)
+
+class ReadyRows:
+    """The rows of a check whose items were all built during the call."""
+
+    __slots__ = ("_candidates",)
+
+    def __init__(self, candidates: list[int]) -> None:
+        self._candidates = candidates
+
+    def build(self, i: int) -> PositionCheck:
+        raise IndexError(f"check {i} was not built")  # every item is built up front
+
+    def candidates(self) -> Sequence[int]:
+        return self._candidates
+
+
+def ready_checks(checks: list[PositionCheck | None], candidates: list[int]) -> ExitChecks:
+    """An :class:`ExitChecks` of items already built (``candidates``: those that may exit)."""
+    return ExitChecks(ReadyRows(candidates), len(checks), checks)
+
+
+def no_quote_check(pos: Position, trail: TrailState | None, now: datetime) -> PositionCheck:
+    """The check of a position without a mark: it holds."""
+    return PositionCheck(pos, ExitDecision.hold(pos.id, "no quote"), Mark(None, None, None, now), trail,
+                         TrailingStopAction.HOLD)
 
 
 def observed_position(pos: Position, peak: float, trough: float, mfe: float, mae: float, days_held: int,
@@ -156,4 +181,12 @@ def observed_position(pos: Position, peak: float, trough: float, mfe: float, mae
     return pos._with_state(PositionState(peak, trough, mfe, mae, days_held, premium, now, pos.state.stages_done))
 
 
-__all__ = ["ExitChecks", "ObservedColumns", "PositionCheck", "observed_position"]
+__all__ = [
+    "CheckHost",
+    "CheckRows",
+    "ExitChecks",
+    "PositionCheck",
+    "no_quote_check",
+    "observed_position",
+    "ready_checks",
+]

@@ -19,35 +19,25 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-import numpy as np
-import numpy.typing as npt
-
 from riskpilot.config.schema import ExitRulesConfig, RegimeName, RiskPilotConfig
 from riskpilot.model.contract import EXCHANGE_TZ
-from riskpilot.model.decision import ExitDecision
 from riskpilot.model.enums import PremiumType, Side, TradingState
 from riskpilot.model.mark import Mark
 from riskpilot.model.order import Fill
 from riskpilot.model.position import Position, pnl_per_share
-from riskpilot.risk.checks import ExitChecks, ObservedColumns, PositionCheck, observed_position
+from riskpilot.risk.checks import ExitChecks, PositionCheck
+from riskpilot.risk.column_check import TrailColumns, check_columns
 from riskpilot.risk.regime import regime_multiplier
-from riskpilot.rules.base import PortfolioView, RuleContext, RuleParams
+from riskpilot.risk.small_book import check_small_book
+from riskpilot.rules.base import PortfolioView, RuleParams
 from riskpilot.rules.evaluator import ExitEvaluator
-from riskpilot.rules.screen import ScreenBatch
-from riskpilot.rules.trailing_stop import (
-    TRAIL_ACTIONS,
-    TrailBatch,
-    TrailingStopAction,
-    TrailingStopConfig,
-    TrailState,
-    trail_state_at,
-    trail_step_batch,
-)
+from riskpilot.rules.trailing_stop import TrailingStopConfig, TrailState
 from riskpilot.rules.trailing_stop_rule import TrailingStopParams
 
-FloatArray = npt.NDArray[np.float64]
-IntArray = npt.NDArray[np.int64]
-BoolArray = npt.NDArray[np.bool_]
+#: Books up to this many positions are checked one position at a time
+#: (:mod:`riskpilot.risk.small_book`), larger ones by column (:mod:`riskpilot.risk.column_check`):
+#: the crossing point of their costs on a busy book (``benchmarks/bench_risk.py``).
+SMALL_BOOK = 24
 
 
 class UnknownPositionError(KeyError):
@@ -156,9 +146,15 @@ class RiskManager:
         *,
         equity: float,
         trading_state: TradingState = TradingState.ACTIVE,
+        small_book: int = SMALL_BOOK,
     ) -> None:
+        """``small_book``: books of up to this many positions are checked one position at a
+        time, larger ones by column (the decisions are the same; only the cost differs)."""
         if math.isnan(equity) or equity <= 0:
             raise ValueError(f"equity must be a positive dollar amount, got {equity!r}")
+        if isinstance(small_book, bool) or not isinstance(small_book, int) or small_book < 0:
+            raise ValueError(f"small_book must be a whole number of positions >= 0, got {small_book!r}")
+        self.small_book = small_book
         self.config = config if config is not None else RiskPilotConfig()
         self._book = _Book(equity=float(equity))
         self.trading_state = trading_state
@@ -169,6 +165,7 @@ class RiskManager:
         }
         self._evaluators: dict[tuple[str, str | None], ExitEvaluator] = {}
         self._trail_configs: dict[tuple[str, str | None], TrailingStopConfig | None] = {}
+        self._trail_arrays: dict[tuple[str, str | None], TrailColumns] = {}
         self.trails: dict[str, TrailState] = {}
 
     # --- state gate -----------------------------------------------------------------------
@@ -399,7 +396,8 @@ class RiskManager:
         realized + unrealized loss >= the daily limit) halts entries before the positions are
         evaluated, and fires CRITICAL on every position.
 
-        The work is done by column (see :mod:`riskpilot.risk.checks`); the returned
+        A book of up to ``small_book`` positions is checked one position at a time, a larger
+        one by column (see :mod:`riskpilot.risk.checks`; the two agree). The returned
         :class:`ExitChecks` holds one :class:`PositionCheck` per position, in order, built on
         access, and :meth:`ExitChecks.exits` the ones that do not hold.
         """
@@ -407,168 +405,39 @@ class RiskManager:
             raise ValueError("now must be timezone-aware")
         today = now.astimezone(EXCHANGE_TZ).date()
         self._roll_day(today)
+        check = check_small_book if len(positions) <= self.small_book else check_columns
+        return check(self, positions, marks, now, today, regime, features)
+
+    def _rules_for(
+        self, method: str, regime: RegimeName | None
+    ) -> tuple[ExitEvaluator, TrailingStopConfig | None]:
+        key = (method, regime)
+        ev = self._evaluators.get(key)
+        if ev is None:
+            ev = self._build_evaluator(method, regime)
+        return ev, self._trail_configs[key]
+
+    def _trail_columns(self, method: str, regime: RegimeName | None) -> TrailColumns:
+        kept = self._trail_arrays.get((method, regime))
+        if kept is None:
+            kept = self._trail_arrays[(method, regime)] = TrailColumns()
+        return kept
+
+    def _day_view(self, ids: Sequence[str], pnl_dollars: Sequence[float], today: date) -> PortfolioView:
+        """Record the unrealized P&L (dollars) of the positions just marked well and return the
+        day's P&L as the rules see it; at the daily loss limit the circuit breaker halts entries
+        here, before any position is evaluated."""
         book = self._book
-        trails = self.trails
-        n = len(positions)
-        get_mark = marks.get
-        mark_of: list[Mark | None] = [None] * n
-        row: list[int] = [_NO_MARK] * n
-        good: list[Position] = []
-        good_marks: list[Mark] = []
-        good_at: list[int] = []
-        for i, pos in enumerate(positions):
-            m = get_mark(pos.id)
-            if m is None:
-                continue
-            mark_of[i] = m
-            if m.problem is not None or m.premium is None:
-                row[i] = _BAD_MARK
-                continue
-            row[i] = len(good)
-            good.append(pos)
-            good_marks.append(m)
-            good_at.append(i)
-        # Gather by attribute: list comprehensions over existing objects allocate no
-        # per-position containers (tuples would wake the garbage collector on every call).
-        k = len(good)
-        ids = [p.id for p in good]
-        entry = np.fromiter([p.entry_premium for p in good], np.float64, k)
-        qty = np.fromiter([p.quantity for p in good], np.int64, k)
-        credit = np.fromiter([p.premium_type is _CREDIT for p in good], np.bool_, k)
-        expiration = np.fromiter(map(date.toordinal, [p.expiration for p in good]), np.int64, k)
-        opened = np.fromiter(map(date.toordinal, [p.opened_on for p in good]), np.int64, k)
-        methods = [p.method for p in good]
-        states = [p.state for p in good]
-        mult = np.fromiter([p.legs[0].contract.multiplier for p in good], np.int64, k)
-        premium = np.fromiter([m.premium for m in good_marks], np.float64, k)
-        if bool((premium < 0).any()):
-            bad = ids[int(np.flatnonzero(premium < 0)[0])]
-            raise ValueError(f"position {bad}: cannot mark at a negative premium; fix the quote source")
-        bid = _floats([m.bid for m in good_marks], k)
-        ask = _floats([m.ask for m in good_marks], k)
-        min_volume = _floats([m.min_volume for m in good_marks], k)
-
-        # Observation: what Position.marked computes, by column.
-        pnl = np.where(credit, entry - premium, premium - entry)
-        profit_pct = pnl / entry
-        days = today.toordinal() - opened
-        cols = ObservedColumns(
-            premium=premium,
-            profit_pct=profit_pct,
-            dte=expiration - today.toordinal(),
-            peak=np.maximum(np.fromiter([s.peak_premium for s in states], np.float64, k), premium),
-            trough=np.minimum(np.fromiter([s.trough_premium for s in states], np.float64, k), premium),
-            mfe=np.maximum(np.fromiter([s.mfe for s in states], np.float64, k), pnl),
-            mae=np.minimum(np.fromiter([s.mae for s in states], np.float64, k), pnl),
-            days_held=np.maximum(np.fromiter([s.days_held for s in states], np.int64, k), days),
-            trail_action=np.zeros(k, dtype=np.int8),
-        )
-
-        # The day's P&L and the circuit breaker.
         last = book.last_unrealized
-        last.update(zip(ids, (pnl * mult * qty).tolist(), strict=True))
+        last.update(zip(ids, pnl_dollars, strict=True))
         sod = book.sod_unrealized
-        day_pnl = book.realized_today + sum(last.values()) - sum(sod[p] for p in sod.keys() & last.keys())
+        # The start-of-day baseline of every position marked since (sod in its own order).
+        day_pnl = book.realized_today + sum(last.values()) - sum(v for p, v in sod.items() if p in last)
         limit_pct = self.config.risk.daily_loss_limit_pct
         limit = limit_pct * book.equity if limit_pct is not None else None
         if limit is not None and -day_pnl >= limit and self.trading_state is not TradingState.HALTED:
             self.halt(f"circuit breaker: day P&L {day_pnl:,.0f} hit limit -{limit:,.0f}", today)
-        view = PortfolioView(equity=book.equity, day_pnl=day_pnl, daily_loss_limit=limit)
-
-        trail_of: list[TrailState | None] = [trails.get(p.id) for p in positions]
-        decisions: dict[int, tuple[Position, ExitDecision]] = {}
-        spread = ask - bid
-        mid = (ask + bid) / 2.0
-        with np.errstate(invalid="ignore", divide="ignore"):
-            combo_rel = np.where(mid > 0, spread / mid, np.nan)
-        # Mark.leg_relative_spread where the mark has it, else the combo's (the liquidity rule's measure).
-        leg_rel = _floats([m.leg_relative_spread for m in good_marks], k)
-        rel_spread = np.where(np.isnan(leg_rel), combo_rel, leg_rel)
-        if features is not None:
-            has_features = np.fromiter((bool(features.get(p)) for p in ids), np.bool_, k)
-        else:
-            has_features = np.zeros(k, dtype=np.bool_)
-        no_features: Mapping[str, float] = {}
-        for (method, rows) in _groups(methods):
-            key = (method, regime)
-            ev = self._evaluators.get(key) or self._build_evaluator(method, regime)
-            tcfg = self._trail_configs[key]
-            if tcfg is not None:
-                self._step_trails(rows, ids, entry, credit, premium, tcfg, cols, good_at, trail_of)
-            if not ev.rules:
-                continue
-            batch = ScreenBatch(
-                profit_pct=profit_pct[rows],
-                credit=credit[rows],
-                dte=cols.dte[rows].astype(np.float64),
-                spread=spread[rows],
-                relative_spread=rel_spread[rows],
-                leg_relative_spread=leg_rel[rows],
-                min_volume=min_volume[rows],
-                event_contract=mult[rows] == 1,
-                days_held=cols.days_held[rows].astype(np.float64),
-                trail_trigger=cols.trail_action[rows] == _TRIGGER_CODE,
-                has_features=has_features[rows],
-                day_loss=-view.day_pnl,
-                daily_loss_limit=view.daily_loss_limit,
-            )
-            masks = np.vstack(ev.rule_masks(batch))
-            # Which rules flagged each position, as a bit code; the rule list per code is
-            # built once (a book has few distinct combinations).
-            codes = (masks.T.astype(np.int64) << np.arange(len(ev.rules), dtype=np.int64)).sum(axis=1)
-            codes[qty[rows] <= 0] = 0
-            flagged = np.flatnonzero(codes)
-            fr = rows[flagged]
-            rule_lists: dict[int, list[int]] = {}
-            # The flagged rows' numbers as Python values in one pass per column.
-            for r, code, pk, tr, mfe, mae, dh, pr, pp, dte, act in zip(
-                fr.tolist(), codes[flagged].tolist(), cols.peak[fr].tolist(), cols.trough[fr].tolist(),
-                cols.mfe[fr].tolist(), cols.mae[fr].tolist(), cols.days_held[fr].tolist(),
-                premium[fr].tolist(), profit_pct[fr].tolist(), cols.dte[fr].tolist(),
-                cols.trail_action[fr].tolist(), strict=True,
-            ):
-                only = rule_lists.get(code)
-                if only is None:
-                    only = rule_lists[code] = [b for b in range(len(ev.rules)) if code >> b & 1]
-                i = good_at[r]
-                pos = observed_position(good[r], pk, tr, mfe, mae, dh, pr, now)
-                f = features.get(pos.id, no_features) if features is not None else no_features
-                ctx = RuleContext(pos, good_marks[r], now, view, f, trail_of[i], TRAIL_ACTIONS[act], pr, pp,
-                                  dte, today)
-                decisions[i] = (pos, ev.evaluate(ctx, only))
-        return ExitChecks(positions, mark_of, now, row, cols, trail_of, decisions)
-
-    def _step_trails(
-        self,
-        rows: IntArray,
-        ids: Sequence[str],
-        entry: FloatArray,
-        credit: BoolArray,
-        premium: FloatArray,
-        config: TrailingStopConfig,
-        cols: ObservedColumns,
-        good_at: Sequence[int],
-        trail_of: list[TrailState | None],
-    ) -> None:
-        """Advance the trailing stops of ``rows`` (positions with a good mark, one config);
-        a position seen for the first time gets a fresh stop at its entry premium."""
-        trails = self.trails
-        states: list[TrailState] = []
-        for r in rows.tolist():
-            i = good_at[r]
-            t = trail_of[i]
-            if t is None:
-                t = TrailState.new(float(entry[r]), credit=bool(credit[r]))
-                trails[ids[r]] = trail_of[i] = t
-            states.append(t)
-        new, changed, action = trail_step_batch(TrailBatch.of(states), premium[rows], config)
-        cols.trail_action[rows] = action
-        for j in np.flatnonzero(changed).tolist():
-            r = int(rows[j])
-            code = int(action[j])
-            last_action = TRAIL_ACTIONS[code] if code else states[j].last_action
-            t = trail_state_at(new, j, last_action)
-            trails[ids[r]] = trail_of[good_at[r]] = t
+        return PortfolioView(equity=book.equity, day_pnl=day_pnl, daily_loss_limit=limit)
 
     def evaluator(self, method: str, regime: RegimeName | None = None) -> ExitEvaluator:
         ev = self._evaluators.get((method, regime))
@@ -671,31 +540,6 @@ class RiskManager:
         self.trails = {pid: TrailState.from_dict(d) for pid, d in dict(snap.get("trails", {})).items()}
 
 
-_CREDIT = PremiumType.CREDIT
-_NO_MARK = -1
-_BAD_MARK = -2
-_TRIGGER_CODE = TRAIL_ACTIONS.index(TrailingStopAction.TRIGGER)
-
-
-def _floats(values: list[float | None] | list[int | None], n: int) -> FloatArray:
-    if None not in values:
-        return np.fromiter(values, np.float64, n)
-    return np.fromiter([math.nan if v is None else v for v in values], np.float64, n)
-
-
-def _groups(methods: Sequence[str]) -> list[tuple[str, IntArray]]:
-    """Rows by method (one group, the common case, without a Python pass per row)."""
-    if not methods:
-        return []
-    first = methods[0]
-    if methods.count(first) == len(methods):
-        return [(first, np.arange(len(methods), dtype=np.int64))]
-    by: dict[str, list[int]] = {}
-    for r, m in enumerate(methods):
-        by.setdefault(m, []).append(r)
-    return [(m, np.asarray(rs, dtype=np.int64)) for m, rs in by.items()]
-
-
 def _room(current: float, per_unit: float, limit: float) -> float:
     """How many units keep |current + n * per_unit| <= limit."""
     if per_unit == 0:
@@ -707,6 +551,7 @@ def _room(current: float, per_unit: float, limit: float) -> float:
 
 
 __all__ = [
+    "SMALL_BOOK",
     "ExitChecks",
     "OrderRequest",
     "OrderValidation",

@@ -141,6 +141,9 @@ class RuleSpec(Generic[P]):
     #: Vectorized "may fire" pre-screen over a batch (see riskpilot.rules.screen); None means
     #: the rule is evaluated for every position.
     screen: Callable[[ScreenBatch, P], BoolArray] | None = None
+    #: True for a rule that is silent whenever the position has no features at all (it needs
+    #: a caller-supplied number such as ``edge`` or ``atr``): an evaluation skips it then.
+    needs_features: bool = False
 
 
 class RuleRegistry:

@@ -33,4 +33,4 @@ def evaluate(ctx: RuleContext, p: EarlyExitParams) -> RuleFiring | None:
 def screen(b: ScreenBatch, p: EarlyExitParams) -> BoolArray:
     return b.has_features
 
-SPEC = RuleSpec("early_exit", Priority.LOW, EarlyExitParams, evaluate, __doc__ or "", screen)
+SPEC = RuleSpec("early_exit", Priority.LOW, EarlyExitParams, evaluate, __doc__ or "", screen, needs_features=True)

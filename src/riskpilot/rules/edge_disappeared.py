@@ -30,4 +30,6 @@ def evaluate(ctx: RuleContext, p: EdgeDisappearedParams) -> RuleFiring | None:
 def screen(b: ScreenBatch, p: EdgeDisappearedParams) -> BoolArray:
     return b.has_features
 
-SPEC = RuleSpec("edge_disappeared", Priority.LOW, EdgeDisappearedParams, evaluate, __doc__ or "", screen)
+SPEC = RuleSpec(
+    "edge_disappeared", Priority.LOW, EdgeDisappearedParams, evaluate, __doc__ or "", screen, needs_features=True
+)

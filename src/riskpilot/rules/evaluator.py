@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from riskpilot.model.contract import EXCHANGE_TZ
 from riskpilot.model.decision import ExitDecision, RuleFiring
-from riskpilot.model.enums import Priority
+from riskpilot.model.enums import ExitAction, Priority
 from riskpilot.model.mark import Mark
 from riskpilot.model.position import Position
 from riskpilot.rules.base import EMPTY_PORTFOLIO, PortfolioView, RuleContext, RuleParams
@@ -37,6 +37,12 @@ if TYPE_CHECKING:
     from riskpilot.rules.base import RuleRegistry
 
 
+_HOLD = ExitAction.HOLD
+
+#: One rule ready to call: its function, its settings and its configured priority.
+RuleCall = tuple[Callable[[RuleContext, Any], RuleFiring | None], RuleParams, Priority]
+
+
 @dataclass(frozen=True, slots=True)
 class BoundRule:
     """A rule with its settings and its priority as configured."""
@@ -46,12 +52,14 @@ class BoundRule:
     fn: Callable[[RuleContext, Any], RuleFiring | None]
     params: RuleParams
     screen: Callable[[ScreenBatch, Any], BoolArray] | None = None
+    #: Silent whenever the position has no features (see RuleSpec.needs_features).
+    needs_features: bool = False
 
 
 class ExitEvaluator:
     """Evaluates a fixed list of bound rules. Immutable after construction; safe to share."""
 
-    __slots__ = ("_rules",)
+    __slots__ = ("_calls", "_plain_calls", "_rules")
 
     def __init__(self, rules: Sequence[BoundRule]) -> None:
         seen: set[str] = set()
@@ -64,6 +72,11 @@ class ExitEvaluator:
             (r for r in rules if r.params.enabled), key=lambda r: -int(r.priority)
         )
         self._rules: tuple[BoundRule, ...] = tuple(ordered)
+        self._calls: tuple[RuleCall, ...] = tuple((r.fn, r.params, r.priority) for r in ordered)
+        # The rules that may fire on a position without features (the others are silent there).
+        self._plain_calls: tuple[RuleCall, ...] = tuple(
+            (r.fn, r.params, r.priority) for r in ordered if not r.needs_features
+        )
 
     @classmethod
     def from_settings(
@@ -94,7 +107,7 @@ class ExitEvaluator:
                     f"settings for rule {n!r} must be {spec.params_model.__name__}, "
                     f"got {type(params).__name__}"
                 )
-            bound.append(BoundRule(n, pri.get(n, spec.priority), spec.fn, params, spec.screen))
+            bound.append(BoundRule(n, pri.get(n, spec.priority), spec.fn, params, spec.screen, spec.needs_features))
         return cls(bound)
 
     @classmethod
@@ -147,27 +160,45 @@ class ExitEvaluator:
             return hold_on_bad_mark(pos, mark)
         if pos.quantity <= 0:
             return ExitDecision.hold(pos.id, "nothing open")
-        fired: list[RuleFiring] = []
-        rules = self._rules if only is None else [self._rules[k] for k in only]
-        for r in rules:
-            f = r.fn(ctx, r.params)
+        return self.decide(ctx, None if only is None else self.calls(only))
+
+    def calls(self, only: Sequence[int]) -> tuple[RuleCall, ...]:
+        """The rules at indexes ``only`` (of :attr:`rules`), ready for :meth:`decide`."""
+        calls = self._calls
+        return tuple(calls[k] for k in only)
+
+    def decide(self, ctx: RuleContext, calls: Sequence[RuleCall] | None = None) -> ExitDecision:
+        """Run ``calls`` (from :meth:`calls`; None: every rule that may fire on ``ctx``) on
+        ``ctx`` and resolve: the decision for a good mark of a position with contracts open
+        (:meth:`evaluate` checks both first; a caller that has checked them calls this)."""
+        if calls is None:
+            calls = self._calls if ctx.features else self._plain_calls
+        fired: list[RuleFiring] | None = None
+        for fn, params, priority in calls:
+            f = fn(ctx, params)
             if f is not None:
-                if f.priority is not r.priority:
-                    f = replace(f, priority=r.priority)
-                fired.append(f)
-        if not fired:
-            return no_rule_fired(pos.id, ctx.profit_pct, ctx.dte, ctx.premium)
-        if len(fired) > 1:
-            # Already in priority order because the rules are; keep it explicit and stable.
-            fired.sort(key=lambda f: -int(f.priority))
-        return ExitDecision.from_firings(pos.id, fired)
+                if f.priority is not priority:
+                    f = replace(f, priority=priority)
+                if fired is None:
+                    fired = [f]
+                else:
+                    fired.append(f)
+        if fired is None:
+            return no_rule_fired(ctx.position.id, ctx.profit_pct, ctx.dte, ctx.premium)
+        # Already in resolution order: ``calls`` run in rule order (priority, then the
+        # tie-break order) and every firing carries its rule's configured priority.
+        return ExitDecision.from_firings(ctx.position.id, fired)
 
 
 def no_rule_fired(position_id: str, profit_pct: float, dte: int, premium: float) -> ExitDecision:
     """The HOLD of a position on which no rule fired, with the numbers it was judged on."""
-    return ExitDecision.hold(
+    return ExitDecision(
         position_id,
+        _HOLD,
         f"no rule fired: profit {profit_pct:.1%}, {dte} DTE",
+        None,
+        None,
+        0,
         {"profit_pct": profit_pct, "dte": dte, "premium": premium},
     )
 

@@ -36,4 +36,4 @@ def evaluate(ctx: RuleContext, p: RebalanceParams) -> RuleFiring | None:
 def screen(b: ScreenBatch, p: RebalanceParams) -> BoolArray:
     return b.has_features
 
-SPEC = RuleSpec("rebalance", Priority.LOW, RebalanceParams, evaluate, __doc__ or "", screen)
+SPEC = RuleSpec("rebalance", Priority.LOW, RebalanceParams, evaluate, __doc__ or "", screen, needs_features=True)

@@ -188,6 +188,10 @@ def trail_step(
             action = TrailingStopAction.TRIGGER
     if action is not TrailingStopAction.HOLD:
         last_action = action
+    elif (active is state.active and stop == state.stop and best == state.best and highest == state.highest
+          and lowest == state.lowest):
+        # Nothing moved: the state object is returned as it is (equal to a new one).
+        return state, action
     new_state = TrailState(
         entry_premium=state.entry_premium,
         credit=state.credit,

@@ -43,5 +43,6 @@ def screen(b: ScreenBatch, p: VolatilityScaledStopParams) -> BoolArray:
     return b.has_features
 
 SPEC = RuleSpec(
-    "volatility_scaled_stop", Priority.CRITICAL, VolatilityScaledStopParams, evaluate, __doc__ or "", screen
+    "volatility_scaled_stop", Priority.CRITICAL, VolatilityScaledStopParams, evaluate, __doc__ or "", screen,
+    needs_features=True,
 )
