@@ -314,8 +314,9 @@ def test_cli_sweep_writes_rows_parquet_heatmap_and_a_self_contained_report(tmp_p
     frame = pd.read_parquet(out.with_suffix(".parquet"))
     assert sorted(zip(frame["profit_target"], frame["stop_loss"], strict=True)) == [
         (35.0, 100.0), (35.0, 200.0), (50.0, 100.0), (50.0, 200.0)]
-    assert (tmp_path / "s.heatmap.png").read_bytes()[:4] == b"\x89PNG"
-    assert (tmp_path / "s.top-equity.png").exists()
+    # Each figure also on its own page, Plotly like the report (one plotting library).
+    assert "Plotly.newPlot" in (tmp_path / "s.heatmap.html").read_text()
+    assert "Plotly.newPlot" in (tmp_path / "s.top-equity.html").read_text()
     page = report.read_text()
     # Interactive Plotly charts with plotly.js inline; nothing fetched (tests/backtest/test_sweep_report.py).
     assert 'id="sweep-heatmap"' in page and 'id="sweep-top-equity"' in page

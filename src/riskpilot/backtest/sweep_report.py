@@ -10,17 +10,13 @@ good (green) in the metric's own direction (lower is better for max_drawdown).
 The page's charts are interactive Plotly figures (hover a cell for its flags and value, zoom,
 toggle curves), as in the backtest report (:mod:`riskpilot.backtest.report`): plotly.js is
 written inline once, so the page opens offline and fetches nothing.
-
-:func:`heatmap_png` and :func:`equity_png` draw the same pictures as PNG files with
-matplotlib, imported only when they are called: the command line still writes them beside the
-results file. They go, and matplotlib with them, once it writes the Plotly figures instead
+The command line also writes each figure as its own page beside the results file
 (:func:`write_figure_html`).
 """
 
 from __future__ import annotations
 
 import html
-import io
 import math
 from collections.abc import Mapping, Sequence
 from datetime import date
@@ -39,14 +35,11 @@ from riskpilot.backtest.sweep import LOWER_IS_BETTER, PARAM_COLUMNS, RunOutcome,
 __all__ = [
     "CHART_IDS",
     "equity_figure",
-    "equity_png",
     "heatmap_figure",
-    "heatmap_png",
     "render_html",
     "swept_flags",
     "write_figure_html",
     "write_html",
-    "write_png",
 ]
 
 #: The ``id`` of each chart's element in the page (the heatmap only when two swept flags make one).
@@ -266,63 +259,3 @@ def write_html(path: Path, outcomes: Sequence[RunOutcome], **kwargs: Any) -> Non
     path.write_text(render_html(outcomes, **kwargs), encoding="utf-8")
 
 
-# --- PNG files (matplotlib, imported on use; see the module doc) -----------------------------------
-
-
-def heatmap_png(rows: Sequence[Mapping[str, Any]], metric: str = "sharpe", *, x: str = "profit_target",
-                y: str = "stop_loss") -> bytes:
-    """The heatmap of :func:`heatmap_figure` as a PNG."""
-    from matplotlib import colormaps
-    from matplotlib.figure import Figure
-
-    panels, others = _panels(rows, metric, x, y)
-    n = max(1, len(panels))
-    cols = min(3, n)
-    nrows = math.ceil(n / cols)
-    fig = Figure(figsize=(4.6 * cols, 3.9 * nrows))
-    cmap = colormaps["RdYlGn_r" if metric in LOWER_IS_BETTER else "RdYlGn"].with_extremes(bad=_BLANK)
-    for i, p in enumerate(panels):
-        ax = fig.add_subplot(nrows, cols, i + 1)
-        image = ax.imshow(np.ma.masked_invalid(p.grid), cmap=cmap, aspect="auto", origin="lower")
-        ax.set_xticks(range(len(p.xs)), [_label(v) for v in p.xs])
-        ax.set_yticks(range(len(p.ys)), [_label(v) for v in p.ys])
-        ax.set_xlabel(x)
-        ax.set_ylabel(y)
-        ax.set_title(p.title + (f"\n(best over {', '.join(others)})" if others else ""), fontsize=10)
-        for (yi, xi), v in np.ndenumerate(p.grid):
-            ax.text(xi, yi, _fmt(metric, None if np.isnan(v) else float(v)), ha="center", va="center", fontsize=8)
-        fig.colorbar(image, ax=ax, shrink=0.8)
-    fig.tight_layout()
-    return _png(fig)
-
-
-def equity_png(outcomes: Sequence[RunOutcome], metric: str = "sharpe", top: int = 5) -> bytes:
-    """The curves of :func:`equity_figure` as a PNG."""
-    from matplotlib.figure import Figure
-
-    best, flags, by_key = _top(outcomes, metric, top)
-    fig = Figure(figsize=(10, 4.8))
-    ax = fig.add_subplot(1, 1, 1)
-    for r in best:
-        curve = by_key[str(r["run_key"])].curve
-        days = np.array([d for d, _ in curve], dtype="datetime64[D]")
-        ax.plot(days, [e for _, e in curve], linewidth=1.2,
-                label=f"{_run_label(r, flags)}  ({metric} {_fmt(metric, r.get(metric))})")
-    ax.set_title(f"Top {len(best)} runs by {metric}: equity (dollars)")
-    ax.set_ylabel("equity, $")
-    ax.grid(alpha=0.3)
-    if best:
-        ax.legend(fontsize=8, loc="upper left")
-    fig.autofmt_xdate()
-    return _png(fig)
-
-
-def _png(fig: Any) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
-    return buf.getvalue()
-
-
-def write_png(data: bytes, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)

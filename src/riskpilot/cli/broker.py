@@ -22,7 +22,10 @@ if TYPE_CHECKING:
 
 async def _check(settings: IbkrConfig, symbol: str) -> None:
     # Imported here: ib_async is only needed once a broker is actually asked for.
-    from riskpilot.brokers.ibkr_broker import IbkrBroker
+    try:
+        from riskpilot.brokers.ibkr_broker import IbkrBroker
+    except ImportError:
+        raise _fail("Interactive Brokers needs ib_async: pip install 'riskpilot[live]'") from None
     from riskpilot.model.contract import OptionContract
 
     broker = IbkrBroker(settings)

@@ -253,13 +253,15 @@ def _write_outputs(kw: Mapping[str, Any], results: Any, outcomes: Sequence[RunOu
         rows = [o.row for o in shown]
         flags = rep.swept_flags(rows)
         if heat[0] in flags and heat[1] in flags and any(r["status"] == "ok" for r in rows):
-            png = base.with_suffix(".heatmap.png")
-            rep.write_png(rep.heatmap_png(rows, kw["sort"], x=heat[0], y=heat[1]), png)
-            err.print(f"wrote {png}", highlight=False)
+            page = base.with_suffix(".heatmap.html")
+            rep.write_figure_html(rep.heatmap_figure(rows, kw["sort"], x=heat[0], y=heat[1]), page,
+                                  f"{kw['sort']} by {heat[0]} x {heat[1]}")
+            err.print(f"wrote {page}", highlight=False)
         if any(o.ok for o in shown):
-            png = base.with_suffix(".top-equity.png")
-            rep.write_png(rep.equity_png(shown, kw["sort"], min(kw["top"], 10)), png)
-            err.print(f"wrote {png}", highlight=False)
+            page = base.with_suffix(".top-equity.html")
+            rep.write_figure_html(rep.equity_figure(shown, kw["sort"], min(kw["top"], 10)), page,
+                                  f"top runs by {kw['sort']}: equity")
+            err.print(f"wrote {page}", highlight=False)
     if report is not None:
         notes = [f"Walk-forward {wf.summary().shape[0]} fold(s); heatmap and ranking over training runs."] if wf else []
         rep.write_html(report, shown, metric=kw["sort"], heatmap=(heat[0], heat[1]), top=min(kw["top"], 10),

@@ -126,6 +126,14 @@ def make_engine(
     re-applies missing fills (a known fill id is refused, so nothing applies twice); keep
     the default for anything the broker cannot give back."""
     parsed = normalize_url(url if url is not None else default_url())
+    if parsed.get_backend_name() == "postgresql":
+        try:
+            import psycopg  # noqa: F401  (the driver SQLAlchemy loads for postgresql+psycopg)
+        except ImportError:
+            raise StoreConfigError(
+                "a PostgreSQL store needs the psycopg driver: pip install 'riskpilot[postgres]' "
+                "(or use a SQLite store: --db sqlite:///riskpilot.db)"
+            ) from None
     kwargs: dict[str, Any] = {"echo": echo}
     if parsed.get_backend_name() == "sqlite":
         if schema is not None:

@@ -156,7 +156,11 @@ class SweepExecutor:
             return self
         import logging
 
-        from distributed import Client, LocalCluster
+        try:
+            from distributed import Client, LocalCluster
+        except ImportError:
+            raise SweepError("a sweep on a Dask cluster needs Dask: pip install 'riskpilot[sweep]' "
+                             "(or run it in this process with --in-process)") from None
 
         if self.scheduler is not None:
             try:
