@@ -183,17 +183,15 @@ def test_a_real_broker_may_not_run_outside_the_exchange_sessions(tmp_path: Path)
         store.close()
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A migrated store for a subprocess: a SQLite file, or a fresh PostgreSQL schema."""
-    if request.param == "sqlite":
+@pytest.fixture
+def db_url(backend: str, tmp_path: Path) -> Iterator[str]:
+    """A migrated store for a subprocess: a SQLite file, or a fresh PostgreSQL schema (the
+    ``backend`` fixture skips PostgreSQL with its reason when it is unreachable)."""
+    if backend == "sqlite":
         yield _db(tmp_path)
         return
-    from conftest import pg_skip_reason
     from riskpilot.store.testing import pg_schema, pg_test_url
 
-    if (reason := pg_skip_reason()) is not None:
-        pytest.skip(reason)
     with pg_schema() as schema:
         url = f"{pg_test_url()}?options=-csearch_path%3D{schema}"
         Store.open(url).close()

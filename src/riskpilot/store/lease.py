@@ -176,12 +176,15 @@ class HeldLease:
     """A lease this process holds: beat it every cycle, release it on the way out."""
 
     def __init__(self, repo: LeaseRepository, lock: _Lock, holder: LeaseHolder, record: LeaseRecord,
-                 ttl_seconds: float) -> None:
+                 ttl_seconds: float, previous: LeaseRecord | None = None) -> None:
         self._repo = repo
         self._lock = lock
         self.holder = holder
         self.record = record
         self.ttl_seconds = ttl_seconds
+        #: The row as the last holder left it (its clock and last cycle say where a replay got
+        #: to), None for the account's first lease.
+        self.previous = previous
 
     @property
     def account(self) -> str:
@@ -237,6 +240,7 @@ class LeaseRepository:
         try:
             with self.store.transaction() as s:
                 row = s.get(MonitorLeaseRow, account, with_for_update=True)
+                previous = _record(row) if row is not None else None
                 if row is None:
                     row = MonitorLeaseRow(account=account)
                     s.add(row)
@@ -257,7 +261,7 @@ class LeaseRepository:
         except BaseException:
             lock.release()
             raise
-        return HeldLease(self, lock, holder, record, ttl_seconds)
+        return HeldLease(self, lock, holder, record, ttl_seconds, previous)
 
     def _beat(self, account: str, holder_id: str, now: datetime, ttl_seconds: float, *,
               last_cycle_at: datetime | None, broker_connected: bool | None) -> LeaseRecord:
