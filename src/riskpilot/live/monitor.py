@@ -72,7 +72,7 @@ from riskpilot.live.settlement import StoreSettlement
 from riskpilot.live.workflows import ExitWorkflow, PositionMonitoringWorkflow
 from riskpilot.model.contract import Contract, exchange_date
 from riskpilot.model.decision import ExitDecision
-from riskpilot.model.enums import ExitAction, PositionStatus, PremiumType, Priority, TradingState
+from riskpilot.model.enums import PositionStatus, PremiumType, Priority, TradingState
 from riskpilot.model.mark import Mark, mark_position
 from riskpilot.model.position import Position, premium_at_profit
 from riskpilot.model.quote import Quote
@@ -319,11 +319,12 @@ class PositionMonitor:
                     pos = self._positions_repo.get(pid).position
                 except NotFoundError:
                     continue
-            decision = ExitDecision(pid, ExitAction.CLOSE, "resume the working exit", rule="resume",
-                                    priority=Priority.CRITICAL, quantity=pos.quantity)
-            self._spawn_exit(pos, decision, Mark(None, None, None, self.clock.now()))
+            # Resumed with its own tactic, from where its ladder stopped: never jumped to
+            # another, so a restart does not change how an exit is worked.
+            self._spawn_exit(pos, None, Mark(None, None, None, self.clock.now()))
 
-    def _spawn_exit(self, position: Position, decision: ExitDecision, mark: Mark) -> None:
+    def _spawn_exit(self, position: Position, decision: ExitDecision | None, mark: Mark) -> None:
+        """Work ``decision`` as its own task (None: resume the position's WORKING exit)."""
         if self.exits is None or position.id in self.in_flight:
             return
         self.positions.pop(position.id, None)
@@ -332,10 +333,13 @@ class PositionMonitor:
             self._exit_task(position, decision, mark), name=f"exit:{position.id}"
         )
 
-    async def _exit_task(self, position: Position, decision: ExitDecision, mark: Mark) -> None:
+    async def _exit_task(self, position: Position, decision: ExitDecision | None, mark: Mark) -> None:
         assert self.exits is not None
         try:
-            outcome = await self.exits.execute(position, decision, mark)
+            if decision is None:
+                outcome = await self.exits.resume(position)
+            else:
+                outcome = await self.exits.execute(position, decision, mark)
             if outcome is not None:
                 log.info("exit of %s: %s, %d of %d filled", position.id, outcome.status.value,
                          outcome.filled_quantity, outcome.requested_quantity)
