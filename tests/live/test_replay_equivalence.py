@@ -75,12 +75,22 @@ SPECS: dict[str, dict[str, Any]] = {
     # Weeklies of 3 to 8 days: time and liquidity exits, urgent closes, a settlement at expiration,
     # and exits whose quotes price the close below zero (filled at 0).
     "short_dte": _BASE | dict(min_dte=3, max_dte=8, profit_target=95, stop_loss=500),
+    # A daily loss limit so tight that the circuit breaker trips: every position closed at
+    # market (CRITICAL), entries halted for the rest of the day, lifted the next trading day.
+    "breaker": _BASE | dict(profit_target=50, stop_loss=125, max_dte=30, min_dte=7),
 }
+#: Configuration each spec adds to its flags (YAML text).
+_CONFIG_YAML: dict[str, str] = {"breaker": "risk:\n  daily_loss_limit_pct: 0.0004\n"}
 
 
 @pytest.fixture(scope="module", params=sorted(SPECS))
-def spec(request: pytest.FixtureRequest, store_dir: Path) -> BacktestSpec:
-    return BacktestSpec(data=store_dir, **SPECS[request.param])
+def spec(request: pytest.FixtureRequest, store_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> BacktestSpec:
+    extra: dict[str, Any] = {}
+    if request.param in _CONFIG_YAML:
+        path = tmp_path_factory.mktemp(f"cfg_{request.param}") / "config.yaml"
+        path.write_text(_CONFIG_YAML[request.param])
+        extra["config"] = path
+    return BacktestSpec(data=store_dir, **SPECS[request.param], **extra)
 
 
 @pytest.fixture(scope="module")
@@ -158,8 +168,12 @@ def test_replay_makes_the_backtests_entries_and_exits(backtest: BacktestRun, rep
     want = _backtest_events(backtest)
     got, still_open = _replay_events(replay_db)
     kinds = Counter(e[2] for e in want)
-    if backtest.spec.profit_target == 50:  # the golden run: 48 closes, 3 positions left open
+    reasons = Counter(e[5] for e in want)
+    if backtest.spec.config is not None:  # the breaker run: it trips, and both drivers close alike
+        assert reasons["circuit_breaker"] >= 1, reasons
+    elif backtest.spec.profit_target == 50:  # the golden run: 48 closes, 3 positions left open
         assert kinds["CLOSE"] + kinds["PARTIAL_CLOSE"] == 48 and len(backtest.result.open_positions) == 3
+        assert kinds["PARTIAL_CLOSE"] >= 1  # partial exits are compared too
     else:  # the settlement path is compared too
         assert kinds["SETTLE"] >= 1
     # The one documented difference (docs/monitor_replay.md): a close that the fill model

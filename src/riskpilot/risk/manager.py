@@ -455,6 +455,12 @@ class RiskManager:
         return ev
 
     # --- day boundary ---------------------------------------------------------------------
+    def start_day(self, today: date) -> None:
+        """Enter the trading day ``today`` (exchange date): the day's P&L starts afresh and a
+        circuit-breaker halt of an earlier day lifts. Called by the cycle step at every step,
+        so a halt lifts on the next trading day even when no position is left to check."""
+        self._roll_day(today)
+
     def _roll_day(self, today: date) -> None:
         book = self._book
         if book.day is None:

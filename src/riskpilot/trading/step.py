@@ -5,7 +5,8 @@ each phase sees in each driver):
 
 0. **Begin** (``venue.begin``): what the venue carries over from before (the backtest fills
    orders it queued on the previous day under ``--fill next``; the live loop takes the
-   trading state set outside and picks up exits queued in the store).
+   trading state set outside and picks up exits queued in the store); then the risk manager
+   enters the day (a circuit-breaker halt of an earlier day lifts, even with nothing to check).
 1. **Expiries the data skipped**: positions whose expiration is before today settle first,
    at the underlying's value on their expiration (:mod:`riskpilot.trading.settlement`).
 2. **Mark**: every position due now is marked from the venue's quotes
@@ -190,6 +191,7 @@ class TradingStep:
         now, d = inputs.now, inputs.day
         report = StepReport(now)
         await venue.begin(now)
+        self.risk.start_day(d)
         if inputs.settle:
             await self._settle(venue, d, report, skipped_only=True)
         due = venue.due(now)
