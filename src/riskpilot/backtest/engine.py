@@ -79,7 +79,7 @@ from riskpilot.execution.fills import SlippageSpec, fill_model_for
 from riskpilot.execution.tactics import TacticBook
 from riskpilot.risk.manager import RiskManager
 from riskpilot.trading.entry import EntryPlanner
-from riskpilot.trading.settlement import ChainCloses, Settlement, settlement_for
+from riskpilot.trading.settlement import ChainCloses, OfficialValues, Settlement, settlement_for
 from riskpilot.trading.signals import IV_WINDOW, IVTracker, MarketData, vix_filters_set
 from riskpilot.trading.step import StepInputs, TradingStep, run_sync
 
@@ -154,8 +154,9 @@ def run_backtest(
     planner = EntryPlanner(config, method, underlying, market=market, fill_model=model, multiplier=multiplier,
                            iv_window=iv_window)
     closes = ChainCloses(underlying)
+    prices = OfficialValues(underlying, closes, warn=result.warnings.append)
     step = TradingStep(config, rm, underlying=underlying, planner=planner,
-                       settlement=settlement_for(underlying, settlement), prices=closes,
+                       settlement=settlement_for(underlying, settlement), prices=prices,
                        max_new_positions_per_day=max_new_positions_per_day)
     venue = SimulatedVenue(result, rm, model, TacticBook.from_config(config), strategy=mcfg.strategy.kind,
                            equity=equity)

@@ -61,8 +61,9 @@ import numpy as np
 
 from riskpilot.config.schema import EntryFilters, StrategyConfig, StrategyKind
 from riskpilot.data.daychain import DayChain, IntArray, day_number
-from riskpilot.model.contract import Leg, OptionContract
+from riskpilot.model.contract import DEFAULT_EXPIRY_TIME, Leg, OptionContract
 from riskpilot.model.enums import PremiumType, Right
+from riskpilot.trading.settlement import AM_SETTLEMENT_TIME
 
 SUPPORTED_KINDS: tuple[str, ...] = get_args(StrategyKind)
 
@@ -255,7 +256,8 @@ def select_entry(
         exp_date = day.expiration_date(int(exp))
         legs = tuple(
             Leg(OptionContract(day.underlying, exp_date, float(day.strike[i]),
-                               Right.CALL if day.is_call[i] else Right.PUT, multiplier), q)
+                               Right.CALL if day.is_call[i] else Right.PUT, multiplier,
+                               AM_SETTLEMENT_TIME if day.is_am_settled(i) else DEFAULT_EXPIRY_TIME), q)
             for i, q in picked
         )
         deltas = np.array([day.delta[i] for i, _ in picked])
