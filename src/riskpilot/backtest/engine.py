@@ -72,7 +72,8 @@ import numpy as np
 import pyarrow as pa
 
 from riskpilot.backtest.result import BacktestResult
-from riskpilot.backtest.venue import SimulatedVenue
+from riskpilot.backtest.attribution import AttributionTracker
+from riskpilot.backtest.venue import FillTiming, SimulatedVenue
 from riskpilot.config.schema import RiskPilotConfig
 from riskpilot.data.daychain import DayChain, as_day_chain
 from riskpilot.execution.fills import SlippageSpec, fill_model_for
@@ -100,6 +101,8 @@ def run_backtest(
     iv_window: int = IV_WINDOW,
     max_new_positions_per_day: int = 1,
     multiplier: int = 100,
+    fill: FillTiming = "close",
+    attribution: bool = True,
 ) -> BacktestResult:
     """Run ``method`` of ``config`` over ``chain_days`` (one per trading day, strictly
     increasing: a ready :class:`~riskpilot.data.daychain.DayChain`, the fast path, from
@@ -158,8 +161,13 @@ def run_backtest(
     step = TradingStep(config, rm, underlying=underlying, planner=planner,
                        settlement=settlement_for(underlying, settlement), prices=prices,
                        max_new_positions_per_day=max_new_positions_per_day)
-    venue = SimulatedVenue(result, rm, model, TacticBook.from_config(config), strategy=mcfg.strategy.kind,
-                           equity=equity)
+    tactics = TacticBook.from_config(config)
+    basis, max_age = config.monitoring.mark_basis, config.monitoring.max_quote_age_seconds
+    tracker = AttributionTracker(config, method, model, tactics, step.settlement, prices, fill, basis, max_age) \
+        if attribution else None
+    venue = SimulatedVenue(result, rm, model, tactics, strategy=mcfg.strategy.kind, equity=equity, fill=fill,
+                           mark_basis=basis, max_quote_age_seconds=max_age,
+                           on_rule_close=tracker.on_rule_close if tracker is not None else None)
     days: Iterator[DayChain] = (as_day_chain(item, underlying) for item in chain_days)
     if trade_from is not None:
         days = _warm_up(days, trade_from, planner.iv)
@@ -175,8 +183,10 @@ def run_backtest(
         venue.start_day(day)
         # The regime of t (from closes and VIX on or before t) selects the exit rules'
         # regime overrides and the entries' size multiplier.
-        report = run_sync(step.run(venue, StepInputs(day.timestamp, d, chain=day, settle=True,
-                                                     regime=planner.regime(d))))
+        regime = planner.regime(d)
+        report = run_sync(step.run(venue, StepInputs(day.timestamp, d, chain=day, settle=True, regime=regime)))
+        if tracker is not None:
+            tracker.step(day, day.timestamp, regime)
         for why, n in report.refused.items():
             result.entries_refused[why] = result.entries_refused.get(why, 0) + n
         if report.unknown_delta and not unknown_delta_reported:
@@ -188,6 +198,8 @@ def run_backtest(
         result.dates.append(d)
         result.equity.append(venue.equity())
     result.open_positions = list(venue.positions.values())
+    if tracker is not None and result.dates:
+        result.attribution = tracker.finish(result.dates[-1])
     return result
 
 

@@ -115,6 +115,7 @@ class DayChain:
     expiration_starts: IntArray = field(init=False, repr=False, compare=False)
     _timestamp: datetime = field(init=False, repr=False, compare=False)
     _blocks: dict[int, tuple[int, int]] = field(init=False, repr=False, compare=False)
+    _quoted: dict[OptionContract, Quote | None] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         e = self.expiration
@@ -136,6 +137,9 @@ class DayChain:
         # Python ints: a contract lookup is a dict hit, not a numpy call on a tiny array.
         object.__setattr__(self, "_blocks", {x: (b[j], b[j + 1]) for j, x in enumerate(exps.tolist())})
         object.__setattr__(self, "_timestamp", close_of(self.quote_date))
+        # Quotes handed out, by contract: a day's held contracts are asked for several times
+        # (marks, exits, the exit attribution), and a Quote is immutable.
+        object.__setattr__(self, "_quoted", {})
 
     @property
     def timestamp(self) -> datetime:
@@ -193,12 +197,17 @@ class DayChain:
         """Quotes for the contracts that have a usable row today (absent ones are left out;
         an option chain has no market for an event contract)."""
         out: dict[Contract, Quote] = {}
+        memo = self._quoted
         for c in contracts:
             if not isinstance(c, OptionContract):
                 continue
-            i = self.index_of(c)
-            if i is not None:
-                out[c] = self.quote_at(i)
+            if c in memo:
+                q = memo[c]
+            else:
+                i = self.index_of(c)
+                q = memo[c] = None if i is None else self.quote_at(i)
+            if q is not None:
+                out[c] = q
         return out
 
     def expiration_date(self, number: int) -> date:

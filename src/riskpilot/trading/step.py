@@ -10,8 +10,9 @@ each phase sees in each driver):
    at the underlying's value on their expiration (:mod:`riskpilot.trading.settlement`); so do
    AM-settled positions expiring today, whose settlement instant (the opening) has passed.
 2. **Mark**: every position due now is marked from the venue's quotes
-   (:func:`riskpilot.model.mark.mark_position`; a missing, crossed or stale leg quote gives
-   a bad mark, on which no rule acts).
+   (:func:`riskpilot.trading.marking.mark_for_rules`: the close-out mark, with the liquidity
+   of the legs that matter to the close; a missing, crossed or stale leg quote gives a bad
+   mark, on which no rule acts).
 3. **Decide**: ``RiskManager.check_position_exits`` under the day's regime (its exit-rule
    overrides apply) advances the tracked state and the trailing stops; the venue observes
    every check (``venue.observe``: the backtest keeps the last good mark for equity, the
@@ -42,12 +43,13 @@ from riskpilot.config.schema import RegimeName, RiskPilotConfig
 from riskpilot.data.daychain import DayChain, day_number
 from riskpilot.model.contract import Contract
 from riskpilot.model.enums import ExitAction, PositionStatus
-from riskpilot.model.mark import Mark, mark_position
+from riskpilot.model.mark import Mark
 from riskpilot.model.position import Position
 from riskpilot.model.quote import Quote
 from riskpilot.risk.checks import ExitChecks, PositionCheck
 from riskpilot.risk.manager import RiskManager
 from riskpilot.trading.entry import EntryPlan, EntryPlanner, EntryRefused
+from riskpilot.trading.marking import mark_for_rules
 from riskpilot.trading.settlement import (
     Settlement,
     SettlementPrice,
@@ -198,7 +200,7 @@ class TradingStep:
         due = venue.due(now)
         if due:
             quotes = await venue.quotes({leg.contract for p in due for leg in p.legs}, now)
-            marks = {p.id: mark_position(p, quotes, now, basis=self.basis, max_age_seconds=self.max_quote_age)
+            marks = {p.id: mark_for_rules(p, quotes, now, basis=self.basis, max_age_seconds=self.max_quote_age)
                      for p in due}
             checks = self.risk.check_position_exits(due, marks, now, regime=inputs.regime, features=inputs.features)
             report.checks = checks
@@ -237,7 +239,10 @@ class TradingStep:
         for _ in range(self.max_new_positions_per_day):
             cand = planner.candidate(day, frozenset(held))
             if cand is None:
-                report.refuse("no_candidate")
+                # Every expiration of the window already held is a refusal of its own: the
+                # delta and DTE ranges found something, the book's one-per-expiration rule did not.
+                report.refuse("expirations_held" if held and planner.window_all_held(day, frozenset(held))
+                              else "no_candidate")
                 return
             quotes = await venue.quotes([leg.contract for leg in cand.legs], now)
             premium = planner.price(cand, quotes, now)
