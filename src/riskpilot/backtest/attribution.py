@@ -28,7 +28,7 @@ Trades closed by settlement are their own counterfactual (edge 0).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -319,11 +319,6 @@ def _without(config: RiskPilotConfig, method: str, rule: str) -> RiskPilotConfig
     return RiskPilotConfig.model_validate(data)
 
 
-def attribution_rows(trades: Sequence[Trade], attributions: Sequence[TradeAttribution]) -> Mapping[int, TradeAttribution]:
-    """Attributions by trade index (trades closed by settlement have none)."""
-    return {a.trade: a for a in attributions}
-
-
 __all__ = [
     "OPEN_AT_END",
     "SETTLEMENT_REASONS",
@@ -331,6 +326,5 @@ __all__ = [
     "Outcome",
     "RuleAttribution",
     "TradeAttribution",
-    "attribution_rows",
     "summarize",
 ]

@@ -37,7 +37,9 @@ fractions (0.10 = 10%), a figure that is undefined (no losing trade, no drawdown
   ``commission`` (dollars, opening share plus closing), ``pnl`` (dollars after commissions:
   ``(entry_price - exit_price) * multiplier * quantity - commission`` for a credit,
   ``(exit_price - entry_price) * ...`` for a debit), ``exit_reason``, ``priority``,
-  ``days_held``, ``mfe``/``mae`` (dollars), and ``attribution``: null for a trade closed by
+  ``days_held``, ``mfe``/``mae`` (dollars), ``entry_dte`` (calendar days to expiration at
+  entry), ``entry_short_delta`` (delta per share at entry of the leg the delta range picked;
+  null when the chain had none), and ``attribution``: null for a trade closed by
   settlement, else ``{"if_held_to_expiration": PATH, "if_held_to_next_rule": PATH}`` with
   PATH ``{"pnl", "exit_date", "exit_price", "how"}`` (``how``: the rule that would have closed
   the units, ``expiration_settlement``, ``assignment`` or ``open_at_end``).
@@ -87,8 +89,8 @@ METRIC_KEYS: tuple[str, ...] = (
 CSV_COLUMNS: tuple[str, ...] = (
     "id", "position_id", "underlying", "strategy", "method", "premium_type", "legs", "quantity",
     "multiplier", "entry_date", "entry_price", "exit_date", "exit_price", "commission", "pnl",
-    "exit_reason", "priority", "days_held", "mfe", "mae", "pnl_if_held_to_expiration", "pnl_if_held_to_next_rule",
-    "next_rule",
+    "exit_reason", "priority", "days_held", "mfe", "mae", "entry_dte", "entry_short_delta",
+    "pnl_if_held_to_expiration", "pnl_if_held_to_next_rule", "next_rule",
 )
 
 
@@ -154,6 +156,8 @@ def trade_rows(trades: list[Trade], attribution: Sequence[TradeAttribution] = ()
             "days_held": t.days_held,
             "mfe": _num(t.mfe, 6),
             "mae": _num(t.mae, 6),
+            "entry_dte": t.entry_dte,
+            "entry_short_delta": _num(t.entry_short_delta, 6),
             "attribution": None if a is None else {
                 "if_held_to_expiration": _path(a.held_to_expiration),
                 "if_held_to_next_rule": _path(a.held_to_next_rule),

@@ -31,6 +31,11 @@ class BacktestResult:
     warnings: list[str] = field(default_factory=list)
     entries_refused: dict[str, int] = field(default_factory=dict)
     attribution: list[TradeAttribution] = field(default_factory=list)
+    #: Per day, aligned with ``dates``: the book's capital at risk (the sum of the open
+    #: positions' worst losses, dollars, as the risk manager counts its heat) and the
+    #: underlying's close in the chain (NaN when the chain carries none).
+    at_risk: list[float] = field(default_factory=list)
+    underlying_closes: list[float] = field(default_factory=list)
     #: Stretches of the data without a chain, left out of the CAGR (set by the runner).
     holes: list[Hole] = field(default_factory=list)
 

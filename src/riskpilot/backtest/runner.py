@@ -157,7 +157,8 @@ class BacktestSpec(BaseModel):
                     f"--{lo_name.replace('_', '-')} {lo} is above --{hi_name.replace('_', '-')} {hi}: "
                     f"{why}; swap them or change one"
                 )
-        given = [f"--{n.replace('_', '-')}" for n in ("width", "width_pct", "long_delta") if getattr(self, n) is not None]
+        given = [f"--{n.replace('_', '-')}" for n in ("width", "width_pct", "long_delta")
+                 if getattr(self, n) is not None]
         if len(given) > 1:
             raise ValueError(f"give one of --width (points), --width-pct (percent of spot) or --long-delta, not "
                              f"{' and '.join(given)}")

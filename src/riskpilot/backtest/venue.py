@@ -60,6 +60,7 @@ class _Open:
     open_commission_per_unit: float
     last_premium: float
     closes: int = 0
+    short_delta: float | None = None
 
 
 @dataclass(slots=True)
@@ -250,7 +251,7 @@ class SimulatedVenue:
             pnl=pos.profit(price) * mult * qty - commission - open_comm,
             commission=commission + open_comm, exit_reason=reason, priority=priority,
             days_held=(day - info.opened).days,
-            mfe=pos.state.mfe * mult * qty, mae=pos.state.mae * mult * qty,
+            mfe=pos.state.mfe * mult * qty, mae=pos.state.mae * mult * qty, entry_short_delta=info.short_delta,
         )
         self.result.trades.append(trade)
         self.result.events.append(Event(day, kind, pos.id, qty, price, reason))
@@ -323,7 +324,8 @@ class SimulatedVenue:
         mult = plan.request.multiplier
         self.cash += -premium_sign(cand.premium_type) * premium * mult * qty - commission
         self.positions[pid] = self._position_of(plan, premium, qty, at)
-        self.book[pid] = _Open(day, commission / qty, premium)
+        delta = cand.short_delta
+        self.book[pid] = _Open(day, commission / qty, premium, short_delta=delta if delta == delta else None)
         self.result.events.append(Event(day, "OPEN", pid, qty, premium, plan.verdict.reason))
 
     # --- settlement ------------------------------------------------------------------------

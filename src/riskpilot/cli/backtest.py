@@ -153,7 +153,8 @@ def register(app: typer.Typer) -> None:
         profit_target: Annotated[float | None, typer.Option(
             help="Percent of the entry premium {cfg:profit_target}")] = None,
         stop_loss: Annotated[float | None, typer.Option(help="Percent of the entry premium {cfg:stop_loss}")] = None,
-        time_exit_dte: Annotated[int | None, typer.Option(help="Close at or below this DTE {cfg:time_exit_dte}")] = None,
+        time_exit_dte: Annotated[int | None, typer.Option(
+            help="Close at or below this DTE {cfg:time_exit_dte}")] = None,
         slippage: Annotated[str | None, typer.Option(
             help=f"Fill model: {', '.join(SLIPPAGE_MODELS)} {{spec:slippage}}", show_default=False)] = None,
         slippage_pct: Annotated[float | None, typer.Option(

@@ -17,7 +17,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import click
 from typer.core import TyperCommand
 
 if TYPE_CHECKING:
@@ -136,7 +135,7 @@ def _effective(args: Sequence[str]) -> tuple[dict[str, str], str]:
     return config_defaults(mcfg, config), epilog
 
 
-def fill_help(command: click.Command, args: Sequence[str]) -> None:
+def fill_help(command: TyperCommand, args: Sequence[str]) -> None:
     """Replace every placeholder of ``command``'s options by its default (module docstring)."""
     cfg, epilog = _effective(args)
     spec = _spec_defaults()
@@ -158,17 +157,18 @@ def fill_help(command: click.Command, args: Sequence[str]) -> None:
 
 
 class ConfigDefaultsCommand(TyperCommand):
-    """A command whose option defaults are read at help time (module docstring)."""
+    """A command whose option defaults are read at help time (module docstring). The
+    context and formatter are typer's own (it bundles its click), hence ``Any``."""
 
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         ctx.meta[_ARGS] = list(args)
         return super().parse_args(ctx, args)
 
-    def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+    def format_help(self, ctx: Any, formatter: Any) -> None:
         fill_help(self, ctx.meta.get(_ARGS, []))
         super().format_help(ctx, formatter)
 
-    def get_help(self, ctx: click.Context) -> Any:
+    def get_help(self, ctx: Any) -> str:
         fill_help(self, ctx.meta.get(_ARGS, []))
         return super().get_help(ctx)
 

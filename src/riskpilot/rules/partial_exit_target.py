@@ -6,11 +6,12 @@ cost at the current quotes (``lock_in_profit``, on by default): the close-out pr
 natural side of the mark (what crossing the whole spread would pay: its ask to buy back a
 credit position, its bid to sell a debit one) must still be a profit. A +15% stage measured at
 the mid of a spread quoted 30% wide would otherwise pay more in slippage than it locks in (on
-the real SPX 2019 chain, 20 such partial exits lost $188). Each stage fires once (the position's ``state.stages_done`` remembers
-it) and stages fire in order, one per evaluation: a jump straight to +30% closes the first stage
-now and the second at the next evaluation. Quantities are whole contracts: a stage rounds down
-but closes at least one contract while any remain, and never more than remain. A stage that
-would close everything left is reported as CLOSE.
+the real SPX 2019 chain, 20 such partial exits lost $188). Each stage fires once (the
+position's ``state.stages_done`` remembers it) and stages fire in order, one per evaluation:
+a jump straight to +30% closes the first stage now and the second at the next evaluation.
+Quantities are whole contracts: a stage rounds down but closes at least one contract while
+any remain, and never more than remain. A stage that would close everything left is reported
+as CLOSE.
 """
 
 from __future__ import annotations

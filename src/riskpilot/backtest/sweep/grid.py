@@ -17,10 +17,10 @@ from typing import Any, Literal, get_args, get_origin
 import pandas as pd
 
 from riskpilot.backtest.export import METRIC_KEYS
-from riskpilot.config.schema import RULE_NAMES
 from riskpilot.backtest.runner import (
     BacktestSpec,
 )
+from riskpilot.config.schema import RULE_NAMES
 
 
 class SweepError(ValueError):
