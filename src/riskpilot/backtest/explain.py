@@ -38,6 +38,17 @@ def _pct(x: float) -> str:
     return f"{x:.0%}" if abs(x * 100 - round(x * 100)) < 1e-9 else f"{x:.1%}"
 
 
+def _bounds(lo: float | None, hi: float | None) -> str:
+    """Where a value fell outside ``[lo, hi]`` (None: unbounded), in words."""
+    if lo is None and hi is not None:
+        return f"above {hi:g}"
+    if hi is None and lo is not None:
+        return f"below {lo:g}"
+    if lo is None or hi is None:
+        return "outside its bounds"
+    return f"outside {lo:g}-{hi:g}"
+
+
 def _width(m: MethodConfig) -> str:
     s = m.strategy
     if s.width_points is not None:
@@ -55,8 +66,6 @@ def _texts(cfg: RiskPilotConfig, method: str) -> dict[str, Callable[[int], str]]
     window = f"{e.min_delta:g}-{e.max_delta:g} |delta| and {e.min_dte}-{e.max_dte} DTE"
     spread = m.strategy.kind in ("put_credit_spread", "call_credit_spread", "iron_condor")
     legs = f"no {m.strategy.kind} with its short strike in {window}" + (f", {_width(m)}," if spread else "")
-    iv_lo = "-" if e.min_iv_percentile is None else f"{e.min_iv_percentile:g}"
-    iv_hi = "-" if e.max_iv_percentile is None else f"{e.max_iv_percentile:g}"
     key = f"methods.{method}"
     return {
         "no_candidate": lambda n: f"{legs} on {n} days: widen --min-delta/--max-delta or --min-dte/--max-dte"
@@ -68,14 +77,14 @@ def _texts(cfg: RiskPilotConfig, method: str) -> dict[str, Callable[[int], str]]
         f"{n} days: start later, or use data with {IV_WINDOW} trading days before --start",
         "no_iv": lambda n: f"the chain gave no 30-day ATM implied volatility on {n} days, which the IV filters need: "
         f"drop --min-iv-percentile/--max-iv-percentile, or use a chain with IVs or deltas",
-        "iv_percentile_filter": lambda n: f"IV percentile outside {iv_lo}..{iv_hi} on {n} days: widen "
-        f"--min-iv-percentile/--max-iv-percentile",
-        "iv_rank_filter": lambda n: f"IV rank outside {e.min_iv_rank}..{e.max_iv_rank} on {n} days: widen "
+        "iv_percentile_filter": lambda n: f"IV percentile {_bounds(e.min_iv_percentile, e.max_iv_percentile)} on "
+        f"{n} days: widen --min-iv-percentile/--max-iv-percentile",
+        "iv_rank_filter": lambda n: f"IV rank {_bounds(e.min_iv_rank, e.max_iv_rank)} on {n} days: widen "
         f"{key}.entry.min_iv_rank/max_iv_rank",
         "iv_rank_undefined": lambda n: f"IV rank undefined (a flat IV window) on {n} days: use the IV percentile "
         f"instead (--min-iv-percentile)",
-        "vix_filter": lambda n: f"VIX outside {e.vix_min if e.vix_min is not None else '-'}.."
-        f"{e.vix_max if e.vix_max is not None else '-'} on {n} days: change {key}.entry.vix_min/vix_max",
+        "vix_filter": lambda n: f"VIX {_bounds(e.vix_min, e.vix_max)} on {n} days: change "
+        f"{key}.entry.vix_min/vix_max",
         "no_vix_value": lambda n: f"no VIX value on {n} days (the bundled VIX history does not cover them): "
         f"clear {key}.entry.vix_min/vix_max, or trade inside the history",
         "no_regime": lambda n: f"the regime was unknown on {n} days (it needs {cfg.regimes.trend_sma_days} days of "

@@ -528,7 +528,7 @@ def _unreachable(rules: ExitRulesConfig, kind: str, order: list[str], *,
     if credit and gp.enabled and gp.gamma_protection_pnl >= 1:
         yield "gamma_protection", "gamma_protection_pnl", f"{gp.gamma_protection_pnl:g} {never}"
     ts = rules.trailing_stop
-    if credit and ts.enabled and ts.activation_pct >= 100:
+    if credit and ts.enabled and ts.trail_credit and ts.activation_pct >= 100:
         yield "trailing_stop", "activation_pct", (
             f"{ts.activation_pct:g} can never activate: a credit premium can fall at most 100% "
             "(to 0); give a percent below 100, or enabled: false to turn the stop off")
