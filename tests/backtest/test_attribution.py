@@ -6,10 +6,6 @@ The real SPX 2019 chain's attribution is re-priced from raw rows in test_golden_
 from __future__ import annotations
 
 import pytest
-
-from riskpilot.backtest.attribution import OPEN_AT_END, summarize
-from riskpilot.backtest.engine import run_backtest
-from riskpilot.backtest.result import BacktestResult
 from tests.backtest.scenario import (
     COMMISSION,
     D3,
@@ -21,6 +17,10 @@ from tests.backtest.scenario import (
     entry_credit,
     exit_debit,
 )
+
+from riskpilot.backtest.attribution import OPEN_AT_END, summarize
+from riskpilot.backtest.engine import run_backtest
+from riskpilot.backtest.result import BacktestResult
 
 UNITS = 10
 OPEN_COMMISSION = 2 * COMMISSION * UNITS  # two legs, ten spreads

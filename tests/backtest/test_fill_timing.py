@@ -7,9 +7,6 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-
-from riskpilot.backtest.engine import run_backtest
-from riskpilot.backtest.result import BacktestResult
 from tests.backtest.scenario import (
     COMMISSION,
     D1,
@@ -25,6 +22,9 @@ from tests.backtest.scenario import (
     exit_debit,
     short_long,
 )
+
+from riskpilot.backtest.engine import run_backtest
+from riskpilot.backtest.result import BacktestResult
 
 
 def _run(fill: str, days: dict[date, tuple[float, list[Leg]]] | None = None) -> BacktestResult:

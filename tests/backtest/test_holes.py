@@ -45,16 +45,16 @@ def test_the_cagr_is_annualised_over_the_days_with_data_only() -> None:
 
 def test_a_store_with_a_hole_warns_and_leaves_it_out_of_the_cagr(tmp_path: Path) -> None:
     import pyarrow as pa
+    from tests.backtest.scenario import chain
 
     from riskpilot.backtest.runner import BacktestSpec, run_spec
     from riskpilot.data.store import ChainStore
-    from tests.backtest.scenario import chain
 
     store = ChainStore(tmp_path / "store")
     store.import_table(pa.concat_tables([t for _, t in chain()]))
     run = run_spec(BacktestSpec(ticker="XYZ", data=tmp_path / "store", width=2))
     [hole] = run.result.holes
-    assert (hole.before, hole.after, hole.missing) == (date(2024, 3, 8), date(2024, 4, 18), 27)  # 28 weekdays less Good Friday
+    assert (hole.before, hole.after, hole.missing) == (date(2024, 3, 8), date(2024, 4, 18), 27)  # less Good Friday
     assert any("1 hole(s) of more than 10 trading days" in w for w in run.warnings)
     r = run.result
     span = (r.dates[-1] - r.dates[0]).days - hole.calendar_days

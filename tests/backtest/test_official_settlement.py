@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import date, datetime, time
 
 import pytest
+from tests.backtest.scenario import Leg, config, day_table
 
 from riskpilot.backtest.engine import run_backtest
 from riskpilot.data.daychain import DayChain
@@ -20,7 +21,6 @@ from riskpilot.trading.settlement import (
     is_am_settled,
     settles_before,
 )
-from tests.backtest.scenario import Leg, config, day_table
 
 SPX = load_index("SPX")
 

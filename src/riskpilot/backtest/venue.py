@@ -61,6 +61,7 @@ class _Open:
     last_premium: float
     closes: int = 0
     short_delta: float | None = None
+    decided: date | None = None
 
 
 @dataclass(slots=True)
@@ -269,6 +270,12 @@ class SimulatedVenue:
         self._seq += 1
         return f"{self.result.underlying}-{self.result.method}-{self._seq:05d}"
 
+    def entries_on(self, day: date) -> int:
+        """Entries decided on ``day`` (filled, or queued under ``fill="next"``, whose fill lands
+        the day after: it counts against the day that decided it)."""
+        return (sum(1 for info in self.book.values() if info.decided == day)
+                + sum(1 for plan in self.working_entries if plan.day == day))
+
     async def enter(self, plan: EntryPlan) -> EntryResult:
         if self.fill == "next":
             self.working_entries.append(plan)
@@ -325,7 +332,8 @@ class SimulatedVenue:
         self.cash += -premium_sign(cand.premium_type) * premium * mult * qty - commission
         self.positions[pid] = self._position_of(plan, premium, qty, at)
         delta = cand.short_delta
-        self.book[pid] = _Open(day, commission / qty, premium, short_delta=delta if delta == delta else None)
+        self.book[pid] = _Open(day, commission / qty, premium, short_delta=delta if delta == delta else None,
+                               decided=plan.day)
         self.result.events.append(Event(day, "OPEN", pid, qty, premium, plan.verdict.reason))
 
     # --- settlement ------------------------------------------------------------------------
