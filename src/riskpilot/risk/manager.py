@@ -511,6 +511,17 @@ class RiskManager:
     def heat(self) -> float:
         return self._book.heat
 
+    def forget(self, position_id: str) -> None:
+        """Drop what the manager keeps of a position it only ever checked, never filled (its
+        marks of the day and its trailing stop): for positions followed outside the book,
+        such as the backtest's exit attribution. A booked position is left as it is."""
+        book = self._book
+        if position_id in book.entries or position_id in book.pending:
+            return
+        book.last_unrealized.pop(position_id, None)
+        book.sod_unrealized.pop(position_id, None)
+        self.trails.pop(position_id, None)
+
     def open_quantity(self, position_id: str) -> int:
         e = self._book.entries.get(position_id)
         return e.quantity if e is not None else 0
