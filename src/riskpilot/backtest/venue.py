@@ -1,6 +1,8 @@
 """The backtest's venue: a book in memory and a simulated executor filling against the
-day's quotes (:mod:`riskpilot.backtest.engine` for the timing). It implements
-:class:`riskpilot.trading.step.Venue` and never suspends, so the step runs synchronously."""
+snapshot's quotes (a day's chain, :mod:`riskpilot.backtest.engine` for the timing; or the event
+markets at an instant, :mod:`riskpilot.backtest.events`). It implements
+:class:`riskpilot.trading.step.Venue` and never suspends, so the step runs synchronously. A
+fill is stamped with the step's instant (the close of the day for a chain)."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from datetime import date, datetime
 
 from riskpilot.backtest.result import BacktestResult
 from riskpilot.backtest.trade import Event, Trade
-from riskpilot.data.daychain import DayChain, close_of
+from riskpilot.data.daychain import close_of
 from riskpilot.execution.fills import FillModel, simulate_fill
 from riskpilot.execution.tactics import TacticBook, simulate_exit
 from riskpilot.model.contract import Contract
@@ -23,7 +25,7 @@ from riskpilot.risk.checks import ExitChecks, PositionCheck
 from riskpilot.risk.manager import RiskManager
 from riskpilot.trading.entry import EntryPlan
 from riskpilot.trading.settlement import SettlementPrice
-from riskpilot.trading.step import EntryResult, closes_all
+from riskpilot.trading.step import EntryResult, QuotedSnapshot, closes_all
 
 
 @dataclass(slots=True)
@@ -52,20 +54,21 @@ class SimulatedVenue:
         self.cash = float(equity)
         self.positions: dict[str, Position] = {}
         self.book: dict[str, _Open] = {}
-        self.day: DayChain | None = None
+        self.day: QuotedSnapshot | None = None
+        self._now: datetime | None = None
         self._seq = 0
 
     # --- the day ---------------------------------------------------------------------------
-    def start_day(self, day: DayChain) -> None:
+    def start_day(self, day: QuotedSnapshot) -> None:
         self.day = day
 
-    def _today(self) -> DayChain:
+    def _today(self) -> QuotedSnapshot:
         if self.day is None:
             raise RuntimeError("SimulatedVenue.start_day(day) comes before the day's step")
         return self.day
 
     async def begin(self, now: datetime) -> None:
-        return None
+        self._now = now
 
     def due(self, now: datetime) -> Sequence[Position]:
         return list(self.positions.values())
@@ -131,7 +134,8 @@ class SimulatedVenue:
         info.closes += 1
         coid = client_order_id(pos.id, OrderPurpose.CLOSE, info.closes)
         self.risk.record_fill(Fill(
-            fill_id=f"{coid}-{kind}", client_order_id=coid, quantity=qty, price=price, timestamp=close_of(day),
+            fill_id=f"{coid}-{kind}", client_order_id=coid, quantity=qty, price=price,
+            timestamp=self._now if self._now is not None else close_of(day),
             side=Side.SELL,  # disposes of the held combo (the order convention)
             position_id=pos.id, commission=commission,
         ))
@@ -146,6 +150,7 @@ class SimulatedVenue:
             commission=commission + open_comm, exit_reason=reason, priority=priority,
             days_held=(day - info.opened).days,
             mfe=pos.state.mfe * mult * qty, mae=pos.state.mae * mult * qty,
+            opened_at=pos.opened_at, closed_at=self._now,
         ))
         self.result.events.append(Event(day, kind, pos.id, qty, price, reason))
         left = pos.reduced(qty)

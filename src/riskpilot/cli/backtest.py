@@ -37,13 +37,23 @@ def _money(x: float) -> str:
     return f"-${-x:,.0f}" if x < 0 else f"${x:,.0f}"
 
 
+def _data_label(run: BacktestRun) -> tuple[str, str]:
+    """(table title, data cell): model-priced and synthetic data say so wherever shown."""
+    if run.model_priced:
+        return "Results (MODEL-PRICED chain)", "[bold yellow]MODEL-PRICED[/bold yellow]"
+    if run.source.synthetic:
+        return "Results (SYNTHETIC recording)", "[bold yellow]SYNTHETIC[/bold yellow]"
+    return "Results (market quotes)", "market quotes"
+
+
 def results_table(run: BacktestRun) -> Table:
     m = run.metrics
-    table = Table(title="Results (MODEL-PRICED chain)" if run.model_priced else "Results (market quotes)")
+    title, label = _data_label(run)
+    table = Table(title=title)
     table.add_column("metric")
     table.add_column("value", justify="right")
     rows = [
-        ("data", "[bold yellow]MODEL-PRICED[/bold yellow]" if run.model_priced else "market quotes"),
+        ("data", label),
         ("CAGR", _pct(m.cagr)),
         ("Sharpe", _num(m.sharpe)),
         ("Sortino", _num(m.sortino)),
@@ -82,7 +92,8 @@ def register(app: typer.Typer) -> None:
         start: Annotated[datetime | None, typer.Option(formats=_DATE, help="First day (default: the data's)")] = None,
         end: Annotated[datetime | None, typer.Option(formats=_DATE, help="Last day (default: the data's)")] = None,
         data: Annotated[Path | None, typer.Option(
-            help="Chain store directory (default: the bundled model-priced chain)")] = None,
+            help="Chain store directory (default: the bundled model-priced chain), or an event-market "
+            "snapshot file (.csv/.parquet) to backtest event contracts")] = None,
         equity: Annotated[float, typer.Option(help="Starting equity, dollars")] = 100_000.0,
         config: Annotated[Path | None, typer.Option(help="YAML configuration (any setting; flags win)")] = None,
         method: Annotated[str | None, typer.Option(
@@ -148,10 +159,16 @@ def register(app: typer.Typer) -> None:
 
         console = Console()
         days = run.result.dates
-        kind = run.config.method(run.method).strategy.kind
-        console.print(f"Backtest {run.spec.ticker} {days[0]} .. {days[-1]}, method {run.method} ({kind})",
-                      highlight=False)
-        priced = "[bold yellow]MODEL-PRICED[/bold yellow]: " if run.model_priced else ""
+        if run.source.kind == "events":
+            entries = run.config.event_entries
+            console.print(f"Backtest event markets {days[0]} .. {days[-1]}, method {run.method} (buy a side when "
+                          f"fair value - ask >= {entries.min_edge:g})", highlight=False)
+        else:
+            kind = run.config.method(run.method).strategy.kind
+            console.print(f"Backtest {run.spec.ticker} {days[0]} .. {days[-1]}, method {run.method} ({kind})",
+                          highlight=False)
+        priced = ("[bold yellow]MODEL-PRICED[/bold yellow]: " if run.model_priced
+                  else "[bold yellow]SYNTHETIC[/bold yellow]: " if run.source.synthetic else "")
         console.print(f"data: {priced}{run.source.description}", highlight=False)
         console.print(results_table(run))
         if run.metrics.by_exit_reason:

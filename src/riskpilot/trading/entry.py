@@ -29,12 +29,14 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Protocol
 
 from riskpilot.config.schema import RegimeName, RiskPilotConfig
-from riskpilot.data.daychain import DayChain
+from riskpilot.data.daychain import DayChain, day_number
 from riskpilot.execution.fills import ComboMarket, FillModel, combo_market, simulate_fill
-from riskpilot.model.contract import Contract
+from riskpilot.model.contract import Contract, Leg
 from riskpilot.model.enums import OrderType, PremiumType, Side, TradingState
+from riskpilot.model.position import Position
 from riskpilot.model.quote import Quote
 from riskpilot.risk.manager import OrderRequest, OrderValidation, RiskManager
 from riskpilot.risk.sizing import max_loss_per_unit
@@ -51,6 +53,20 @@ class EntryRefused:
     detail: str = ""
 
 
+class Candidate(Protocol):
+    """What an entry executes: legs per unit, credit or debit, and the delta per share of one
+    unit (NaN when unknown; 0 for a binary event contract, which has no underlying delta)."""
+
+    @property
+    def legs(self) -> tuple[Leg, ...]: ...
+
+    @property
+    def premium_type(self) -> PremiumType: ...
+
+    @property
+    def delta_per_share(self) -> float: ...
+
+
 @dataclass(frozen=True, slots=True)
 class EntryPlan:
     """An entry ready to execute: ``quantity`` units of ``candidate.legs`` approved by
@@ -60,7 +76,7 @@ class EntryPlan:
     position_id: str
     day: date
     at: datetime
-    candidate: EntryCandidate
+    candidate: Candidate
     premium: float
     quantity: int
     request: OrderRequest
@@ -112,6 +128,15 @@ class EntryPlanner:
         why = entry_refusal(self.mcfg.entry, self.market, d, reading, regime)
         return EntryRefused(why) if why is not None else None
 
+    def occupies(self, position: Position) -> int | None:
+        """What a held position takes from this planner: its expiration (as a day number)
+        when it is in the planner's underlying; None otherwise. Entries avoid expirations
+        held."""
+        return day_number(position.expiration) if position.underlying == self.underlying else None
+
+    def key_of(self, cand: EntryCandidate) -> int:
+        return day_number(cand.legs[0].contract.expiration)
+
     def candidate(self, day: DayChain, held_expirations: frozenset[int]) -> EntryCandidate | None:
         return select_entry(day, self.mcfg.strategy, self.mcfg.entry, multiplier=self.multiplier,
                             exclude_expirations=held_expirations)
@@ -162,4 +187,4 @@ class EntryPlanner:
         return EntryPlan(position_id, day.quote_date, at, cand, premium, verdict.quantity, request, verdict, quotes)
 
 
-__all__ = ["EntryPlan", "EntryPlanner", "EntryRefused"]
+__all__ = ["Candidate", "EntryPlan", "EntryPlanner", "EntryRefused"]

@@ -340,9 +340,37 @@ def edge_features(
     return report
 
 
+class EdgeFeatures:
+    """The edge features as a cycle step's feature source
+    (:class:`riskpilot.trading.step.FeatureSource`): :func:`edge_features` of the step's
+    positions and marks at the step's instant, with ``candidates(now)`` (contracts one could
+    buy now, with their quotes) giving ``alternative_edge``. ``last`` keeps the last report
+    (``problems`` says which positions got no edge, and why)."""
+
+    def __init__(
+        self,
+        source: FairValueSource,
+        *,
+        candidates: Callable[[datetime], Mapping[EventContract, Quote]] | None = None,
+        max_quote_age_seconds: float = DEFAULT_MAX_QUOTE_AGE_SECONDS,
+    ) -> None:
+        self.source = source
+        self.candidates = candidates
+        self.max_quote_age_seconds = max_quote_age_seconds
+        self.last = EdgeReport()
+
+    def __call__(self, positions: Sequence[Position], marks: Mapping[str, Mark],
+                 now: datetime) -> dict[str, dict[str, float]]:
+        cands = self.candidates(now) if self.candidates is not None else None
+        self.last = edge_features(positions, marks, self.source, now, candidates=cands,
+                                  max_quote_age_seconds=self.max_quote_age_seconds)
+        return self.last.features
+
+
 __all__ = [
     "REQUIRED_COLUMNS",
     "CallableFairValues",
+    "EdgeFeatures",
     "EdgeReport",
     "FairValue",
     "FairValueError",
