@@ -404,8 +404,8 @@ def _sessions(opts: MonitorOptions) -> Sessions:
     mode = opts.sessions if opts.sessions != "auto" else ("always" if opts.broker == "kalshi" else "exchange")
     if mode == "always":
         if opts.broker not in ("paper", "kalshi"):
-            raise WiringError("--sessions always is for paper practice and Kalshi (open around the clock): a real "
-                              "options account trades in its exchange's sessions")
+            raise WiringError("--sessions always is for paper practice only (and Kalshi, open around the clock): a "
+                              "real options account trades in its exchange's sessions")
         return AlwaysOpen()
     return ExchangeSessions("XNYS")
 
@@ -422,11 +422,11 @@ async def build_live(store: Store, cfg: RiskPilotConfig, config_text: str | None
     is read from ``config_dir``); no alternative markets are scanned, so ``rebalance`` stays
     silent live."""
     clock = clock or WallClock()
+    if sessions is None:
+        sessions = _sessions(opts)
     if opts.broker not in LIVE_BROKERS and broker is None:
         raise WiringError(f"--broker {opts.broker!r} is not wired to the monitor yet: use one of "
                           f"{', '.join(LIVE_BROKERS)}")
-    if sessions is None:
-        sessions = _sessions(opts)
     features = _fair_values(cfg, config_dir, "the monitor")
     closers: list[Callable[[], Awaitable[None]]] = []
     if broker is None:

@@ -280,7 +280,8 @@ def _lines(mask: pd.Series | npt.NDArray[np.bool_]) -> str:
 def _times(df: pd.DataFrame, name: str, source: str) -> pd.Series:
     col = df[name]
     try:
-        stamps = pd.to_datetime(col, format="ISO8601") if col.dtype == object else pd.to_datetime(col)
+        stamps = pd.to_datetime(col) if pd.api.types.is_datetime64_any_dtype(col) else pd.to_datetime(
+            col, format="ISO8601")
     except (ValueError, TypeError) as exc:
         raise SnapshotFormatError(f"{source}: {name} is not ISO 8601 date-times: {exc}") from exc
     if getattr(stamps.dt, "tz", None) is None:
@@ -294,7 +295,9 @@ def _times(df: pd.DataFrame, name: str, source: str) -> pd.Series:
 
 
 def _prices(df: pd.DataFrame, name: str, source: str) -> npt.NDArray[np.float64]:
-    raw = df[name].replace("", np.nan) if df[name].dtype == object else df[name]
+    raw = df[name]
+    if not pd.api.types.is_numeric_dtype(raw):  # text (a CSV read as text, a Parquet string column)
+        raw = raw.astype(object).where(raw.astype(str).str.strip() != "", None)
     values = pd.to_numeric(raw, errors="coerce")
     unparsed = values.isna() & raw.notna()
     if unparsed.any():
