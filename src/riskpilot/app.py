@@ -26,7 +26,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from riskpilot import __version__
 from riskpilot.alerts import Alerter
@@ -55,10 +55,13 @@ from riskpilot.live.session import AlwaysOpen, ExchangeSessions, Sessions
 from riskpilot.live.settlement import DayCloses, StoreSettlement
 from riskpilot.risk.manager import RiskManager
 from riskpilot.store import ExitRepository, PositionRepository, StateRepository, Store
-from riskpilot.trading.events import EVENTS, EventEntryPlanner, EventResults, snapshot_edges
+from riskpilot.trading.events import EVENTS, EventEntryPlanner, EventResults, VenueResults, snapshot_edges
 from riskpilot.trading.fair_value import EdgeFeatures, FairValueError, load_fair_values
 from riskpilot.trading.settlement import settlement_for
 from riskpilot.trading.signals import IV_WINDOW, MarketData, iv_filters_set
+
+if TYPE_CHECKING:
+    from riskpilot.brokers.kalshi import KalshiBroker  # the kalshi extra: imported when a run needs it
 
 log = logging.getLogger("riskpilot.monitor")
 
@@ -364,7 +367,7 @@ def build_event_replay(store: Store, cfg: RiskPilotConfig, config_text: str | No
                       dry_run=opts.dry_run, speed=replay.speed, event_replay=EventReplay(snapshots, times))
 
 
-async def kalshi_broker(cfg: RiskPilotConfig, clock: Clock) -> BrokerPort:
+async def kalshi_broker(cfg: RiskPilotConfig, clock: Clock) -> KalshiBroker:
     """The Kalshi adapter on the configuration's ``kalshi`` block, credentials from the
     environment or the key file it names (never from the YAML or the store)."""
     try:
@@ -429,18 +432,25 @@ async def build_live(store: Store, cfg: RiskPilotConfig, config_text: str | None
                           f"{', '.join(LIVE_BROKERS)}")
     features = _fair_values(cfg, config_dir, "the monitor")
     closers: list[Callable[[], Awaitable[None]]] = []
+    results = None
     if broker is None:
         if opts.broker == "kalshi":
-            broker = await kalshi_broker(cfg, clock)
-            closers.append(broker.close)  # type: ignore[attr-defined]  # KalshiBroker keeps an HTTP session
+            kalshi = await kalshi_broker(cfg, clock)
+            closers.append(kalshi.close)
+            results = VenueResults(kalshi.market_results)
+            broker = kalshi
         else:
             broker = await paper_walk_broker(store, opts, clock)
     alerter = None if opts.dry_run else Alerter.from_config(store, cfg.alerts, clock=clock.now)
     risk = RiskManager(cfg, equity=opts.equity)
     quotes = QuoteFetcher.from_config(broker, clock, cfg.monitoring)
     executor = ExitExecutor(broker, store, cfg, clock, alerter)
+    # Event positions settle at the venue's results (Kalshi pays them out on its own; the store
+    # books the payout); nothing is written in a dry run.
+    settlement = None if results is None or opts.dry_run else StoreSettlement(store, risk, None, "cash",
+                                                                              settler=results)
     monitor = PositionMonitor(store, broker, risk, cfg, clock, executor=executor, alerts=alerter, quotes=quotes,
-                              dry_run=opts.dry_run, features=features)
+                              dry_run=opts.dry_run, features=features, settlement=settlement)
     return MonitorRun(store=store, config=cfg, config_text=config_text, clock=clock, broker=broker, risk=risk,
                       monitor=monitor, alerter=alerter, command=f"monitor --broker {opts.broker}",
                       dry_run=opts.dry_run, sessions=sessions, closers=closers)

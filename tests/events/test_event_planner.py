@@ -18,6 +18,7 @@ from riskpilot.risk.manager import RiskManager
 from riskpilot.trading.entry import EntryPlan, EntryRefused
 from riskpilot.trading.events import EVENT_SETTLEMENT, EventCandidate, EventEntryPlanner, EventResults
 from riskpilot.trading.fair_value import FeedFairValues
+from riskpilot.trading.step import run_sync
 
 T0 = datetime(2026, 12, 2, 15, 0, tzinfo=UTC)
 CLOSE = T0 + timedelta(hours=3)
@@ -148,6 +149,6 @@ def test_results_when_known_then_the_position_settles_at_the_payout_and_never_be
     c = EventContract("KXT", "A-EV", "A", side, CLOSE, CLOSE)
     pos = Position("p", (Leg(c, 1),), PremiumType.DEBIT, 0.42, 10, T0, "ev")
     settler = EventResults(lambda m, now: MarketResult.parse(result) if now >= CLOSE else None)
-    assert settler.settles(pos, CLOSE.date(), CLOSE - timedelta(seconds=1), skipped_only=True) is None
-    got = settler.settles(pos, CLOSE.date(), CLOSE, skipped_only=True)
+    assert run_sync(settler.settles(pos, CLOSE.date(), CLOSE - timedelta(seconds=1), skipped_only=True)) is None
+    got = run_sync(settler.settles(pos, CLOSE.date(), CLOSE, skipped_only=True))
     assert got is not None and got[0] == price and got[1] == EVENT_SETTLEMENT

@@ -56,6 +56,7 @@ import math
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from typing import Literal
 
 from riskpilot.config.schema import ExitRulesConfig, RegimeName, RiskPilotConfig, UrgentConditions
 from riskpilot.execution.clock import Clock
@@ -355,11 +356,12 @@ class PositionMonitor:
         return t
 
     async def check_once(self, *, force_all: bool = False, chain: Snapshot | None = None,
-                         settle: bool = False) -> CycleReport:
+                         settle: bool | Literal["before_marks"] = False) -> CycleReport:
         """One cycle over the positions due now (every one with ``force_all``): one run of
         the cycle step with this monitor as its venue. ``chain`` (a market snapshot: a day's
         chain, the event markets at an instant) runs the entry phase after the exits;
-        ``settle`` settles what is due."""
+        ``settle`` settles what is due (``"before_marks"``: only before the marks, never
+        waiting on exits in flight, as the live loop does)."""
         if not self.started:
             raise RuntimeError("call PositionMonitor.start() (reconciliation) before the first cycle")
         now = self.clock.now()
@@ -609,7 +611,9 @@ class PositionMonitor:
                 if closed_logged:
                     log.warning("market open: monitoring resumes")
                     closed_logged = False
-                await self.check_once()
+                # With a settlement wired (event markets at their results), what is due settles
+                # first in each cycle; the loop never waits on the exits it has started.
+                await self.check_once(settle="before_marks" if self.settlement is not None else False)
                 wait = min(self.seconds_to_next(), cap)
             sleeper = asyncio.ensure_future(self.clock.sleep(max(wait, 0.05)))
             stopper = asyncio.ensure_future(stop.wait())

@@ -29,7 +29,7 @@ market was voided (:func:`riskpilot.model.event.settle_event_position`); the exi
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Protocol
@@ -225,6 +225,11 @@ def _ranks_before(a: EventCandidate, b: EventCandidate) -> bool:
     return key_a < key_b
 
 
+def _settled(position: Position, c: EventContract, res: MarketResult) -> tuple[float, str, SettlementPrice]:
+    done = settle_event_position(position, res)
+    return done.price, EVENT_SETTLEMENT, SettlementPrice(done.price, f"result {res.value} of {c.ticker}")
+
+
 class EventResults:
     """Settles event positions at their market's result (module docstring): implements
     :class:`riskpilot.trading.step.Settler`. ``result(market, now)`` says the result known at
@@ -233,16 +238,41 @@ class EventResults:
     def __init__(self, result: Callable[[str, datetime], MarketResult | None]) -> None:
         self.result = result
 
-    def settles(self, position: Position, day: date, now: datetime, *,
-                skipped_only: bool) -> tuple[float, str, SettlementPrice] | None:
+    async def settles(self, position: Position, day: date, now: datetime, *,
+                      skipped_only: bool) -> tuple[float, str, SettlementPrice] | None:
         c = position.legs[0].contract
         if not isinstance(c, EventContract):
             return None
         res = self.result(c.ticker, now)
-        if res is None:
+        return None if res is None else _settled(position, c, res)
+
+
+class VenueResults:
+    """Settles event positions at the results a venue reports (a live loop):
+    ``fetch(tickers)`` answers each market's result, None while undetermined (the Kalshi
+    adapter's ``market_results``). A market is asked about only once its close has passed (no
+    result exists before) and at most once every ``every_seconds`` while undetermined (a
+    result can take hours after the close; the calls count against the venue's rate limit)."""
+
+    def __init__(self, fetch: Callable[[Sequence[str]], Awaitable[Mapping[str, MarketResult | None]]], *,
+                 every_seconds: float = 60.0) -> None:
+        if not every_seconds >= 0:
+            raise ValueError(f"every_seconds must be >= 0, got {every_seconds!r}")
+        self.fetch = fetch
+        self.every_seconds = every_seconds
+        self._asked: dict[str, datetime] = {}
+
+    async def settles(self, position: Position, day: date, now: datetime, *,
+                      skipped_only: bool) -> tuple[float, str, SettlementPrice] | None:
+        c = position.legs[0].contract
+        if not isinstance(c, EventContract) or now < c.close_time:
             return None
-        done = settle_event_position(position, res)
-        return done.price, EVENT_SETTLEMENT, SettlementPrice(done.price, f"result {res.value} of {c.ticker}")
+        last = self._asked.get(c.ticker)
+        if last is not None and (now - last).total_seconds() < self.every_seconds:
+            return None
+        self._asked[c.ticker] = now
+        res = (await self.fetch([c.ticker])).get(c.ticker)
+        return None if res is None else _settled(position, c, res)
 
 
 class _TradingMarkets:
@@ -272,5 +302,6 @@ __all__ = [
     "EventEntryPlanner",
     "EventMarkets",
     "EventResults",
+    "VenueResults",
     "snapshot_edges",
 ]

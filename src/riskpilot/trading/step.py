@@ -23,7 +23,9 @@ each phase sees in each driver):
    then up to ``max_new_positions_per_day`` entries are planned by the step's
    :class:`Planner` (signal, candidate, price, size) and executed by ``venue.enter``. The
    planner observes every snapshot, traded or not (the option planner feeds its IV window).
-6. **Settlement** (only when asked): positions the :class:`Settler` says are due settle.
+6. **Settlement** (only when asked): positions the :class:`Settler` says are due settle. A
+   live loop that must not wait on exits in flight asks for the first pass only
+   (``settle="before_marks"``: what is due settles before the marks, nothing after).
 
 What the step reads is small, so that more than one kind of market plugs in: a
 :class:`Snapshot` (a day's option chain, :class:`~riskpilot.data.daychain.DayChain`, or the
@@ -148,10 +150,11 @@ class Settler(Protocol):
     """Who settles now and at what: ``settles(position, day, now, skipped_only)`` returns the
     close-out premium (per share, >= 0), the exit reason and the value it settled at, or None
     when the position does not settle in this pass. ``skipped_only`` is the step's first pass
-    (before marking): options settle there only when the data skipped their expiration day."""
+    (before marking): options settle there only when the data skipped their expiration day.
+    Async, so that a settler may ask a venue for a market's result."""
 
-    def settles(self, position: Position, day: date, now: datetime, *,
-                skipped_only: bool) -> tuple[float, str, SettlementPrice] | None: ...
+    async def settles(self, position: Position, day: date, now: datetime, *,
+                      skipped_only: bool) -> tuple[float, str, SettlementPrice] | None: ...
 
 
 class ExpirySettler:
@@ -163,8 +166,8 @@ class ExpirySettler:
         self.settlement: Settlement = settlement
         self.prices = prices
 
-    def settles(self, position: Position, day: date, now: datetime, *,
-                skipped_only: bool) -> tuple[float, str, SettlementPrice] | None:
+    async def settles(self, position: Position, day: date, now: datetime, *,
+                      skipped_only: bool) -> tuple[float, str, SettlementPrice] | None:
         if position.expiration > day or (skipped_only and position.expiration >= day):
             return None
         if self.prices is None:
@@ -242,7 +245,7 @@ class StepInputs:
     now: datetime
     day: date
     chain: Snapshot | None = None
-    settle: bool = False
+    settle: bool | Literal["before_marks"] = False
     regime: RegimeName | None = None
     features: Features | FeatureSource | None = None
 
@@ -303,7 +306,7 @@ class TradingStep:
         if inputs.chain is not None and self.planner is not None:
             await venue.exits_done()
             await self._enter(venue, inputs.chain, inputs.regime, now, report)
-        if inputs.settle:
+        if inputs.settle is True:
             await venue.exits_done()
             await self._settle(venue, d, now, report, skipped_only=False)
         return report
@@ -364,7 +367,7 @@ class TradingStep:
             # settles it once its order is final and it is OPEN again.
             if pos.status is not PositionStatus.OPEN or pos.quantity <= 0:
                 continue
-            due = self.settler.settles(pos, d, now, skipped_only=skipped_only)
+            due = await self.settler.settles(pos, d, now, skipped_only=skipped_only)
             if due is None:
                 continue
             price, reason, spot = due
