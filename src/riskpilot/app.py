@@ -378,7 +378,14 @@ async def kalshi_broker(cfg: RiskPilotConfig, clock: Clock) -> KalshiBroker:
         creds = KalshiCredentials.load(cfg.kalshi)
     except KalshiCredentialsError as exc:
         raise WiringError(str(exc)) from None
-    return KalshiBroker(cfg.kalshi, creds, clock=clock.now)
+    return KalshiBroker(cfg.kalshi, creds, clock=clock.now,
+                        limiter=_clock_limiter(clock, cfg.kalshi.max_api_calls_per_minute))
+
+
+def _clock_limiter(clock: Clock, per_minute: int) -> ClockLimiter | None:
+    """A call limit counted on a simulated clock (tests, benchmarks: real seconds would throttle
+    a run that compresses minutes into milliseconds); None for the wall clock (aiolimiter)."""
+    return ClockLimiter(clock, per_minute) if isinstance(clock, SimulatedClock) else None
 
 
 async def paper_walk_broker(store: Store, opts: MonitorOptions, clock: Clock) -> PaperBroker:
@@ -443,7 +450,8 @@ async def build_live(store: Store, cfg: RiskPilotConfig, config_text: str | None
             broker = await paper_walk_broker(store, opts, clock)
     alerter = None if opts.dry_run else Alerter.from_config(store, cfg.alerts, clock=clock.now)
     risk = RiskManager(cfg, equity=opts.equity)
-    quotes = QuoteFetcher.from_config(broker, clock, cfg.monitoring)
+    quotes = QuoteFetcher.from_config(broker, clock, cfg.monitoring,
+                                      limiter=_clock_limiter(clock, cfg.monitoring.max_api_calls_per_minute))
     executor = ExitExecutor(broker, store, cfg, clock, alerter)
     # Event positions settle at the venue's results (Kalshi pays them out on its own; the store
     # books the payout); nothing is written in a dry run.
