@@ -152,3 +152,23 @@ def test_results_when_known_then_the_position_settles_at_the_payout_and_never_be
     assert run_sync(settler.settles(pos, CLOSE.date(), CLOSE - timedelta(seconds=1), skipped_only=True)) is None
     got = run_sync(settler.settles(pos, CLOSE.date(), CLOSE, skipped_only=True))
     assert got is not None and got[0] == price and got[1] == EVENT_SETTLEMENT
+
+
+def test_edge_features_when_the_fair_value_is_stale_then_no_edge_and_one_warning_while_it_lasts(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from riskpilot.model import Mark
+    from riskpilot.trading.fair_value import EdgeFeatures
+
+    c = EventContract("KXT", "A-EV", "A", ContractSide.YES, CLOSE, CLOSE)
+    pos = Position("p", (Leg(c, 1),), PremiumType.DEBIT, 0.40, 10, T0, "ev")
+    stale = FeedFairValues(pd.DataFrame({"timestamp": [T0 - timedelta(hours=1)], "market": ["A"],
+                                         "fair_probability": [0.9]}), max_age_seconds=300)
+    edges = EdgeFeatures(stale)
+    mark = {"p": Mark(0.405, 0.40, 0.41, T0)}
+    with caplog.at_level("WARNING", logger="riskpilot.trading.fair_value"):
+        assert edges([pos], mark, T0) == {} and edges([pos], mark, T0 + timedelta(seconds=30)) == {}
+    assert "is stale" in edges.last.problems["p"]
+    assert sum("no edge for p" in r.getMessage() for r in caplog.records) == 1
+    fresh = EdgeFeatures(_fair(A=0.46))
+    assert fresh([pos], mark, T0)["p"]["edge"] == pytest.approx(0.06)
