@@ -33,7 +33,7 @@ from riskpilot.model import (
 )
 from riskpilot.store import ExitRepository, OrderRepository, PositionRepository, Store, downgrade, upgrade
 from riskpilot.store.models import ExitStatus
-from riskpilot.store.testing import temporary_store
+from riskpilot.store.testing import postgres_unreachable_reason, temporary_store
 
 T0 = datetime(2026, 12, 2, 15, 0, tzinfo=UTC)
 
@@ -42,9 +42,7 @@ T0 = datetime(2026, 12, 2, 15, 0, tzinfo=UTC)
 def shared(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
     """One migrated store per backend for the repository scenarios below (each uses its own
     position ids): a migration costs most of a store test's time."""
-    from conftest import pg_skip_reason
-
-    if request.param == "postgresql" and (reason := pg_skip_reason()) is not None:
+    if request.param == "postgresql" and (reason := postgres_unreachable_reason()) is not None:
         pytest.skip(reason)
     with temporary_store(request.param, tmp_path_factory.mktemp(request.param)) as s:
         yield s
