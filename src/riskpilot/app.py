@@ -50,11 +50,13 @@ from riskpilot.live.replay import (
     ReplayReport,
     replay_days,
     replay_events,
+    resume_from,
 )
 from riskpilot.live.session import AlwaysOpen, ExchangeSessions, Sessions
 from riskpilot.live.settlement import DayCloses, StoreSettlement
 from riskpilot.risk.manager import RiskManager
-from riskpilot.store import ExitRepository, PositionRepository, StateRepository, Store
+from riskpilot.store import ExitRepository, HeldLease, PositionRepository, StateRepository, Store
+from riskpilot.store.lease import take_lease
 from riskpilot.trading.events import EVENTS, EventEntryPlanner, EventResults, VenueResults, snapshot_edges
 from riskpilot.trading.fair_value import EdgeFeatures, FairValueError, load_fair_values
 from riskpilot.trading.settlement import settlement_for
@@ -67,6 +69,10 @@ log = logging.getLogger("riskpilot.monitor")
 
 SLIPPAGES: dict[str, SlippageSpec] = {"none": "none", "pct": "pct", "spread": "spread", "orats": "orats",
                                       "volume": "volume"}
+
+
+#: Stored alerts not yet delivered are sent again on start, up to this many tries each.
+OUTBOX_MAX_ATTEMPTS = 5
 
 
 class WiringError(ValueError):
@@ -148,7 +154,8 @@ class MonitorRun:
     def __init__(self, *, store: Store, config: RiskPilotConfig, config_text: str | None, clock: Clock,
                  broker: BrokerPort, risk: RiskManager, monitor: PositionMonitor, alerter: Alerter | None,
                  command: str, dry_run: bool, replay: ReplayMarket | None = None, speed: float = 0.0,
-                 warm_up: list[date] | None = None, sessions: Sessions | None = None,
+                 warm_up: list[date] | None = None, sessions: Sessions | None = None, account: str = "paper",
+                 broker_name: str = "paper", lease: HeldLease | None = None,
                  event_replay: EventReplay | None = None,
                  closers: list[Callable[[], Awaitable[None]]] | None = None) -> None:
         self.store = store
@@ -165,10 +172,34 @@ class MonitorRun:
         self.speed = speed
         self.warm_up = warm_up or []
         self.sessions = sessions
+        self.account = account
+        self.broker_name = broker_name
+        #: The account's lease when the caller took it before wiring (so that a second monitor
+        #: is refused before it builds anything); else :meth:`run` takes it.
+        self.lease = lease
         self.event_replay = event_replay
+        #: Called when the run ends, whatever the way (the Kalshi adapter's HTTP session).
         self.closers = closers or []
 
     async def run(self, stop: asyncio.Event) -> RunSummary:
+        """Take the account's lease (a second monitor is refused with :class:`LeaseHeldError`
+        naming the holder), then reconcile and monitor; the lease is beaten every cycle and
+        released on the way out."""
+        try:
+            lease = self.lease or take_lease(self.store, self.account, command=self.command,
+                                             broker=self.broker_name, simulated=isinstance(self.clock, SimulatedClock))
+        except BaseException:
+            for close in self.closers:
+                await close()
+            raise
+
+        def beat(at: datetime) -> None:
+            lease.heartbeat(datetime.now(UTC), last_cycle_at=at, broker_connected=self.monitor.broker_connected)
+
+        self.monitor.on_cycle = beat
+        if self.alerter is not None:
+            # The outbox: alerts stored with their change but not yet sent (a kill came between).
+            await self.alerter.deliver_pending(max_attempts=OUTBOX_MAX_ATTEMPTS)
         state = StateRepository(self.store)
         run_started = {e.id for e in ExitRepository(self.store).all_exits()}
         run_id = state.start_run(host=socket.gethostname(), version=__version__, dry_run=self.dry_run,
@@ -191,11 +222,13 @@ class MonitorRun:
                                f"trading {self.risk.trading_state.value}"
                                + (" [dry run: nothing sent]" if self.dry_run else "")])
         finally:
+            self.monitor.on_cycle = None
             if self.alerter is not None:
                 await self.alerter.drain()
             for close in self.closers:
                 await close()
             state.finish_run(run_id, datetime.now(UTC))
+            lease.release(datetime.now(UTC))
 
     def clock_as_simulated(self) -> SimulatedClock:
         if not isinstance(self.clock, SimulatedClock):
@@ -217,7 +250,6 @@ class MonitorRun:
         if refused:
             lines.append("entries refused: " + ", ".join(f"{k} {v}" for k, v in sorted(refused.items())))
         return RunSummary(lines)
-
 
     def _event_summary(self, report: ReplayReport, ev: EventReplay, before: set[int]) -> RunSummary:
         """What an event replay prints: its span (SYNTHETIC when the recording says so), the
@@ -256,14 +288,19 @@ class MonitorRun:
 
 
 def build_replay(store: Store, cfg: RiskPilotConfig, config_text: str | None, opts: MonitorOptions,
-                 replay: ReplayOptions, *, paper_broker: Callable[..., PaperBroker] | None = None) -> MonitorRun:
+                 replay: ReplayOptions, *, paper_broker: Callable[..., PaperBroker] | None = None,
+                 lease: HeldLease | None = None) -> MonitorRun:
     """The live loop over ``replay.chains`` on a simulated clock set to each day's close
     (:mod:`riskpilot.live.replay`), trading ``replay.method`` in ``replay.underlying`` through the
     paper broker with the backtest's fill model."""
     if opts.broker != "paper":
         raise WiringError(f"--replay trades on the paper broker; --broker {opts.broker!r} cannot replay history")
     chains = ChainStore(replay.chains)
-    market = ReplayMarket(chains, replay.underlying, replay.start or date(1900, 1, 1), replay.end)
+    start = resume_from(store, lease.previous if lease is not None else None, replay.underlying, replay.start,
+                        replay.end)
+    if start is not None and start != replay.start:
+        log.warning("resuming the replay of %s from %s (the store holds the days before)", replay.underlying, start)
+    market = ReplayMarket(chains, replay.underlying, start or date(1900, 1, 1), replay.end)
     clock = SimulatedClock(close_of(market.days[0]) - timedelta(seconds=1))
     model = _fill_model(opts)
     broker = (paper_broker or PaperBroker)(store, market, account=opts.account, fill_model=model, clock=clock)
@@ -281,7 +318,7 @@ def build_replay(store: Store, cfg: RiskPilotConfig, config_text: str | None, op
     entries = EntryWorkflow(
         store=store, broker=broker, risk=risk, config=cfg, clock=clock, method=replay.method,
         underlying=replay.underlying, quotes=quotes, market=md, dry_run=opts.dry_run, fill_model=model,
-        equity=MarkedEquity(opts.equity, risk, store, market, clock, cfg.monitoring.mark_basis),
+        equity=MarkedEquity(opts.equity, store, market, clock, cfg.monitoring.mark_basis),
     )
     # Expiries settle as in the backtest (not in a dry run, which writes nothing).
     settlement = None if opts.dry_run else StoreSettlement(
@@ -297,7 +334,8 @@ def build_replay(store: Store, cfg: RiskPilotConfig, config_text: str | None, op
         warm = chains.days(replay.underlying, None, market.days[0] - timedelta(days=1))[-IV_WINDOW:]
     return MonitorRun(store=store, config=cfg, config_text=config_text, clock=clock, broker=broker, risk=risk,
                       monitor=monitor, alerter=alerter, command="monitor --replay", dry_run=opts.dry_run,
-                      replay=market, speed=replay.speed, warm_up=warm)
+                      replay=market, speed=replay.speed, warm_up=warm, account=opts.account, broker_name="paper",
+                      lease=lease)
 
 
 def _fair_values(cfg: RiskPilotConfig, config_dir: Path | None, what: str) -> EdgeFeatures | None:
@@ -316,14 +354,15 @@ def _fair_source(cfg: RiskPilotConfig, config_dir: Path | None, what: str):  # t
 
 
 def build_event_replay(store: Store, cfg: RiskPilotConfig, config_text: str | None, opts: MonitorOptions,
-                       replay: EventReplayOptions, *,
-                       paper_broker: Callable[..., PaperBroker] | None = None) -> MonitorRun:
+                       replay: EventReplayOptions, *, paper_broker: Callable[..., PaperBroker] | None = None,
+                       lease: HeldLease | None = None) -> MonitorRun:
     """The live loop over the event markets recorded in ``replay.snapshots`` on a simulated
     clock set to each recording instant (:func:`riskpilot.live.replay.replay_events`): the
     step's entries by the edge threshold (``event_entries``), exits by ``replay.method``'s
     rules with the edge from ``fair_value``, settlement at each market's result; the paper
     broker quotes the recording and fills at the touch with Kalshi's taker fee, as the
-    backtest of the same file does."""
+    backtest of the same file does. A store that already replayed part of the recording (the
+    account's lease says at which instant its last cycle ran) resumes after that instant."""
     if opts.broker != "paper":
         raise WiringError(f"--replay trades on the paper broker; --broker {opts.broker!r} cannot replay a recording")
     try:
@@ -332,6 +371,15 @@ def build_event_replay(store: Store, cfg: RiskPilotConfig, config_text: str | No
         raise WiringError(f"--replay {exc}") from None
     fair = _fair_source(cfg, replay.config_dir, "an event replay")
     times = snapshots.between(replay.start, replay.end)
+    previous = lease.previous if lease is not None else None
+    if previous is not None and previous.clock == "simulated" and previous.last_cycle_at is not None:
+        done = previous.last_cycle_at
+        if times and times[0] <= done:
+            log.warning("resuming the replay after %s (the store holds the instants before)", done.isoformat())
+        times = [t for t in times if t > done]
+        if not times:
+            raise WiringError(f"this store already replayed {replay.snapshots} through {done.isoformat()}: replay "
+                              "into a fresh --db")
     if not times:
         raise WiringError(f"--start/--end: {replay.snapshots} holds no instant between "
                           f"{replay.start or 'its start'} and {replay.end or 'its end'} (it covers "
@@ -353,7 +401,7 @@ def build_event_replay(store: Store, cfg: RiskPilotConfig, config_text: str | No
         store=store, broker=broker, risk=risk, config=cfg, clock=clock, method=replay.method, underlying=EVENTS,
         quotes=quotes, dry_run=opts.dry_run, fill_model=model, planner=planner,
         max_new_positions_per_day=cfg.event_entries.max_new_positions,
-        equity=MarkedEquity(opts.equity, risk, store, snapshots, clock, cfg.monitoring.mark_basis),
+        equity=MarkedEquity(opts.equity, store, snapshots, clock, cfg.monitoring.mark_basis),
     )
     settlement = None if opts.dry_run else StoreSettlement(store, risk, None, "cash", expire=broker.expire,
                                                            settler=EventResults(snapshots.result))
@@ -364,7 +412,8 @@ def build_event_replay(store: Store, cfg: RiskPilotConfig, config_text: str | No
     )
     return MonitorRun(store=store, config=cfg, config_text=config_text, clock=clock, broker=broker, risk=risk,
                       monitor=monitor, alerter=alerter, command="monitor --replay (event markets)",
-                      dry_run=opts.dry_run, speed=replay.speed, event_replay=EventReplay(snapshots, times))
+                      dry_run=opts.dry_run, speed=replay.speed, event_replay=EventReplay(snapshots, times),
+                      account=opts.account, broker_name="paper", lease=lease)
 
 
 async def kalshi_broker(cfg: RiskPilotConfig, clock: Clock) -> KalshiBroker:
@@ -422,7 +471,8 @@ def _sessions(opts: MonitorOptions) -> Sessions:
 
 async def build_live(store: Store, cfg: RiskPilotConfig, config_text: str | None, opts: MonitorOptions, *,
                      broker: BrokerPort | None = None, clock: Clock | None = None,
-                     sessions: Sessions | None = None, config_dir: Path | None = None) -> MonitorRun:
+                     sessions: Sessions | None = None, lease: HeldLease | None = None,
+                     config_dir: Path | None = None) -> MonitorRun:
     """The live loop on ``clock`` (default: the wall clock) within ``sessions`` (default by
     ``opts.sessions``) against ``broker`` (default by ``opts.broker``: ``paper``, or
     ``kalshi`` through :func:`kalshi_broker`, closed when the run ends). It manages the exits
@@ -461,7 +511,8 @@ async def build_live(store: Store, cfg: RiskPilotConfig, config_text: str | None
                               dry_run=opts.dry_run, features=features, settlement=settlement)
     return MonitorRun(store=store, config=cfg, config_text=config_text, clock=clock, broker=broker, risk=risk,
                       monitor=monitor, alerter=alerter, command=f"monitor --broker {opts.broker}",
-                      dry_run=opts.dry_run, sessions=sessions, closers=closers)
+                      dry_run=opts.dry_run, sessions=sessions, account=opts.account, broker_name=opts.broker,
+                      lease=lease, closers=closers)
 
 
 __all__ = [

@@ -233,3 +233,13 @@ def test_event_replay_without_fair_values_is_refused_naming_the_setting(tmp_path
     out = CliRunner().invoke(cli, ["monitor", "--db", url, "--replay", str(FIXTURE), "--speed", "0"])
     assert out.exit_code == 2 and "needs fair values for its edge: add fair_value" in out.output
     assert ContractSide.YES.value == "yes"
+
+
+def test_event_replay_when_run_again_into_the_same_store_then_refused_instead_of_entering_twice(
+    replay_store: Store,
+) -> None:
+    url = replay_store.engine.url.render_as_string(hide_password=False)
+    out = CliRunner().invoke(cli, ["monitor", "--db", url, "--replay", str(FIXTURE), "--config", str(CONFIG),
+                                   "--speed", "0"])
+    assert out.exit_code == 2, out.output
+    assert "this store already replayed" in out.output and "replay into a fresh --db" in out.output

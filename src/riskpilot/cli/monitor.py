@@ -31,6 +31,7 @@ from riskpilot.cli.common import DB_HELP, DB_URL_ENV, fail, load_cfg, open_store
 
 if TYPE_CHECKING:
     from riskpilot.app import MonitorRun
+    from riskpilot.store import HeldLease, Store
 
 log = logging.getLogger("riskpilot.monitor")
 
@@ -51,6 +52,17 @@ async def _run(build: object) -> list[str]:
     return summary.lines
 
 
+def _lease(store: Store, account: str, command: str, broker: str, *, simulated: bool) -> HeldLease:
+    """The account's lease, taken before anything is wired: a second monitor exits at once
+    naming the holder, having changed nothing."""
+    from riskpilot.store.lease import LeaseHeldError, take_lease
+
+    try:
+        return take_lease(store, account, command=command, broker=broker, simulated=simulated)
+    except LeaseHeldError as exc:
+        raise fail(str(exc)) from None
+
+
 def register(app: typer.Typer) -> None:
     @app.command("monitor")
     def monitor_cmd(
@@ -68,7 +80,9 @@ def register(app: typer.Typer) -> None:
         equity: float = typer.Option(100_000.0, "--equity", min=1.0, help="account equity in dollars, for sizing"),
         slippage: str = typer.Option("orats", "--slippage", help="paper fills: none, pct, spread, orats, volume"),
         commission: float = typer.Option(0.65, "--commission", min=0.0, help="dollars per contract per leg"),
-        account: str = typer.Option("paper", "--account", help="paper account name in the store"),
+        account: str | None = typer.Option(
+            None, "--account", help="account name in the store: the lease and the paper book (default: paper; "
+            "kalshi with --broker kalshi)"),
         sessions: str = typer.Option(
             "auto", "--sessions",
             help="live runs: 'exchange' checks within XNYS sessions only; 'always' at any time (paper practice; "
@@ -83,7 +97,7 @@ def register(app: typer.Typer) -> None:
         on the paper broker's random-walk market seeded from what its account holds)."""
         logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-        from riskpilot import app as wiring
+        from riskpilot.cli.backtest import SLIPPAGE_MODELS
         from riskpilot.config.redact import install_log_redaction
 
         install_log_redaction()  # no alert URL, key or token reaches the log
@@ -92,10 +106,9 @@ def register(app: typer.Typer) -> None:
             raise fail(f"--sessions {sessions!r}: use 'exchange', 'always' or 'auto'")
         mode: Literal["exchange", "always", "auto"] = (
             "always" if sessions == "always" else "exchange" if sessions == "exchange" else "auto")
-        opts = wiring.MonitorOptions(broker=broker, dry_run=dry_run, account=account, equity=equity,
-                                     slippage=slippage, commission=commission, sessions=mode, walk_seed=walk_seed)
-        if opts.slippage not in wiring.SLIPPAGES:
-            raise fail(f"--slippage {slippage!r}: use one of {', '.join(wiring.SLIPPAGES)}")
+        if slippage not in SLIPPAGE_MODELS:
+            raise fail(f"--slippage {slippage!r}: use one of {', '.join(SLIPPAGE_MODELS)}")
+        account = account or ("kalshi" if broker == "kalshi" else "paper")
         cfg = load_cfg(config)
         config_text = config.read_text() if config is not None else None
         config_dir = config.parent if config is not None else None
@@ -103,9 +116,18 @@ def register(app: typer.Typer) -> None:
             if broker not in ("paper", "kalshi"):
                 raise fail(f"--broker {broker!r} is not wired to the monitor yet: use --broker paper or kalshi")
             with open_store(db) as store:
+                # The lease first: a second monitor is refused before anything is wired.
+                lease = _lease(store, account, f"monitor --broker {broker}", broker, simulated=False)
+                from riskpilot import app as wiring
+
+                opts = wiring.MonitorOptions(broker=broker, dry_run=dry_run, account=account, equity=equity,
+                                             slippage=slippage, commission=commission, sessions=mode,
+                                             walk_seed=walk_seed)
                 try:
-                    lines = asyncio.run(_run(wiring.build_live(store, cfg, config_text, opts, config_dir=config_dir)))
+                    lines = asyncio.run(_run(wiring.build_live(store, cfg, config_text, opts, lease=lease,
+                                                               config_dir=config_dir)))
                 except wiring.WiringError as exc:
+                    lease.release(datetime.now(UTC))
                     raise fail(str(exc)) from None
             typer.echo("\n".join(lines))
             raise typer.Exit(0)
@@ -117,13 +139,18 @@ def register(app: typer.Typer) -> None:
             name = method or (next(iter(cfg.methods)) if len(cfg.methods) == 1 else None)
             if name is None or name not in cfg.methods:
                 raise fail(f"--method {method or '(none)'}: choose one of the config's methods {sorted(cfg.methods)}")
-            eopts = wiring.EventReplayOptions(snapshots=replay, method=name, config_dir=config_dir,
-                                              start=parse_date(start, "--start"), end=parse_date(end, "--end"),
-                                              speed=speed)
+            first, last = parse_date(start, "--start"), parse_date(end, "--end")
             with open_store(db) as store:
+                lease = _lease(store, account, "monitor --replay (event markets)", "paper", simulated=True)
+                from riskpilot import app as wiring
+
+                opts = wiring.MonitorOptions(broker=broker, dry_run=dry_run, account=account, equity=equity)
+                eopts = wiring.EventReplayOptions(snapshots=replay, method=name, config_dir=config_dir, start=first,
+                                                  end=last, speed=speed)
                 try:
-                    run = wiring.build_event_replay(store, cfg, config_text, opts, eopts)
+                    run = wiring.build_event_replay(store, cfg, config_text, opts, eopts, lease=lease)
                 except wiring.WiringError as exc:
+                    lease.release(datetime.now(UTC))
                     raise fail(str(exc)) from None
                 lines = asyncio.run(_run(run))
             typer.echo("\n".join(lines))
@@ -140,12 +167,18 @@ def register(app: typer.Typer) -> None:
         name = method or (next(iter(cfg.methods)) if len(cfg.methods) == 1 else None)
         if name is None or name not in cfg.methods:
             raise fail(f"--method {method or '(none)'}: choose one of the config's methods {sorted(cfg.methods)}")
-        ropts = wiring.ReplayOptions(chains=replay, underlying=und, method=name, start=parse_date(start, "--start"),
-                                     end=parse_date(end, "--end"), speed=speed)
+        first, last = parse_date(start, "--start"), parse_date(end, "--end")
         with open_store(db) as store:
+            lease = _lease(store, account, "monitor --replay", "paper", simulated=True)
+            from riskpilot import app as wiring
+
+            opts = wiring.MonitorOptions(broker=broker, dry_run=dry_run, account=account, equity=equity,
+                                         slippage=slippage, commission=commission, walk_seed=walk_seed)
+            ropts = wiring.ReplayOptions(chains=replay, underlying=und, method=name, start=first, end=last, speed=speed)
             try:
-                run = wiring.build_replay(store, cfg, config_text, opts, ropts)
+                run = wiring.build_replay(store, cfg, config_text, opts, ropts, lease=lease)
             except (wiring.WiringError, ValueError) as exc:
+                lease.release(datetime.now(UTC))
                 raise fail(str(exc)) from None
             lines = asyncio.run(_run(run))
         typer.echo("\n".join(lines))

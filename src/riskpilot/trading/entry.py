@@ -29,7 +29,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Protocol
+from typing import Literal, Protocol
 
 from riskpilot.config.schema import RegimeName, RiskPilotConfig
 from riskpilot.data.daychain import DayChain, day_number
@@ -91,7 +91,10 @@ class EntryPlan:
 class EntryPlanner:
     """Entries of ``method`` in ``underlying`` (module docstring). ``market`` gives the VIX
     and trend behind the regime (None: no VIX filter and no regime, which the caller
-    reports); ``fill_model`` prices the entry (None: the combo's mid)."""
+    reports); ``fill_model`` prices the entry (None: the combo's mid). The step's entry cap
+    counts the day's entries (``entries_per``)."""
+
+    entries_per: Literal["day", "snapshot"] = "day"
 
     def __init__(
         self,

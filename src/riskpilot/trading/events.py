@@ -32,7 +32,7 @@ import math
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Protocol
+from typing import Literal, Protocol
 
 from riskpilot.config.event_contracts import EventEntryConfig
 from riskpilot.config.schema import RegimeName, RiskPilotConfig
@@ -104,6 +104,8 @@ class EventEntryPlanner:
     :class:`riskpilot.trading.step.Planner`. ``fill_model`` prices the entry (None: the ask)."""
 
     underlying = EVENTS
+    #: ``event_entries.max_new_positions`` caps the entries of each snapshot.
+    entries_per: Literal["day", "snapshot"] = "snapshot"
 
     def __init__(self, config: RiskPilotConfig, method: str, fair_values: FairValueSource, *,
                  fill_model: FillModel | None = None, settings: EventEntryConfig | None = None) -> None:

@@ -95,9 +95,12 @@ class Planner(Protocol):
     """What the entry phase calls, in order (:mod:`riskpilot.trading.entry` for the option
     planner). ``occupies`` names what a held position takes (an expiration of the underlying,
     a market), or None when the planner does not trade it; ``key_of`` names what a candidate
-    would take; no candidate is offered for a key held."""
+    would take; no candidate is offered for a key held. ``entries_per`` says what the step's
+    ``max_new_positions_per_day`` counts: entries of the ``day`` (options, one snapshot a day)
+    or of the ``snapshot`` (event markets, many a day)."""
 
     method: str
+    entries_per: Literal["day", "snapshot"]
 
     def observe(self, snapshot: Any) -> Any: ...
 
@@ -211,6 +214,11 @@ class Venue(Protocol):
         ...
 
     def new_position_id(self, day: date) -> str: ...
+
+    def entries_on(self, day: date) -> int:
+        """Entries already made on ``day`` (a step run again for the same day, after a
+        restart, counts them against the day's maximum instead of entering twice)."""
+        ...
 
     async def enter(self, plan: EntryPlan) -> EntryResult: ...
 
@@ -332,7 +340,10 @@ class TradingStep:
                 report.refuse("conflicting_position")  # an entry the planner trades is still working
                 return
             held.add(key)
-        for _ in range(self.max_new_positions_per_day):
+        # A day's cap counts what the day already entered (a step run again for the same day
+        # after a restart enters no more); a snapshot's cap is the snapshot's own.
+        already = venue.entries_on(day.quote_date) if planner.entries_per == "day" else 0
+        for _ in range(self.max_new_positions_per_day - already):
             cand = planner.candidate(day, frozenset(held))
             if cand is None:
                 report.refuse("no_candidate")

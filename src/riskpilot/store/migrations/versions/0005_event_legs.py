@@ -12,7 +12,7 @@ Downgrading refuses while event legs are stored: the older schema cannot hold th
 delete those positions first).
 
 Revision ID: 0005
-Revises: 0003 (renumbered at merge)
+Revises: 0004 (was 0003 before the lease landed; the lead renumbers at merge)
 Create Date: 2026-12-03
 """
 
@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0005"
-down_revision: str | None = "0003"
+down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
