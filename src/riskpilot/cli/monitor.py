@@ -3,8 +3,13 @@ exits for it).
 
 ``monitor --broker paper --replay STORE`` replays a chain store day by day through the live
 monitor, entry and exit workflows and the paper broker (see :mod:`riskpilot.live.replay`
-for the timing); SIGTERM or SIGINT stop it cleanly: no new decision is taken, exits in flight
-get a grace period, the rest stay WORKING in the store and resume on the next start.
+for the timing); ``--replay FILE`` (a ``.csv`` or ``.parquet`` event-market recording,
+:mod:`riskpilot.data.events`) replays event markets instant by instant instead. SIGTERM or
+SIGINT stop it cleanly: no new decision is taken, exits in flight get a grace period, the rest
+stay WORKING in the store and resume on the next start.
+
+``monitor --broker kalshi [--dry-run]`` manages the Kalshi account's event positions on the
+wall clock (credentials from the environment or the key file ``kalshi`` names; never printed).
 
 ``close`` does not talk to the broker: it records a WORKING exit for each selected position
 (the position becomes CLOSING) and the running monitor works it with the tactic of the
@@ -18,7 +23,7 @@ import logging
 import signal
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import typer
 
@@ -63,8 +68,10 @@ def register(app: typer.Typer) -> None:
     def monitor_cmd(
         config: Path | None = typer.Option(None, "--config", help="configuration YAML (default: built-in defaults)"),
         db: str | None = typer.Option(None, "--db", envvar=DB_URL_ENV, help=DB_HELP),
-        broker: str = typer.Option("paper", "--broker", help="the broker: paper"),
-        replay: Path | None = typer.Option(None, "--replay", help="chain store directory to replay day by day"),
+        broker: str = typer.Option("paper", "--broker", help="the broker: paper or kalshi"),
+        replay: Path | None = typer.Option(
+            None, "--replay", help="chain store directory to replay day by day, or an event-market recording "
+            "(.csv/.parquet) to replay instant by instant"),
         underlying: str | None = typer.Option(None, "--underlying", help="symbol (default: the store's only one)"),
         method: str | None = typer.Option(None, "--method", help="method to enter with (default: the only one)"),
         start: str | None = typer.Option(None, "--start", help="first replayed day, YYYY-MM-DD"),
@@ -73,10 +80,13 @@ def register(app: typer.Typer) -> None:
         equity: float = typer.Option(100_000.0, "--equity", min=1.0, help="account equity in dollars, for sizing"),
         slippage: str = typer.Option("orats", "--slippage", help="paper fills: none, pct, spread, orats, volume"),
         commission: float = typer.Option(0.65, "--commission", min=0.0, help="dollars per contract per leg"),
-        account: str = typer.Option("paper", "--account", help="paper account name in the store"),
+        account: str | None = typer.Option(
+            None, "--account", help="account name in the store: the lease and the paper book (default: paper; "
+            "kalshi with --broker kalshi)"),
         sessions: str = typer.Option(
-            "exchange", "--sessions",
-            help="live runs: 'exchange' checks within XNYS sessions only; 'always' (paper practice) at any time"),
+            "auto", "--sessions",
+            help="live runs: 'exchange' checks within XNYS sessions only; 'always' at any time (paper practice; "
+            "Kalshi); 'auto': always for Kalshi, else exchange"),
         walk_seed: int = typer.Option(0, "--walk-seed", help="paper live runs: seed of the random-walk market"),
         dry_run: bool = typer.Option(False, "--dry-run", help="decide and log; send no order, write no position"),
         verbose: bool = typer.Option(False, "--verbose", "-v", help="log every hold line and decision"),
@@ -92,25 +102,30 @@ def register(app: typer.Typer) -> None:
 
         install_log_redaction()  # no alert URL, key or token reaches the log
 
-        if sessions not in ("exchange", "always"):
-            raise fail(f"--sessions {sessions!r}: use 'exchange' or 'always'")
+        if sessions not in ("exchange", "always", "auto"):
+            raise fail(f"--sessions {sessions!r}: use 'exchange', 'always' or 'auto'")
+        mode: Literal["exchange", "always", "auto"] = (
+            "always" if sessions == "always" else "exchange" if sessions == "exchange" else "auto")
         if slippage not in SLIPPAGE_MODELS:
             raise fail(f"--slippage {slippage!r}: use one of {', '.join(SLIPPAGE_MODELS)}")
+        account = account or ("kalshi" if broker == "kalshi" else "paper")
         cfg = load_cfg(config)
         config_text = config.read_text() if config is not None else None
+        config_dir = config.parent if config is not None else None
         if replay is None:
-            if broker != "paper":
-                raise fail(f"--broker {broker!r} is not wired to the monitor yet: use --broker paper")
+            if broker not in ("paper", "kalshi"):
+                raise fail(f"--broker {broker!r} is not wired to the monitor yet: use --broker paper or kalshi")
             with open_store(db) as store:
                 # The lease first: a second monitor is refused before anything is wired.
                 lease = _lease(store, account, f"monitor --broker {broker}", broker, simulated=False)
                 from riskpilot import app as wiring
 
                 opts = wiring.MonitorOptions(broker=broker, dry_run=dry_run, account=account, equity=equity,
-                                             slippage=slippage, commission=commission, sessions="always"
-                                             if sessions == "always" else "exchange", walk_seed=walk_seed)
+                                             slippage=slippage, commission=commission, sessions=mode,
+                                             walk_seed=walk_seed)
                 try:
-                    lines = asyncio.run(_run(wiring.build_live(store, cfg, config_text, opts, lease=lease)))
+                    lines = asyncio.run(_run(wiring.build_live(store, cfg, config_text, opts, lease=lease,
+                                                               config_dir=config_dir)))
                 except wiring.WiringError as exc:
                     lease.release(datetime.now(UTC))
                     raise fail(str(exc)) from None
@@ -118,6 +133,28 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(0)
         if broker != "paper":
             raise fail(f"--replay trades on the paper broker: drop --broker {broker!r}")
+        if replay.suffix.lower() in (".csv", ".parquet"):
+            if not replay.is_file():
+                raise fail(f"--replay {replay}: no event-market recording there")
+            name = method or (next(iter(cfg.methods)) if len(cfg.methods) == 1 else None)
+            if name is None or name not in cfg.methods:
+                raise fail(f"--method {method or '(none)'}: choose one of the config's methods {sorted(cfg.methods)}")
+            first, last = parse_date(start, "--start"), parse_date(end, "--end")
+            with open_store(db) as store:
+                lease = _lease(store, account, "monitor --replay (event markets)", "paper", simulated=True)
+                from riskpilot import app as wiring
+
+                opts = wiring.MonitorOptions(broker=broker, dry_run=dry_run, account=account, equity=equity)
+                eopts = wiring.EventReplayOptions(snapshots=replay, method=name, config_dir=config_dir, start=first,
+                                                  end=last, speed=speed)
+                try:
+                    run = wiring.build_event_replay(store, cfg, config_text, opts, eopts, lease=lease)
+                except wiring.WiringError as exc:
+                    lease.release(datetime.now(UTC))
+                    raise fail(str(exc)) from None
+                lines = asyncio.run(_run(run))
+            typer.echo("\n".join(lines))
+            raise typer.Exit(0)
         if not replay.is_dir():
             raise fail(f"--replay {replay}: no chain store directory there")
         from riskpilot.data.store import ChainStore

@@ -36,9 +36,13 @@ One cycle (:meth:`PositionMonitor.check_once`) is one run of the shared cycle st
    manager halts entries; the monitor stores the halt (with its day, so it lifts on the next
    trading day or on ``riskpilot resume --force``), raises a ``circuit_breaker`` alert and
    closes every position with CRITICAL tactics.
-7. With a chain snapshot (a replay's day), the exits started are awaited and the step's
-   entry phase runs through the :class:`~riskpilot.live.entries.EntryWorkflow`; with
-   ``settle``, expiries settle through the :class:`~riskpilot.live.settlement.StoreSettlement`.
+7. With a snapshot (a replay's day of chains, or its event markets at an instant), the exits
+   started are awaited and the step's entry phase runs through the
+   :class:`~riskpilot.live.entries.EntryWorkflow`; with ``settle``, what is due settles
+   through the :class:`~riskpilot.live.settlement.StoreSettlement`.
+
+``features`` (the rules' features, or a feature source called with each cycle's marks such as
+:class:`~riskpilot.trading.fair_value.EdgeFeatures`) feed the edge rules of event contracts.
 
 Time comes from the injected :class:`~riskpilot.execution.executor.Clock`: a
 :class:`~riskpilot.execution.executor.SimulatedClock` runs a day of checks in milliseconds.
@@ -52,9 +56,9 @@ import math
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from typing import Literal
 
 from riskpilot.config.schema import ExitRulesConfig, RegimeName, RiskPilotConfig, UrgentConditions
-from riskpilot.data.daychain import DayChain
 from riskpilot.execution.clock import Clock
 from riskpilot.execution.executor import ExitExecutor
 from riskpilot.execution.port import AlertSink, BrokerError, BrokerPort
@@ -89,7 +93,7 @@ from riskpilot.store import (
 )
 from riskpilot.trading.entry import EntryPlan
 from riskpilot.trading.settlement import SettlementPrice
-from riskpilot.trading.step import EntryResult, StepInputs, TradingStep
+from riskpilot.trading.step import EntryResult, Features, FeatureSource, Snapshot, StepInputs, TradingStep
 
 log = logging.getLogger("riskpilot.monitor")
 hold_log = logging.getLogger("riskpilot.live.hold")
@@ -176,6 +180,7 @@ class PositionMonitor:
         entries: EntryWorkflow | None = None,
         settlement: StoreSettlement | None = None,
         underlying: str | None = None,
+        features: Features | FeatureSource | None = None,
     ) -> None:
         self.store = store
         self.broker = broker
@@ -193,12 +198,14 @@ class PositionMonitor:
         self.exit_regime = exit_regime
         self.entries = entries
         self.settlement = settlement
+        self.features = features
         #: The cycle step this monitor drives (it is the step's venue).
         self.step = TradingStep(
-            config, risk, underlying=underlying or (entries.underlying if entries is not None else None),
+            config, risk, underlying=underlying or (entries.scope if entries is not None else None),
             planner=entries.planner if entries is not None else None,
             settlement=settlement.kind if settlement is not None else "cash",
             prices=settlement.prices if settlement is not None else None,
+            settler=settlement.settler if settlement is not None else None,
             max_new_positions_per_day=entries.max_new_positions_per_day if entries is not None else 1,
         )
         self._cycle: CycleReport | None = None
@@ -366,11 +373,13 @@ class PositionMonitor:
             t = self._triggers[key] = _triggers(self.config.exit_rules_for(method, regime))
         return t
 
-    async def check_once(self, *, force_all: bool = False, chain: DayChain | None = None,
-                         settle: bool = False) -> CycleReport:
+    async def check_once(self, *, force_all: bool = False, chain: Snapshot | None = None,
+                         settle: bool | Literal["before_marks"] = False) -> CycleReport:
         """One cycle over the positions due now (every one with ``force_all``): one run of
-        the cycle step with this monitor as its venue. ``chain`` (a day's chain snapshot)
-        runs the entry phase after the exits; ``settle`` settles the day's expiries."""
+        the cycle step with this monitor as its venue. ``chain`` (a market snapshot: a day's
+        chain, the event markets at an instant) runs the entry phase after the exits;
+        ``settle`` settles what is due (``"before_marks"``: only before the marks, never
+        waiting on exits in flight, as the live loop does)."""
         if not self.started:
             raise RuntimeError("call PositionMonitor.start() (reconciliation) before the first cycle")
         now = self.clock.now()
@@ -380,7 +389,7 @@ class PositionMonitor:
         self._marks = {}
         try:
             done = await self.step.run(self, StepInputs(now, exchange_date(now), chain=chain, settle=settle,
-                                                        regime=self._regime(now)))
+                                                        regime=self._regime(now), features=self.features))
         finally:
             self._cycle = None
         if self.on_cycle is not None:
@@ -631,7 +640,9 @@ class PositionMonitor:
                 if closed_logged:
                     log.warning("market open: monitoring resumes")
                     closed_logged = False
-                await self.check_once()
+                # With a settlement wired (event markets at their results), what is due settles
+                # first in each cycle; the loop never waits on the exits it has started.
+                await self.check_once(settle="before_marks" if self.settlement is not None else False)
                 wait = min(self.seconds_to_next(), cap)
             sleeper = asyncio.ensure_future(self.clock.sleep(max(wait, 0.05)))
             stopper = asyncio.ensure_future(stop.wait())
