@@ -29,6 +29,8 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 _LAZY: dict[str, str] = {
+    "ActionRecord": "riskpilot.store.actions",
+    "ActionRepository": "riskpilot.store.actions",
     "AlertRecord": "riskpilot.store.records",
     "AttemptRecord": "riskpilot.store.records",
     "DB_URL_ENV": "riskpilot.store.urls",
@@ -79,6 +81,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
+    from riskpilot.store.actions import ActionRecord, ActionRepository
     from riskpilot.store.database import (
         SchemaNotCurrentError,
         Store,
@@ -128,6 +131,8 @@ if TYPE_CHECKING:
     )
 
 __all__ = [
+    "ActionRecord",
+    "ActionRepository",
     "DB_URL_ENV",
     "DEFAULT_DB_URL",
     "OPEN_STATUSES",
