@@ -80,6 +80,13 @@ class ActionRepository:
             row.detail = redact_text(detail)
             row.finished_at = at
 
+    def get(self, action_id: int) -> ActionRecord:
+        with self.store.read() as s:
+            row = s.get(DashboardActionRow, action_id)
+            if row is None:
+                raise NotFoundError(f"dashboard action {action_id} is not in the store")
+            return _record(row)
+
     def recent(self, limit: int = 50) -> list[ActionRecord]:
         """The ``limit`` newest actions, newest first."""
         with self.store.read() as s:
