@@ -34,7 +34,8 @@ def register(app: typer.Typer) -> None:
             from riskpilot.web.auth import TokenError, check_token
             from riskpilot.web.server import build_server, is_loopback
         except ImportError as exc:
-            raise fail(f"the dashboard needs the web extra ({exc.name} is missing): pip install 'riskpilot[web]'") from None
+            raise fail(f"the dashboard needs the web extra ({exc.name} is missing): "
+                       "pip install 'riskpilot[web]'") from None
         from riskpilot.config import ConfigError
 
         try:

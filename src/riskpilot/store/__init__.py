@@ -131,11 +131,11 @@ if TYPE_CHECKING:
     )
 
 __all__ = [
-    "ActionRecord",
-    "ActionRepository",
     "DB_URL_ENV",
     "DEFAULT_DB_URL",
     "OPEN_STATUSES",
+    "ActionRecord",
+    "ActionRepository",
     "AlertRecord",
     "AttemptRecord",
     "DailyPnl",

@@ -77,14 +77,14 @@ class _SecurityHeaders:
     security policy that allows only this server's own scripts (hand-written: five headers
     do not need a library)."""
 
-    HEADERS = [
+    HEADERS: tuple[tuple[bytes, bytes], ...] = (
         (b"content-security-policy", b"default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
                                      b"img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; "
                                      b"form-action 'self'; base-uri 'none'"),
         (b"x-frame-options", b"DENY"),
         (b"x-content-type-options", b"nosniff"),
         (b"referrer-policy", b"no-referrer"),
-    ]
+    )
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -318,8 +318,8 @@ def create_app(store: Store, settings: DashboardSettings) -> ASGIApp:
 
 
 async def _csrf_failed(scope: Scope, send: Send, message_id: Any) -> None:
-    body = ("403 refused: the cross-site request check failed (no valid csrftoken with the form). Reload the page "
-            "and submit the form again; scripts send Authorization: Bearer TOKEN instead.\n").encode()
+    body = (b"403 refused: the cross-site request check failed (no valid csrftoken with the form). Reload the page "
+            b"and submit the form again; scripts send Authorization: Bearer TOKEN instead.\n")
     await send({"type": "http.response.start", "status": 403,
                 "headers": [(b"content-type", b"text/plain; charset=utf-8"),
                             (b"content-length", str(len(body)).encode())]})

@@ -106,8 +106,8 @@ class Guard:
             name = request.headers.get("x-operator", "api").strip() or "api"
             return Operator(name if self.valid_name(name) else "api", "bearer")
         fp = request.session.get("auth")
-        name = request.session.get("operator")
-        if (isinstance(fp, str) and isinstance(name, str) and self._fingerprint is not None
+        who = request.session.get("operator")
+        if (isinstance(fp, str) and isinstance(who, str) and self._fingerprint is not None
                 and hmac.compare_digest(fp, self._fingerprint)):
-            return Operator(name, "session")
+            return Operator(who, "session")
         return None

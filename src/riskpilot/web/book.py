@@ -234,8 +234,8 @@ def _limits(book: Book, cfg: RiskPilotConfig, largest: float, per_class: dict[st
                         f"{r.max_underlying_pct:.0%} of equity"))
     out.append(LimitUse("largest position's max loss", largest, r.max_position_pct * eq, "$",
                         f"{r.max_position_pct:.0%} of equity"))
-    for cls, (n, loss) in sorted(per_class.items()):
-        out.append(LimitUse(f"class {cls}: max loss", loss, r.max_class_exposure_pct * eq, "$",
+    for cls, (n, exposure) in sorted(per_class.items()):
+        out.append(LimitUse(f"class {cls}: max loss", exposure, r.max_class_exposure_pct * eq, "$",
                             f"{r.max_class_exposure_pct:.0%} of equity"))
         out.append(LimitUse(f"class {cls}: positions", n, r.max_positions_per_class, "count"))
     if r.daily_loss_limit_pct is not None:
