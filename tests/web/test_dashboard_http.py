@@ -200,3 +200,26 @@ def test_a_partial_request_gets_only_the_live_region(replayed_store: Store) -> N
         full = c.get("/book").text
         part = c.get("/book", headers={"X-Partial": "1"}).text
     assert "<html" in full and "<html" not in part and 'id="book"' in part and "<nav>" not in part
+
+
+def test_state_page_shows_the_lease_holder_its_last_cycle_and_the_broker_connection(replayed_store: Store) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from riskpilot.store import LeaseHolder, LeaseRepository
+
+    with _client(replayed_store) as c:
+        page = c.get("/state").text
+    # The replay released its lease; its last cycle was the last replayed close (16:00 New York).
+    assert re.search(r'id="lease-paper">[^<]*<span class="warn">not held</span>', page)
+    assert "2020-01-24 16:00:00 ET" in page and "(simulated clock)" in page
+    holder = LeaseHolder("trading-box", 4242, "monitor --broker paper", "paper", "wall", "h1")
+    now = datetime.now(UTC)
+    held = LeaseRepository(replayed_store).acquire("live", holder, now)
+    try:
+        held.heartbeat(now + timedelta(seconds=1), last_cycle_at=now, broker_connected=False)
+        with _client(replayed_store) as c:
+            page = c.get("/state").text
+        assert re.search(r'id="lease-live"><b>held</b> by trading-box pid 4242', page)
+        assert "paper: <span class=\"warn\">disconnected</span>" in page
+    finally:
+        held.release(datetime.now(UTC))

@@ -165,6 +165,10 @@ class PositionMonitor:
         self._wrote = False
         self._marks: Mapping[str, Mark] = {}
         self._due: list[Position] = []
+        #: Called with the monitor's clock after every cycle (the wiring beats the lease).
+        self.on_cycle: Callable[[datetime], None] | None = None
+        #: Whether the broker is connected (None: unknown; the wiring sets it for a real broker).
+        self.broker_connected: bool | None = None
         #: Open positions being monitored, by id, with their tracked state.
         self.positions: dict[str, Position] = {}
         #: Unrealized P&L in dollars at the last good mark, by position id.
@@ -330,6 +334,8 @@ class PositionMonitor:
                                                         regime=self._regime(now)))
         finally:
             self._cycle = None
+        if self.on_cycle is not None:
+            self.on_cycle(now)
         report.checked = len(done.checks) if done.checks is not None else 0
         report.entries = done.entries
         report.refused = done.refused
@@ -562,7 +568,9 @@ class PositionMonitor:
                 if not closed_logged and sessions is not None:
                     log.warning("market closed (%s): holding every position", sessions.describe(self.clock.now()))
                     closed_logged = True
-                wait = min(to_open, 60.0)
+                if self.on_cycle is not None:
+                    self.on_cycle(self.clock.now())  # holding, alive: the lease stays beaten
+                wait = min(to_open, cap)
             else:
                 if closed_logged:
                     log.warning("market open: monitoring resumes")

@@ -9,9 +9,9 @@ clock (market time in a replay, the wall clock live).
 - **Regimes**: a replay applies each day's regime overrides of the exit rules
   (``riskpilot.app.build_replay``); a live monitor applies the base rules. The dashboard does
   the same, reading the regime from the bundled history as the replay does.
-- **Clock**: the lease's ``last_cycle_at`` for a simulated clock once the lease exists;
-  before that, for a replay, the newest mark in the store; live, the wall clock. DTE and "today"
-  are taken at that time.
+- **Clock**: for a replay, the monitor's clock at its last cycle (the lease's
+  ``last_cycle_at``, market time), or the newest mark in the store when no lease says; live,
+  the wall clock. DTE and "today" are taken at that time.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from sqlalchemy import func, select
 from riskpilot.config import ConfigError, RiskPilotConfig, load_config, parse_config
 from riskpilot.config.schema import RegimeName
 from riskpilot.risk.levels import Triggers
-from riskpilot.store import Store
+from riskpilot.store import LeaseRepository, Store
 from riskpilot.store.models import PositionRow, RunRow
 from riskpilot.trading.signals import MarketData
 
@@ -101,6 +101,11 @@ class MonitorContext:
 
     def now(self) -> tuple[datetime, str]:
         """The monitor's clock and what it is (module docstring)."""
+        simulated = [r for r in LeaseRepository(self.store).all() if r.clock == "simulated" and r.last_cycle_at]
+        if simulated:
+            lease = max(simulated, key=lambda r: r.heartbeat_at)
+            if lease.last_cycle_at is not None and (self.run is None or self.run.replay):
+                return lease.last_cycle_at, f"replay: market time of the {lease.account} monitor's last cycle"
         if self.run is not None and self.run.replay:
             with self.store.read() as s:
                 newest = s.execute(select(func.max(PositionRow.last_update))).scalar_one_or_none()

@@ -4,7 +4,6 @@ dollars, times UTC."""
 
 from __future__ import annotations
 
-import importlib
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -15,7 +14,14 @@ from sqlalchemy import Select, func, select
 from riskpilot.model.contract import EXCHANGE_TZ
 from riskpilot.model.enums import Priority
 from riskpilot.model.position import pnl_per_share
-from riskpilot.store import ActionRecord, ActionRepository, StateRepository, Store, TradingStateRecord
+from riskpilot.store import (
+    ActionRecord,
+    ActionRepository,
+    LeaseRepository,
+    StateRepository,
+    Store,
+    TradingStateRecord,
+)
 from riskpilot.store.models import (
     AlertRow,
     DailyPnlRow,
@@ -273,19 +279,14 @@ class StateView:
     working_exits: int
     undelivered_alerts: int
     actions: list[ActionRecord]
-    leases: list[LeaseLine] | None  # None: this store has no lease table yet
+    leases: list[LeaseLine]
     counts_by_status: dict[str, int] = field(default_factory=dict)
 
 
-def leases(store: Store, now: datetime) -> list[LeaseLine] | None:
-    """The monitor lease rows, or None where the store has no lease repository yet (it lands
-    with the lead's migration 0004)."""
-    try:
-        repo_cls = importlib.import_module("riskpilot.store").LeaseRepository
-    except AttributeError:
-        return None
+def leases(store: Store, now: datetime) -> list[LeaseLine]:
+    """The monitor lease rows (one per account), newest heartbeat first."""
     out = []
-    for r in repo_cls(store).all():
+    for r in sorted(LeaseRepository(store).all(), key=lambda r: r.heartbeat_at, reverse=True):
         out.append(LeaseLine(r.account, r.holder_id, r.host, r.pid, r.command, r.broker, r.clock, r.acquired_at,
                              r.heartbeat_at, r.expires_at, r.released_at, r.last_cycle_at, r.broker_connected,
                              bool(r.held(now))))
