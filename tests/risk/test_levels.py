@@ -21,7 +21,7 @@ def test_credit_levels_sit_where_the_rules_fire_and_distances_shrink_toward_them
     lv = exit_levels(pos, None, DEFAULTS)
     assert lv.stop_loss is not None and lv.stop_loss.premium == 2.25 and lv.stop_loss.fires_above
     assert lv.profit_target is not None and lv.profit_target.premium == 0.65 and not lv.profit_target.fires_above
-    assert abs(lv.stop_loss.distance(1.80) - 0.45) < 1e-12 and abs(lv.stop_loss.distance_pct(1.80) - 0.2) < 1e-12
+    assert abs(lv.stop_loss.distance(1.80) - 0.45) < 1e-12 and abs(lv.stop_loss.distance_pct(1.80) - 0.25) < 1e-12
     assert abs(lv.profit_target.distance(0.80) - 0.15) < 1e-12
     assert lv.stop_loss.distance(2.40) < 0  # past it
     assert lv.time_exit_dte == 14

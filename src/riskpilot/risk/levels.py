@@ -12,7 +12,7 @@ The levels follow the rules exactly (premiums per share of one unit, as the rule
 
 A level *fires above* when the premium rising to it fires it (a credit's stop, a debit's
 target); the distance to a level is signed: positive while the premium is still on the safe
-side, in premium points, and as a fraction of the level (the unit of the near-trigger band).
+side, in premium points, and as a fraction of the current premium (the move it must make).
 
 :func:`near_trigger` is the monitor's test for checking a position at the urgent frequency:
 the premium within ``urgent_conditions`` of the stop loss, the profit target or an active
@@ -72,8 +72,9 @@ class Level:
         return self.premium - premium if self.fires_above else premium - self.premium
 
     def distance_pct(self, premium: float) -> float | None:
-        """:meth:`distance` as a fraction of the level (None for a level at zero)."""
-        return self.distance(premium) / self.premium if self.premium > 0 else None
+        """:meth:`distance` as a fraction of ``premium``: the move the premium must make to
+        reach the level (None at a zero premium)."""
+        return self.distance(premium) / premium if premium > 0 else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,8 +29,8 @@ _HOLDING = (PositionStatus.OPEN, PositionStatus.CLOSING)
 
 @dataclass(frozen=True, slots=True)
 class LevelCell:
-    """One exit level as the book shows it: where, how far (premium points and fraction of
-    the level, positive while not reached), in the urgent band or past it."""
+    """One exit level as the book shows it: where, how far (premium points and the fraction of
+    the current premium, positive while not reached), in the urgent band or past it."""
 
     rule: str
     premium: float

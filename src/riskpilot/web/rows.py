@@ -15,7 +15,7 @@ from riskpilot.web.filters import money, pct, prem, sign_class
 
 def level(c: LevelCell | None) -> str:
     """An exit level's cell: the premium where it fires (marked near, passed or not armed), the
-    distance to it (points and % of the level), a partial stage's quantity."""
+    distance to it (points and % of the current premium), a partial stage's quantity."""
     if c is None:
         return '<span class="muted">-</span>'
     cls = "lv" + (" near" if c.near else "") + (" passed" if c.passed else "") + ("" if c.armed else " unarmed")
