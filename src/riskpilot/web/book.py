@@ -10,6 +10,7 @@ the positions holding contracts (OPEN and CLOSING).
 
 from __future__ import annotations
 
+import logging
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from riskpilot.store import OPEN_STATUSES, PositionRepository, StateRepository, 
 from riskpilot.web.context import MonitorContext
 
 _HOLDING = (PositionStatus.OPEN, PositionStatus.CLOSING)
+log = logging.getLogger("riskpilot.web")
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,8 +138,11 @@ def _trail(sp: StoredPosition) -> TrailState | None:
         return None
     try:
         return TrailState.from_dict(dict(sp.trailing_state))
-    except (ValueError, TypeError):
-        return None  # an unreadable state shows as "not active"; the monitor owns it
+    except (ValueError, TypeError) as exc:
+        # The monitor owns this state and refuses it itself on restart; the book still shows
+        # the position's other levels, and says in the log why the trailing stop is missing.
+        log.warning("position %s: trailing-stop state unreadable (%s); shown as not active", sp.position.id, exc)
+        return None
 
 
 def book_row(sp: StoredPosition, ctx: MonitorContext, cfg: RiskPilotConfig, today: date) -> BookRow:
@@ -247,7 +252,3 @@ def _limits(book: Book, cfg: RiskPilotConfig, largest: float, per_class: dict[st
         out.append(LimitUse("|net dollar delta|", None, r.max_delta_pct * eq, "$", why))
     if r.max_gamma_pct is not None:
         out.append(LimitUse("|dollar gamma per 1% move|", None, r.max_gamma_pct * eq, "$", why))
-
-
-def finite(x: float | None) -> bool:
-    return x is not None and math.isfinite(x)
