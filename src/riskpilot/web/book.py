@@ -11,7 +11,6 @@ the positions holding contracts (OPEN and CLOSING).
 from __future__ import annotations
 
 import logging
-import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime
