@@ -26,6 +26,7 @@ import plotly
 from asgi_csrf import asgi_csrf
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.middleware.sessions import SessionMiddleware
@@ -36,11 +37,11 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from riskpilot.store import Store
+from riskpilot.store import ActionRepository, NotFoundError, Store
 from riskpilot.store.models import ActionOutcome
-from riskpilot.web import actions as act
 from riskpilot.web import filters
-from riskpilot.web.auth import Guard
+from riskpilot.web.actions import ACTIONS, ActionInputError, ActionRequest, ActionResult, parse_request, perform
+from riskpilot.web.auth import Guard, Operator
 from riskpilot.web.book import build_book
 from riskpilot.web.context import MonitorContext
 from riskpilot.web.queries import (
@@ -247,7 +248,7 @@ class Dashboard:
 
     def confirm(self, request: Request) -> Response:
         kind = request.path_params["kind"]
-        spec = act.ACTIONS.get(kind)
+        spec = ACTIONS.get(kind)
         if spec is None:
             return self.message(request, 404, "No such action", f"Unknown action {kind!r}.")
         target = request.query_params.get(spec.target) if spec.target else None
@@ -272,20 +273,20 @@ class Dashboard:
             return self.message(request, 400, "Not confirmed",
                                 "Refused: confirm the action on its confirmation page (the form sends confirm=yes).")
         try:
-            req = act.parse_request(request.path_params["kind"], form)
-        except act.ActionInputError as exc:
+            req = parse_request(request.path_params["kind"], form)
+        except ActionInputError as exc:
             return self.message(request, 400, "Cannot do that", str(exc))
-        self.ctx.refresh()
-        result = await _in_thread(act.perform, self.store, self.ctx.config, req, who, _client(request),
-                                  datetime.now(UTC))
+        result = await run_in_threadpool(self._perform, req, who, _client(request))
         if request.headers.get("authorization", "").startswith("Bearer "):
             code = {ActionOutcome.DONE: 200, ActionOutcome.REFUSED: 409}.get(result.outcome, 500)
             return Response(f"{result.outcome.value}: {result.detail}\n", status_code=code, media_type="text/plain")
         return RedirectResponse(f"/actions/done/{result.action_id}", status_code=303)
 
-    def done(self, request: Request) -> Response:
-        from riskpilot.store import ActionRepository, NotFoundError
+    def _perform(self, req: ActionRequest, who: Operator, client: str | None) -> ActionResult:
+        self.ctx.refresh()  # the tactics of the configuration the running monitor uses
+        return perform(self.store, self.ctx.config, req, who, client, datetime.now(UTC))
 
+    def done(self, request: Request) -> Response:
         want = request.path_params["action_id"]
         try:
             rec = ActionRepository(self.store).get(want)
@@ -296,12 +297,6 @@ class Dashboard:
     def plotly_js(self, request: Request) -> Response:
         return FileResponse(PLOTLY_JS, media_type="text/javascript",
                             headers={"cache-control": "public, max-age=31536000, immutable"})
-
-
-async def _in_thread(fn: Any, *args: Any) -> Any:
-    from starlette.concurrency import run_in_threadpool
-
-    return await run_in_threadpool(fn, *args)
 
 
 def _day(value: str | None, name: str) -> date | None:
@@ -325,7 +320,7 @@ def _client(request: Request) -> str | None:
 def create_app(store: Store, settings: DashboardSettings) -> ASGIApp:
     """The dashboard over ``store`` (which the caller opens and closes)."""
     d = Dashboard(store, settings)
-    kinds = sorted(act.ACTIONS)
+    kinds = sorted(ACTIONS)
     routes = [
         Route("/", lambda r: RedirectResponse("/book", status_code=307)),
         Route("/book", d.book),
