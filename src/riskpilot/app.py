@@ -35,7 +35,7 @@ from riskpilot.execution.port import BrokerPort
 from riskpilot.live.entries import EntryWorkflow
 from riskpilot.live.monitor import PositionMonitor
 from riskpilot.live.quotes import QuoteFetcher
-from riskpilot.live.replay import ClockLimiter, MarkedEquity, ReplayMarket, ReplayReport, replay_days
+from riskpilot.live.replay import ClockLimiter, MarkedEquity, ReplayMarket, ReplayReport, replay_days, resume_from
 from riskpilot.live.session import AlwaysOpen, ExchangeSessions, Sessions
 from riskpilot.live.settlement import DayCloses, StoreSettlement
 from riskpilot.risk.manager import RiskManager
@@ -48,6 +48,10 @@ log = logging.getLogger("riskpilot.monitor")
 
 SLIPPAGES: dict[str, SlippageSpec] = {"none": "none", "pct": "pct", "spread": "spread", "orats": "orats",
                                       "volume": "volume"}
+
+
+#: Stored alerts not yet delivered are sent again on start, up to this many tries each.
+OUTBOX_MAX_ATTEMPTS = 5
 
 
 class WiringError(ValueError):
@@ -140,6 +144,9 @@ class MonitorRun:
             lease.heartbeat(datetime.now(UTC), last_cycle_at=at, broker_connected=self.monitor.broker_connected)
 
         self.monitor.on_cycle = beat
+        if self.alerter is not None:
+            # The outbox: alerts stored with their change but not yet sent (a kill came between).
+            await self.alerter.deliver_pending(max_attempts=OUTBOX_MAX_ATTEMPTS)
         state = StateRepository(self.store)
         run_id = state.start_run(host=socket.gethostname(), version=__version__, dry_run=self.dry_run,
                                  started_at=datetime.now(UTC), config_text=self.config_text, command=self.command)
@@ -192,7 +199,11 @@ def build_replay(store: Store, cfg: RiskPilotConfig, config_text: str | None, op
     if opts.broker != "paper":
         raise WiringError(f"--replay trades on the paper broker; --broker {opts.broker!r} cannot replay history")
     chains = ChainStore(replay.chains)
-    market = ReplayMarket(chains, replay.underlying, replay.start or date(1900, 1, 1), replay.end)
+    start = resume_from(store, lease.previous if lease is not None else None, replay.underlying, replay.start,
+                        replay.end)
+    if start is not None and start != replay.start:
+        log.warning("resuming the replay of %s from %s (the store holds the days before)", replay.underlying, start)
+    market = ReplayMarket(chains, replay.underlying, start or date(1900, 1, 1), replay.end)
     clock = SimulatedClock(close_of(market.days[0]) - timedelta(seconds=1))
     model = _fill_model(opts)
     broker = (paper_broker or PaperBroker)(store, market, account=opts.account, fill_model=model, clock=clock)
@@ -210,7 +221,7 @@ def build_replay(store: Store, cfg: RiskPilotConfig, config_text: str | None, op
     entries = EntryWorkflow(
         store=store, broker=broker, risk=risk, config=cfg, clock=clock, method=replay.method,
         underlying=replay.underlying, quotes=quotes, market=md, dry_run=opts.dry_run, fill_model=model,
-        equity=MarkedEquity(opts.equity, risk, store, market, clock, cfg.monitoring.mark_basis),
+        equity=MarkedEquity(opts.equity, store, market, clock, cfg.monitoring.mark_basis),
     )
     # Expiries settle as in the backtest (not in a dry run, which writes nothing).
     settlement = None if opts.dry_run else StoreSettlement(

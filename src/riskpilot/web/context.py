@@ -100,19 +100,20 @@ class MonitorContext:
             self.config_source = f"built-in defaults: run {self.run.id}'s configuration does not load"
 
     def now(self) -> tuple[datetime, str]:
-        """The monitor's clock and what it is (module docstring)."""
-        simulated = [r for r in LeaseRepository(self.store).all() if r.clock == "simulated" and r.last_cycle_at]
-        if simulated:
-            lease = max(simulated, key=lambda r: r.heartbeat_at)
-            if lease.last_cycle_at is not None and (self.run is None or self.run.replay):
-                return lease.last_cycle_at, f"replay: market time of the {lease.account} monitor's last cycle"
+        """The monitor's clock and what it is (module docstring): the store's clock as
+        `riskpilot positions` and `summary` count it (:meth:`LeaseRepository.market_now`)."""
+        wall = datetime.now(UTC)
+        at = LeaseRepository(self.store).market_now(wall)
+        if at is not wall:
+            return at, "replay: market time of the last monitor's last cycle"
         if self.run is not None and self.run.replay:
+            # A store replayed before monitors held leases: its newest mark is its clock.
             with self.store.read() as s:
                 newest = s.execute(select(func.max(PositionRow.last_update))).scalar_one_or_none()
             if newest is not None:
-                at = newest if newest.tzinfo is not None else newest.replace(tzinfo=UTC)
-                return at, "replay: market time of the newest mark"
-        return datetime.now(UTC), "wall clock"
+                return (newest if newest.tzinfo is not None else newest.replace(tzinfo=UTC),
+                        "replay: market time of the newest mark")
+        return wall, "wall clock"
 
     def regime(self, underlying: str, day: date) -> RegimeName | None:
         """The regime whose exit-rule overrides the monitor applies to ``underlying`` on ``day``
