@@ -205,39 +205,21 @@ def register(app: typer.Typer) -> None:
         except KeyError:
             raise fail(f"--priority {priority!r}: use CRITICAL, HIGH, MEDIUM or LOW") from None
         from riskpilot.execution.tactics import TacticBook
-        from riskpilot.model.enums import PositionStatus
-        from riskpilot.store import OPEN_STATUSES, ExitRepository, PositionRepository
+        from riskpilot.store import operator
 
         tactic = TacticBook.from_config(load_cfg(config)).ladder(pri)[0].tactic.name
-        now = datetime.now(UTC)
         with open_store(db) as store:
-            repo = PositionRepository(store)
-            exits = ExitRepository(store)
-            stored = repo.load_open(OPEN_STATUSES)
-            if position is not None:
-                chosen = [sp for sp in stored if sp.position.id == position]
-                if not chosen:
-                    raise fail(f"--position {position}: no open position with that id (see `riskpilot positions`)")
-            elif underlying is not None:
-                chosen = [sp for sp in stored if sp.position.underlying == underlying.upper()]
-                if not chosen:
-                    raise fail(f"--underlying {underlying}: no open position in it (see `riskpilot positions`)")
-            else:
-                chosen = stored
-            queued = 0
-            for sp in chosen:
-                p = sp.position
-                if p.status is PositionStatus.PENDING:
-                    typer.echo(f"{p.id}: skipped, its entry order is still working")
-                    continue
-                if p.status is PositionStatus.CLOSING:
-                    typer.echo(f"{p.id}: skipped, an exit is already working")
-                    continue
-                exit_id = exits.begin_exit(
-                    p.id, reason=f"manual close: {reason}", priority=pri, quantity=p.quantity, tactic=tactic,
-                    triggered_at=now, rule="manual_close", unrealized_pnl_at_trigger=sp.monitoring.unrealized_pnl,
-                )
-                queued += 1
-                typer.echo(f"{p.id}: exit {exit_id} queued ({p.quantity} units, {tactic})")
+            try:
+                out = operator.queue_closes(store, position=position, underlying=underlying, close_all=close_all,
+                                            priority=pri, tactic=tactic, reason=reason, at=datetime.now(UTC))
+            except operator.NothingToCloseError:
+                flag = f"--position {position}" if position is not None else f"--underlying {underlying}"
+                what = "no open position with that id" if position is not None else "no open position in it"
+                raise fail(f"{flag}: {what} (see `riskpilot positions`)") from None
+        for pid, why in out.skipped:
+            typer.echo(f"{pid}: skipped, {why}")
+        for q in out.queued:
+            typer.echo(f"{q.position_id}: exit {q.exit_id} queued ({q.quantity} units, {tactic})")
+        queued = len(out.queued)
         typer.echo(f"{queued} exits queued; the running monitor works them on its next cycle "
                    "(a monitor started later resumes them)")

@@ -10,6 +10,7 @@ last check, or ``monitoring.urgent_frequency`` (5 s) while its close-out premium
 - trailing stop: the active stop's premium;
 
 "within 2%" meaning ``|premium - trigger| <= 0.02 x trigger``. Disabled rules have no trigger.
+The levels and the band are :mod:`riskpilot.risk.levels` (the dashboard shows the same).
 
 One cycle (:meth:`PositionMonitor.check_once`) is one run of the shared cycle step
 (:class:`riskpilot.trading.step.TradingStep`), the monitor being its venue:
@@ -58,7 +59,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Literal
 
-from riskpilot.config.schema import ExitRulesConfig, RegimeName, RiskPilotConfig, UrgentConditions
+from riskpilot.config.schema import RegimeName, RiskPilotConfig
 from riskpilot.execution.clock import Clock
 from riskpilot.execution.executor import ExitExecutor
 from riskpilot.execution.port import AlertSink, BrokerError, BrokerPort
@@ -76,11 +77,12 @@ from riskpilot.live.settlement import StoreSettlement
 from riskpilot.live.workflows import ExitWorkflow, PositionMonitoringWorkflow
 from riskpilot.model.contract import Contract, exchange_date
 from riskpilot.model.decision import ExitDecision
-from riskpilot.model.enums import PositionStatus, PremiumType, Priority, TradingState
+from riskpilot.model.enums import PositionStatus, Priority, TradingState
 from riskpilot.model.mark import Mark, mark_position
-from riskpilot.model.position import Position, premium_at_profit
+from riskpilot.model.position import Position
 from riskpilot.model.quote import Quote
 from riskpilot.risk.checks import ExitChecks, PositionCheck
+from riskpilot.risk.levels import Triggers, near_trigger
 from riskpilot.risk.manager import RiskManager
 from riskpilot.rules.trailing_stop import TrailState
 from riskpilot.store import (
@@ -116,43 +118,6 @@ class CycleReport:
     entries: list[EntryResult] = field(default_factory=list)
     refused: dict[str, int] = field(default_factory=dict)
     settled: list[tuple[Position, float, str]] = field(default_factory=list)
-
-
-@dataclass(frozen=True, slots=True)
-class _Triggers:
-    """Per method: what the near-trigger test needs of its rule settings."""
-
-    stop_loss: tuple[float, float] | None  # (credit stop_loss_pct, debit_stop_loss_pct)
-    profit_target: float | None
-
-
-def _triggers(rules: ExitRulesConfig) -> _Triggers:
-    sl = rules.stop_loss
-    pt = rules.profit_target
-    return _Triggers(
-        (sl.stop_loss_pct, sl.debit_stop_loss_pct) if sl.enabled else None,
-        pt.profit_target_pct if pt.enabled else None,
-    )
-
-
-def near_trigger(
-    position: Position, premium: float, trail: TrailState | None, triggers: _Triggers, cond: UrgentConditions
-) -> str | None:
-    """The trigger the premium is within ``cond`` of (module docstring), or None."""
-    e = position.entry_premium
-    pt = position.premium_type
-    if triggers.stop_loss is not None:
-        s = premium_at_profit(pt, e, -(triggers.stop_loss[0] if pt is PremiumType.CREDIT else triggers.stop_loss[1]))
-        if s > 0 and abs(premium - s) <= cond.near_stop_loss_pct * s:
-            return "stop_loss"
-    if triggers.profit_target is not None:
-        t = premium_at_profit(pt, e, triggers.profit_target)
-        if t > 0 and abs(premium - t) <= cond.near_profit_target_pct * t:
-            return "profit_target"
-    stop = trail.stop if trail is not None and trail.active else None
-    if stop is not None and stop > 0 and abs(premium - stop) <= cond.near_trailing_stop_pct * stop:
-        return "trailing_stop"
-    return None
 
 
 class PositionMonitor:
@@ -228,7 +193,7 @@ class PositionMonitor:
         self.urgent: set[str] = set()
         self.in_flight: dict[str, asyncio.Task[None]] = {}
         self._written: set[str] = set()
-        self._triggers: dict[tuple[str, RegimeName | None], _Triggers] = {}
+        self._triggers: dict[tuple[str, RegimeName | None], Triggers] = {}
         self._positions_repo = PositionRepository(store)
         self._state_repo = StateRepository(store)
         self._state_seen: tuple[TradingState, object] | None = None
@@ -366,11 +331,11 @@ class PositionMonitor:
             await asyncio.gather(*list(self.in_flight.values()), return_exceptions=True)
 
     # --- one cycle -----------------------------------------------------------------------
-    def _triggers_for(self, method: str, regime: RegimeName | None) -> _Triggers:
+    def _triggers_for(self, method: str, regime: RegimeName | None) -> Triggers:
         key = (method, regime)
         t = self._triggers.get(key)
         if t is None:
-            t = self._triggers[key] = _triggers(self.config.exit_rules_for(method, regime))
+            t = self._triggers[key] = Triggers.from_rules(self.config.exit_rules_for(method, regime))
         return t
 
     async def check_once(self, *, force_all: bool = False, chain: Snapshot | None = None,

@@ -29,6 +29,8 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 _LAZY: dict[str, str] = {
+    "ActionRecord": "riskpilot.store.actions",
+    "ActionRepository": "riskpilot.store.actions",
     "DEFAULT_TTL_SECONDS": "riskpilot.store.lease",
     "HeldLease": "riskpilot.store.lease",
     "LeaseHeldError": "riskpilot.store.lease",
@@ -86,6 +88,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
+    from riskpilot.store.actions import ActionRecord, ActionRepository
     from riskpilot.store.database import (
         SchemaNotCurrentError,
         Store,
@@ -148,6 +151,8 @@ __all__ = [
     "DEFAULT_DB_URL",
     "DEFAULT_TTL_SECONDS",
     "OPEN_STATUSES",
+    "ActionRecord",
+    "ActionRepository",
     "AlertRecord",
     "AttemptRecord",
     "DailyPnl",

@@ -405,6 +405,38 @@ class RunRow(Base):
     dry_run: Mapped[bool] = mapped_column(Boolean)
 
 
+class ActionOutcome(enum.StrEnum):
+    """How an operator action through the dashboard ended: recorded PENDING before it acts,
+    then DONE, REFUSED (the store said no: nothing to close, a halt not to resume yet) or
+    FAILED (an error)."""
+
+    PENDING = "PENDING"
+    DONE = "DONE"
+    REFUSED = "REFUSED"
+    FAILED = "FAILED"
+
+
+class DashboardActionRow(Base):
+    """One operator action taken through the dashboard (revision 0006): who (the name the
+    operator signed in with, and the client address), when, what (``action`` and its
+    ``target``: a position id, an underlying, or none), with which reason and priority, and
+    how it ended (``outcome``, ``detail``: what it changed or why it did not)."""
+
+    __tablename__ = "dashboard_actions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    requested_at: Mapped[datetime] = mapped_column(index=True)
+    operator: Mapped[str] = mapped_column(String(64))
+    client: Mapped[str | None] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(32))
+    target: Mapped[str | None] = mapped_column(String(64))
+    reason: Mapped[str | None] = mapped_column(Text)
+    priority: Mapped[Priority | None] = mapped_column(_enum(Priority, "priority"))
+    outcome: Mapped[ActionOutcome] = mapped_column(_enum(ActionOutcome, "action_outcome"))
+    detail: Mapped[str | None] = mapped_column(Text)
+    finished_at: Mapped[datetime | None]
+
+
 class MonitorLeaseRow(Base):
     """Revision 0004: the monitor that holds an account (one live monitor per account). Held
     while ``released_at`` is NULL and ``expires_at`` is ahead; ``last_cycle_at`` is the
