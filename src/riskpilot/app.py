@@ -182,7 +182,8 @@ def build_replay(store: Store, cfg: RiskPilotConfig, config_text: str | None, op
 
     clock.on_advance(match)
     alerter = None if opts.dry_run else Alerter.from_config(store, cfg.alerts, clock=clock)
-    risk = RiskManager(cfg, equity=opts.equity)
+    # End-of-day quotes, as the backtest's: a jump confirmed by the next quote would act a day late.
+    risk = RiskManager(cfg, equity=opts.equity, confirm_jumps=cfg.monitoring.confirms_jumps(end_of_day=True))
     # The call limit counts the replay's clock: real seconds would throttle a --speed 0 replay.
     quotes = QuoteFetcher.from_config(broker, clock, cfg.monitoring,
                                       limiter=ClockLimiter(clock, cfg.monitoring.max_api_calls_per_minute))
@@ -190,7 +191,8 @@ def build_replay(store: Store, cfg: RiskPilotConfig, config_text: str | None, op
     entries = EntryWorkflow(
         store=store, broker=broker, risk=risk, config=cfg, clock=clock, method=replay.method,
         underlying=replay.underlying, quotes=quotes, market=md, dry_run=opts.dry_run, fill_model=model,
-        equity=MarkedEquity(opts.equity, risk, store, market, clock, cfg.monitoring.mark_basis),
+        equity=MarkedEquity(opts.equity, risk, store, market, clock, cfg.monitoring.mark_basis,
+                            cfg.monitoring.mark_checks()),
     )
     # Expiries settle as in the backtest (not in a dry run, which writes nothing).
     settlement = None if opts.dry_run else StoreSettlement(
@@ -248,7 +250,7 @@ async def build_live(store: Store, cfg: RiskPilotConfig, config_text: str | None
             raise WiringError(f"--broker {opts.broker!r} is not wired to the monitor yet: use --broker paper")
         broker = await paper_walk_broker(store, opts, clock)
     alerter = None if opts.dry_run else Alerter.from_config(store, cfg.alerts, clock=clock.now)
-    risk = RiskManager(cfg, equity=opts.equity)
+    risk = RiskManager(cfg, equity=opts.equity, confirm_jumps=cfg.monitoring.confirms_jumps(end_of_day=False))
     quotes = QuoteFetcher.from_config(broker, clock, cfg.monitoring)
     executor = ExitExecutor(broker, store, cfg, clock, alerter)
     monitor = PositionMonitor(store, broker, risk, cfg, clock, executor=executor, alerts=alerter, quotes=quotes,

@@ -13,7 +13,11 @@ input is consumed lazily, so nothing after *t* is read before *t* is done.
 1. **Mark.** Every open position is marked from day *t*'s EOD quotes (each leg's bid/ask row,
    :func:`riskpilot.model.mark_position`, basis ``config.monitoring.mark_basis``), stamped at
    16:00 America/New_York on *t*. A leg without a usable row (missing, or flagged
-   ``UNUSABLE_FOR_PRICING``) gives a bad mark: the rules engine holds that position.
+   ``UNUSABLE_FOR_PRICING``) gives a bad mark: the rules engine holds that position; so
+   does a mark that cannot be true (a one-sided short leg, a leg under its intrinsic value
+   at the day's underlying close, a market outside the structure's bounds:
+   ``docs/marks.md``). Jumps are not held for confirmation here by default
+   (``monitoring.marks.confirm_jumps: live``): the next quote is the next day's.
 2. **Exits.** ``RiskManager.check_position_exits(positions, marks, close_of(t), regime=...)``
    under the regime of *t* when market data is given (its ``regimes.exit_rules`` overrides
    apply). A CLOSE
@@ -138,7 +142,8 @@ def run_backtest(
         raise ValueError(f"max_new_positions_per_day must be >= 0, got {max_new_positions_per_day}")
     mcfg = config.method(method)
     model = fill_model_for(slippage, commission_per_contract, volume_share)
-    rm = RiskManager(config, equity=equity)
+    # End-of-day data: a jump confirmed by the next quote would act a day late (docs/marks.md).
+    rm = RiskManager(config, equity=equity, confirm_jumps=config.monitoring.confirms_jumps(end_of_day=True))
     result = BacktestResult(underlying=underlying, method=method, start_equity=float(equity))
     entry = mcfg.entry
     if market is None and vix_filters_set(entry):

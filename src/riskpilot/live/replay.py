@@ -25,6 +25,7 @@ import asyncio
 import bisect
 import contextlib
 import logging
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
@@ -35,7 +36,7 @@ from riskpilot.execution.clock import SimulatedClock
 from riskpilot.live.monitor import CycleReport, PositionMonitor
 from riskpilot.model.contract import EXCHANGE_TZ, Contract
 from riskpilot.model.enums import PositionStatus
-from riskpilot.model.mark import MarkBasis, mark_position
+from riskpilot.model.mark import DEFAULT_MARK_CHECKS, MarkBasis, MarkChecks, mark_position
 from riskpilot.model.position import Position
 from riskpilot.model.quote import Quote
 from riskpilot.risk.manager import RiskManager
@@ -135,12 +136,13 @@ class MarkedEquity:
     Quantities are the store's, so a partial exit of today counts what is left."""
 
     def __init__(self, start: float, risk: RiskManager, store: Store, market: ReplayMarket, clock: SimulatedClock,
-                 basis: MarkBasis) -> None:
+                 basis: MarkBasis, checks: MarkChecks = DEFAULT_MARK_CHECKS) -> None:
         self.start = start
         self.risk = risk
         self.market = market
         self.clock = clock
         self.basis = basis
+        self.checks = checks
         self._positions = PositionRepository(store)
         self._last: dict[str, float] = {}
 
@@ -148,11 +150,15 @@ class MarkedEquity:
         now = self.clock.now()
         held = [sp.position for sp in self._positions.load_open((PositionStatus.OPEN, PositionStatus.CLOSING))]
         quotes = self.market.quotes([leg.contract for p in held for leg in p.legs], now)
+        i = self.market.index_at(now)
+        spot = self.market.chain(self.market.days[i]).underlying_price if i is not None else math.nan
         total = self.start + self.risk.realized_pnl
         for p in held:
             if p.quantity <= 0:
                 continue
-            mark = mark_position(p, quotes, now, basis=self.basis)
+            # As the cycle step marks (the day's underlying close bounds each option).
+            mark = mark_position(p, quotes, now, basis=self.basis, checks=self.checks,
+                                 underlying_price=spot if math.isfinite(spot) and spot > 0 else None)
             if mark.is_valid and mark.premium is not None:
                 self._last[p.id] = mark.premium
             total += p.pnl_dollars(self._last.get(p.id, p.entry_premium))
