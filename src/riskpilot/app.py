@@ -35,11 +35,12 @@ from riskpilot.execution.port import BrokerPort
 from riskpilot.live.entries import EntryWorkflow
 from riskpilot.live.monitor import PositionMonitor
 from riskpilot.live.quotes import QuoteFetcher
-from riskpilot.live.replay import ClockLimiter, MarkedEquity, ReplayMarket, ReplayReport, replay_days
+from riskpilot.live.replay import ClockLimiter, MarkedEquity, ReplayMarket, ReplayReport, replay_days, resume_from
 from riskpilot.live.session import AlwaysOpen, ExchangeSessions, Sessions
 from riskpilot.live.settlement import DayCloses, StoreSettlement
 from riskpilot.risk.manager import RiskManager
-from riskpilot.store import StateRepository, Store
+from riskpilot.store import HeldLease, StateRepository, Store
+from riskpilot.store.lease import take_lease
 from riskpilot.trading.settlement import settlement_for
 from riskpilot.trading.signals import IV_WINDOW, MarketData, iv_filters_set
 
@@ -47,6 +48,10 @@ log = logging.getLogger("riskpilot.monitor")
 
 SLIPPAGES: dict[str, SlippageSpec] = {"none": "none", "pct": "pct", "spread": "spread", "orats": "orats",
                                       "volume": "volume"}
+
+
+#: Stored alerts not yet delivered are sent again on start, up to this many tries each.
+OUTBOX_MAX_ATTEMPTS = 5
 
 
 class WiringError(ValueError):
@@ -106,7 +111,8 @@ class MonitorRun:
     def __init__(self, *, store: Store, config: RiskPilotConfig, config_text: str | None, clock: Clock,
                  broker: BrokerPort, risk: RiskManager, monitor: PositionMonitor, alerter: Alerter | None,
                  command: str, dry_run: bool, replay: ReplayMarket | None = None, speed: float = 0.0,
-                 warm_up: list[date] | None = None, sessions: Sessions | None = None) -> None:
+                 warm_up: list[date] | None = None, sessions: Sessions | None = None, account: str = "paper",
+                 broker_name: str = "paper", lease: HeldLease | None = None) -> None:
         self.store = store
         self.config = config
         self.config_text = config_text
@@ -121,8 +127,26 @@ class MonitorRun:
         self.speed = speed
         self.warm_up = warm_up or []
         self.sessions = sessions
+        self.account = account
+        self.broker_name = broker_name
+        #: The account's lease when the caller took it before wiring (so that a second monitor
+        #: is refused before it builds anything); else :meth:`run` takes it.
+        self.lease = lease
 
     async def run(self, stop: asyncio.Event) -> RunSummary:
+        """Take the account's lease (a second monitor is refused with :class:`LeaseHeldError`
+        naming the holder), then reconcile and monitor; the lease is beaten every cycle and
+        released on the way out."""
+        lease = self.lease or take_lease(self.store, self.account, command=self.command, broker=self.broker_name,
+                                         simulated=isinstance(self.clock, SimulatedClock))
+
+        def beat(at: datetime) -> None:
+            lease.heartbeat(datetime.now(UTC), last_cycle_at=at, broker_connected=self.monitor.broker_connected)
+
+        self.monitor.on_cycle = beat
+        if self.alerter is not None:
+            # The outbox: alerts stored with their change but not yet sent (a kill came between).
+            await self.alerter.deliver_pending(max_attempts=OUTBOX_MAX_ATTEMPTS)
         state = StateRepository(self.store)
         run_id = state.start_run(host=socket.gethostname(), version=__version__, dry_run=self.dry_run,
                                  started_at=datetime.now(UTC), config_text=self.config_text, command=self.command)
@@ -138,9 +162,11 @@ class MonitorRun:
                                f"trading {self.risk.trading_state.value}"
                                + (" [dry run: nothing sent]" if self.dry_run else "")])
         finally:
+            self.monitor.on_cycle = None
             if self.alerter is not None:
                 await self.alerter.drain()
             state.finish_run(run_id, datetime.now(UTC))
+            lease.release(datetime.now(UTC))
 
     def clock_as_simulated(self) -> SimulatedClock:
         if not isinstance(self.clock, SimulatedClock):
@@ -165,14 +191,19 @@ class MonitorRun:
 
 
 def build_replay(store: Store, cfg: RiskPilotConfig, config_text: str | None, opts: MonitorOptions,
-                 replay: ReplayOptions, *, paper_broker: Callable[..., PaperBroker] | None = None) -> MonitorRun:
+                 replay: ReplayOptions, *, paper_broker: Callable[..., PaperBroker] | None = None,
+                 lease: HeldLease | None = None) -> MonitorRun:
     """The live loop over ``replay.chains`` on a simulated clock set to each day's close
     (:mod:`riskpilot.live.replay`), trading ``replay.method`` in ``replay.underlying`` through the
     paper broker with the backtest's fill model."""
     if opts.broker != "paper":
         raise WiringError(f"--replay trades on the paper broker; --broker {opts.broker!r} cannot replay history")
     chains = ChainStore(replay.chains)
-    market = ReplayMarket(chains, replay.underlying, replay.start or date(1900, 1, 1), replay.end)
+    start = resume_from(store, lease.previous if lease is not None else None, replay.underlying, replay.start,
+                        replay.end)
+    if start is not None and start != replay.start:
+        log.warning("resuming the replay of %s from %s (the store holds the days before)", replay.underlying, start)
+    market = ReplayMarket(chains, replay.underlying, start or date(1900, 1, 1), replay.end)
     clock = SimulatedClock(close_of(market.days[0]) - timedelta(seconds=1))
     model = _fill_model(opts)
     broker = (paper_broker or PaperBroker)(store, market, account=opts.account, fill_model=model, clock=clock)
@@ -191,7 +222,7 @@ def build_replay(store: Store, cfg: RiskPilotConfig, config_text: str | None, op
     entries = EntryWorkflow(
         store=store, broker=broker, risk=risk, config=cfg, clock=clock, method=replay.method,
         underlying=replay.underlying, quotes=quotes, market=md, dry_run=opts.dry_run, fill_model=model,
-        equity=MarkedEquity(opts.equity, risk, store, market, clock, cfg.monitoring.mark_basis,
+        equity=MarkedEquity(opts.equity, store, market, clock, cfg.monitoring.mark_basis,
                             cfg.monitoring.mark_checks()),
     )
     # Expiries settle as in the backtest (not in a dry run, which writes nothing).
@@ -208,7 +239,8 @@ def build_replay(store: Store, cfg: RiskPilotConfig, config_text: str | None, op
         warm = chains.days(replay.underlying, None, market.days[0] - timedelta(days=1))[-IV_WINDOW:]
     return MonitorRun(store=store, config=cfg, config_text=config_text, clock=clock, broker=broker, risk=risk,
                       monitor=monitor, alerter=alerter, command="monitor --replay", dry_run=opts.dry_run,
-                      replay=market, speed=replay.speed, warm_up=warm)
+                      replay=market, speed=replay.speed, warm_up=warm, account=opts.account, broker_name="paper",
+                      lease=lease)
 
 
 async def paper_walk_broker(store: Store, opts: MonitorOptions, clock: Clock) -> PaperBroker:
@@ -231,7 +263,7 @@ async def paper_walk_broker(store: Store, opts: MonitorOptions, clock: Clock) ->
 
 async def build_live(store: Store, cfg: RiskPilotConfig, config_text: str | None, opts: MonitorOptions, *,
                      broker: BrokerPort | None = None, clock: Clock | None = None,
-                     sessions: Sessions | None = None) -> MonitorRun:
+                     sessions: Sessions | None = None, lease: HeldLease | None = None) -> MonitorRun:
     """The live loop on ``clock`` (default: the wall clock) within ``sessions`` (default by
     ``opts.sessions``) against ``broker`` (default by ``opts.broker``). It manages the exits
     of what the store holds; entries need a chain source, which the live loop does not have
@@ -257,7 +289,8 @@ async def build_live(store: Store, cfg: RiskPilotConfig, config_text: str | None
                               dry_run=opts.dry_run)
     return MonitorRun(store=store, config=cfg, config_text=config_text, clock=clock, broker=broker, risk=risk,
                       monitor=monitor, alerter=alerter, command=f"monitor --broker {opts.broker}",
-                      dry_run=opts.dry_run, sessions=sessions)
+                      dry_run=opts.dry_run, sessions=sessions, account=opts.account, broker_name=opts.broker,
+                      lease=lease)
 
 
 __all__ = [

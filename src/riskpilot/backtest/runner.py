@@ -38,7 +38,6 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
-import pandas as pd
 from cachetools import LRUCache
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -49,7 +48,6 @@ from riskpilot.config.loader import ConfigError, config_from_dict, load_config
 from riskpilot.config.schema import RiskPilotConfig, StrategyKind
 from riskpilot.data.daychain import DayChain, iter_store_days, split_days
 from riskpilot.data.history import UnknownSymbolError
-from riskpilot.data.model_chain import MODEL_UNDERLYINGS, generate_model_chain, market_history
 from riskpilot.data.store import ChainStore
 from riskpilot.execution.fills import fill_model_for
 from riskpilot.model.enums import PremiumType
@@ -294,6 +292,10 @@ def _store(path: str) -> ChainStore:
 
 @functools.cache
 def _model_days(ticker: str) -> tuple[date, ...]:
+    import pandas as pd  # the model chain's calendar (model chains load pandas anyway)
+
+    from riskpilot.data.model_chain import market_history
+
     dates = market_history(ticker).dates
     return tuple(pd.DatetimeIndex(dates).date)
 
@@ -309,6 +311,8 @@ def resolve_data(spec: BacktestSpec, warmup_days: int = 0) -> tuple[DataSource, 
     Raises :class:`BacktestSpecError` for an unknown ticker (listing the known ones) or dates
     outside the data (giving its range)."""
     if spec.data is None:
+        from riskpilot.data.model_chain import MODEL_UNDERLYINGS  # model chains only: they load pandas
+
         if spec.ticker not in MODEL_UNDERLYINGS:
             raise BacktestSpecError(
                 f"--ticker {spec.ticker}: unknown ticker; the bundled model-priced chain covers "
@@ -380,6 +384,8 @@ class ChainCache:
     def days(self, ticker: str, year: int) -> tuple[DayChain, ...]:
         """``ticker``'s model chain over the trading days of ``year`` in the bundled history,
         one :class:`DayChain` per day."""
+        from riskpilot.data.model_chain import generate_model_chain
+
         key = (ticker, year)
         hit = self._years.get(key)
         if hit is not None:
@@ -413,6 +419,8 @@ def process_chain_cache() -> ChainCache:
 
 
 def _model_chain_days(ticker: str, lo: date, hi: date, cache: ChainCache | None) -> Iterator[DayChain]:
+    from riskpilot.data.model_chain import generate_model_chain
+
     for year in range(lo.year, hi.year + 1):
         y_lo, y_hi = max(lo, date(year, 1, 1)), min(hi, date(year, 12, 31))
         if cache is not None:

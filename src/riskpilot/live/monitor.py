@@ -76,14 +76,21 @@ from riskpilot.live.settlement import StoreSettlement
 from riskpilot.live.workflows import ExitWorkflow, PositionMonitoringWorkflow
 from riskpilot.model.contract import Contract, exchange_date
 from riskpilot.model.decision import ExitDecision
-from riskpilot.model.enums import ExitAction, PositionStatus, PremiumType, Priority, QuoteProblem, TradingState
+from riskpilot.model.enums import PositionStatus, PremiumType, Priority, QuoteProblem, TradingState
 from riskpilot.model.mark import Mark, mark_position
 from riskpilot.model.position import Position, premium_at_profit
 from riskpilot.model.quote import Quote
 from riskpilot.risk.checks import ExitChecks, PositionCheck
 from riskpilot.risk.manager import RiskManager
 from riskpilot.rules.trailing_stop import TrailState
-from riskpilot.store import NotFoundError, PositionRepository, StateRepository, Store, TrailingSnapshot
+from riskpilot.store import (
+    ExitRepository,
+    NotFoundError,
+    PositionRepository,
+    StateRepository,
+    Store,
+    TrailingSnapshot,
+)
 from riskpilot.trading.entry import EntryPlan
 from riskpilot.trading.settlement import SettlementPrice
 from riskpilot.trading.step import EntryResult, StepInputs, TradingStep
@@ -204,6 +211,12 @@ class PositionMonitor:
         self._wrote = False
         self._marks: Mapping[str, Mark] = {}
         self._due: list[Position] = []
+        #: The latest exit trigger time of each position, from the store at start.
+        self._acted_at: dict[str, datetime] = {}
+        #: Called with the monitor's clock after every cycle (the wiring beats the lease).
+        self.on_cycle: Callable[[datetime], None] | None = None
+        #: Whether the broker is connected (None: unknown; the wiring sets it for a real broker).
+        self.broker_connected: bool | None = None
         #: Open positions being monitored, by id, with their tracked state.
         self.positions: dict[str, Position] = {}
         #: Unrealized P&L in dollars at the last good mark, by position id.
@@ -231,6 +244,7 @@ class PositionMonitor:
         for sp in stored:
             if sp.position.status is PositionStatus.OPEN:
                 self._track(sp.position, now)
+        self._acted_at = ExitRepository(self.store).last_triggered(self.positions)
         self.started = True
         self._pick_up_working_exits()
         log.info("monitor started: %d open positions, trading %s", len(self.positions), self.risk.trading_state.value)
@@ -309,11 +323,12 @@ class PositionMonitor:
                     pos = self._positions_repo.get(pid).position
                 except NotFoundError:
                     continue
-            decision = ExitDecision(pid, ExitAction.CLOSE, "resume the working exit", rule="resume",
-                                    priority=Priority.CRITICAL, quantity=pos.quantity)
-            self._spawn_exit(pos, decision, Mark(None, None, None, self.clock.now()))
+            # Resumed with its own tactic, from where its ladder stopped: never jumped to
+            # another, so a restart does not change how an exit is worked.
+            self._spawn_exit(pos, None, Mark(None, None, None, self.clock.now()))
 
-    def _spawn_exit(self, position: Position, decision: ExitDecision, mark: Mark) -> None:
+    def _spawn_exit(self, position: Position, decision: ExitDecision | None, mark: Mark) -> None:
+        """Work ``decision`` as its own task (None: resume the position's WORKING exit)."""
         if self.exits is None or position.id in self.in_flight:
             return
         self.positions.pop(position.id, None)
@@ -322,10 +337,13 @@ class PositionMonitor:
             self._exit_task(position, decision, mark), name=f"exit:{position.id}"
         )
 
-    async def _exit_task(self, position: Position, decision: ExitDecision, mark: Mark) -> None:
+    async def _exit_task(self, position: Position, decision: ExitDecision | None, mark: Mark) -> None:
         assert self.exits is not None
         try:
-            outcome = await self.exits.execute(position, decision, mark)
+            if decision is None:
+                outcome = await self.exits.resume(position)
+            else:
+                outcome = await self.exits.execute(position, decision, mark)
             if outcome is not None:
                 log.info("exit of %s: %s, %d of %d filled", position.id, outcome.status.value,
                          outcome.filled_quantity, outcome.requested_quantity)
@@ -369,6 +387,8 @@ class PositionMonitor:
                                                         regime=self._regime(now)))
         finally:
             self._cycle = None
+        if self.on_cycle is not None:
+            self.on_cycle(now)
         report.checked = len(done.checks) if done.checks is not None else 0
         report.entries = done.entries
         report.refused = done.refused
@@ -388,7 +408,11 @@ class PositionMonitor:
         self._pick_up_working_exits()
 
     def due(self, now: datetime) -> Sequence[Position]:
-        due = [p for pid, p in self.positions.items() if self._force_all or self.next_due.get(pid, now) <= now]
+        # A position opened, or acted on, at this very instant is not checked again in it (a
+        # replay restarted inside a day runs that day again: what it already did stays done).
+        due = [p for pid, p in self.positions.items()
+               if (self._force_all or self.next_due.get(pid, now) <= now)
+               and p.opened_at < now and self._acted_at.get(pid, p.opened_at) < now]
         # The trailing stops before this cycle's check: a stop that moved is written.
         self._trails_before = {p.id: self.risk.trails.get(p.id) for p in due}
         self._due = due
@@ -500,6 +524,9 @@ class PositionMonitor:
     def equity(self) -> float:
         return self.entries.equity() if self.entries is not None else self.risk.equity
 
+    def entries_on(self, day: date) -> int:
+        return self.entries.entries_on(day) if self.entries is not None else 0
+
     def new_position_id(self, day: date) -> str:
         if self.entries is None:
             raise RuntimeError("this monitor enters nothing (no EntryWorkflow wired)")
@@ -606,7 +633,9 @@ class PositionMonitor:
                 if not closed_logged and sessions is not None:
                     log.warning("market closed (%s): holding every position", sessions.describe(self.clock.now()))
                     closed_logged = True
-                wait = min(to_open, 60.0)
+                if self.on_cycle is not None:
+                    self.on_cycle(self.clock.now())  # holding, alive: the lease stays beaten
+                wait = min(to_open, cap)
             else:
                 if closed_logged:
                     log.warning("market open: monitoring resumes")

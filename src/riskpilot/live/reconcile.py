@@ -4,8 +4,10 @@
 
 1. **Fills that arrived while down.** Every broker execution whose fill id the store does not
    know, for an order the store knows, is applied once (``OrderRepository.record_fill``: the
-   fill, its order, its position, its exit and attempt, the day's P&L). An execution for an
-   order the store never recorded is reported (``unknown_fills``), never applied.
+   fill, its order, its position, its exit and attempt, the partial-exit stage it completes,
+   the exit's ``exit_executed`` alert, the day's P&L). An execution for an order the store
+   never recorded is reported (``unknown_fills``), never applied. Stages done are rebuilt from
+   the filled exits (``stages_rebuilt``; a repair for stores written by older versions).
 2. **Open orders.** Every order the store holds as working is asked about
    (``order_status``) and takes the broker's state; one the broker never received is marked
    CANCELLED with that reason (an exit attempt's order is re-sent by the executor's
@@ -75,6 +77,7 @@ class ReconcileReport:
     orders_updated: list[str] = field(default_factory=list)
     orders_never_sent: list[str] = field(default_factory=list)
     entries_settled: list[str] = field(default_factory=list)
+    stages_rebuilt: list[str] = field(default_factory=list)
     position_mismatches: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
@@ -85,6 +88,7 @@ class ReconcileReport:
             f"orders the broker never received: {len(self.orders_never_sent)}",
             f"entries settled: {len(self.entries_settled)}",
         ]
+        out += [f"stages rebuilt from filled exits: {s}" for s in self.stages_rebuilt]
         out += [f"unknown broker fill {f}" for f in self.unknown_fills]
         out += [f"position mismatch: {m}" for m in self.position_mismatches]
         out += [f"problem: {p}" for p in self.problems]
@@ -124,6 +128,9 @@ async def reconcile(store: Store, broker: BrokerPort, now: datetime) -> Reconcil
         report.fills_recorded = await record_new_fills(store, fills, only=known_orders)
     except InvariantError as exc:
         report.problems.append(str(exc))
+    # A fill marks its partial-exit stage done in its own transaction; stores written before
+    # that was so are repaired from their filled exits.
+    report.stages_rebuilt = [f"{pid}: {', '.join(st)}" for pid, st in positions.rebuild_stages().items()]
 
     # 2. Open orders.
     for rec in orders.working_orders():

@@ -28,7 +28,7 @@ import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from riskpilot.brokers.paper import DayChains
 from riskpilot.data.daychain import DayChain, close_of
@@ -39,8 +39,7 @@ from riskpilot.model.enums import PositionStatus
 from riskpilot.model.mark import DEFAULT_MARK_CHECKS, MarkBasis, MarkChecks, mark_position
 from riskpilot.model.position import Position
 from riskpilot.model.quote import Quote
-from riskpilot.risk.manager import RiskManager
-from riskpilot.store import PositionRepository, Store
+from riskpilot.store import LeaseRecord, PositionRepository, Store
 from riskpilot.trading.step import EntryResult
 
 log = logging.getLogger("riskpilot.monitor")
@@ -130,15 +129,16 @@ class ClockLimiter:
 
 class MarkedEquity:
     """Account equity as the backtest counts it, for entry sizing in a replay: ``start`` plus
-    the risk book's realized P&L (net of every commission, opening ones included) plus each
-    open position's P&L at its mark from the replayed day's quotes (``basis`` as the
-    monitor's), or at its last good mark (its entry premium before any) when today's is bad.
-    Quantities are the store's, so a partial exit of today counts what is left."""
+    the realized P&L the store holds (net of every commission, opening ones included) plus
+    each open position's P&L at its mark from the replayed day's quotes (``basis`` as the
+    monitor's), or at its last good mark when today's is bad (the last one seen here, else
+    the last the store recorded, else its entry premium). Quantities are the store's, so a
+    partial exit of today counts what is left. Read from the store, not the risk book, so a
+    replay restarted after a kill sizes its entries as an uninterrupted one does."""
 
-    def __init__(self, start: float, risk: RiskManager, store: Store, market: ReplayMarket, clock: SimulatedClock,
+    def __init__(self, start: float, store: Store, market: ReplayMarket, clock: SimulatedClock,
                  basis: MarkBasis, checks: MarkChecks = DEFAULT_MARK_CHECKS) -> None:
         self.start = start
-        self.risk = risk
         self.market = market
         self.clock = clock
         self.basis = basis
@@ -148,12 +148,13 @@ class MarkedEquity:
 
     def __call__(self) -> float:
         now = self.clock.now()
-        held = [sp.position for sp in self._positions.load_open((PositionStatus.OPEN, PositionStatus.CLOSING))]
-        quotes = self.market.quotes([leg.contract for p in held for leg in p.legs], now)
+        held = self._positions.load_open((PositionStatus.OPEN, PositionStatus.CLOSING))
+        quotes = self.market.quotes([leg.contract for sp in held for leg in sp.position.legs], now)
         i = self.market.index_at(now)
         spot = self.market.chain(self.market.days[i]).underlying_price if i is not None else math.nan
-        total = self.start + self.risk.realized_pnl
-        for p in held:
+        total = self.start + self._positions.realized_net()
+        for sp in held:
+            p = sp.position
             if p.quantity <= 0:
                 continue
             # As the cycle step marks (the day's underlying close bounds each option).
@@ -161,8 +162,44 @@ class MarkedEquity:
                                  underlying_price=spot if math.isfinite(spot) and spot > 0 else None)
             if mark.is_valid and mark.premium is not None:
                 self._last[p.id] = mark.premium
-            total += p.pnl_dollars(self._last.get(p.id, p.entry_premium))
+            last = self._last.get(p.id, sp.monitoring.current_price)
+            total += p.pnl_dollars(last if last is not None else p.entry_premium)
         return total
+
+
+class ReplayAlreadyDoneError(ValueError):
+    """The store already holds the replayed period: resuming is the only safe way on."""
+
+
+def resume_from(store: Store, previous: LeaseRecord | None, underlying: str, start: date | None,
+                end: date | None) -> date | None:
+    """The first day a replay into ``store`` may trade, never a day already replayed (which
+    would enter every position a second time). ``previous`` is the account's lease as the
+    last monitor left it: after a replay, its clock at the last cycle says which day the
+    replay finished. Without ``start`` the replay resumes the day after; a ``start`` at or
+    before that day is refused, and so is a period in which the store holds positions of
+    ``underlying`` that no replay recorded (another run's, or an older version's)."""
+    done: date | None = None
+    if previous is not None and previous.clock == "simulated" and previous.last_cycle_at is not None:
+        done = previous.last_cycle_at.astimezone(EXCHANGE_TZ).date()
+    if done is not None:
+        if start is not None and start <= done:
+            raise ReplayAlreadyDoneError(
+                f"this store already replayed {underlying} through {done}: rerun without --start to resume "
+                f"from the next day, or replay into a fresh --db"
+            )
+        return start or done + timedelta(days=1)
+    clash = [
+        sp.position.id for sp in PositionRepository(store).load_open(tuple(PositionStatus))
+        if sp.position.underlying == underlying
+        and (start is None or sp.position.opened_on >= start) and (end is None or sp.position.opened_on <= end)
+    ]
+    if clash:
+        raise ReplayAlreadyDoneError(
+            f"the store already holds {len(clash)} {underlying} positions in the replayed period "
+            f"({clash[0]}, ...) that no replay recorded: replay into a fresh --db"
+        )
+    return start
 
 
 @dataclass(slots=True)
@@ -226,7 +263,9 @@ async def replay_days(
 __all__ = [
     "ClockLimiter",
     "MarkedEquity",
+    "ReplayAlreadyDoneError",
     "ReplayMarket",
     "ReplayReport",
     "replay_days",
+    "resume_from",
 ]
