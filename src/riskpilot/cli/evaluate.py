@@ -47,8 +47,9 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(1)
         rm = RiskManager(cfg, equity=snap.equity)
         basis = cfg.monitoring.mark_basis
-        checks = cfg.monitoring.mark_checks()
-        marks = {p.id: mark_position(p, snap.quotes, snap.as_of, basis=basis, checks=checks) for p in snap.positions}
+        mark_checks = cfg.monitoring.mark_checks()
+        marks = {p.id: mark_position(p, snap.quotes, snap.as_of, basis=basis, checks=mark_checks)
+                 for p in snap.positions}
         checks = rm.check_position_exits(snap.positions, marks, snap.as_of)
         today = snap.as_of.date()
         rows = []
