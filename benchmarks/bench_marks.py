@@ -79,11 +79,10 @@ def real_data() -> dict[str, str]:
         # Each good mark's move from the previous one, over the recent range the jump rule uses.
         rule = self.marks.jumps
         for p in positions:
-            seen, m = self.marks._recent.get(p.id), marks.get(p.id)
-            if rule is not None and seen is not None and m is not None and m.premium is not None:
-                scale = max(max(seen.premiums) - min(seen.premiums), m.spread or 0.0,
-                            rule.min_range_pct * p.entry_premium)
-                moves.append(abs(m.premium - seen.premiums[-1]) / scale)
+            seen, m = self.marks.history(p.id)[0], marks.get(p.id)
+            if rule is not None and seen and m is not None and m.premium is not None:
+                scale = max(max(seen) - min(seen), m.spread or 0.0, rule.min_range_pct * p.entry_premium)
+                moves.append(abs(m.premium - seen[-1]) / scale)
         checks = original(self, positions, marks, now, **kw)
         counts.update(m.problem.value if m.problem else "good" for m in checks.marks.values())
         return checks

@@ -155,9 +155,9 @@ def test_a_closed_position_when_its_last_fill_books_then_its_mark_history_goes()
     rm.validate_order(OrderRequest("SPY", 1, 400.0, position_id="p1"))
     rm.record_fill(Fill("o", "o", 1, 1.00, NOW, Side.BUY, position_id="p1"))
     check(rm, pos, 0.98, 0)
-    assert "p1" in rm.marks._recent
+    assert rm.marks.history("p1") == ([0.98], None)
     rm.record_fill(Fill("c", "c", 1, 0.98, NOW, Side.SELL, position_id="p1"))
-    assert "p1" not in rm.marks._recent and "p1" not in rm.marks._bounds
+    assert rm.marks.history("p1") == ([], None) and "p1" not in rm.marks._kept
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -29,14 +29,13 @@ import math
 from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import cast
 
-from riskpilot.model.contract import Leg
-from riskpilot.model.enums import PremiumType, QuoteProblem
-from riskpilot.model.mark import DEFAULT_MARK_CHECKS, Mark, MarkChecks, freshness_window, mark_problem
+from riskpilot.model.enums import QuoteProblem
+from riskpilot.model.mark import DEFAULT_MARK_CHECKS, Mark, MarkChecks, mark_problem
 from riskpilot.model.position import Position
-from riskpilot.model.structure import BOUND_TOLERANCE, ValueBounds, value_bounds
+from riskpilot.model.structure import BOUND_TOLERANCE, value_bounds
 
 _INF = math.inf
 
@@ -65,13 +64,25 @@ class JumpRule:
             raise ValueError(f"JumpRule.min_range_pct must be a finite number > 0, got {self.min_range_pct!r}")
 
 
-@dataclass(slots=True)
-class _Recent:
-    """A position's last good premiums, and the jump waiting for confirmation (premium, its
-    timestamp, its direction), if any."""
+class _Kept:
+    """What the guard keeps of one position: its structure's bounds (for the legs, premium type
+    and entry premium they were computed from), its last good premiums (None before its first)
+    and the jump waiting for confirmation (premium, its timestamp, its direction), if any."""
 
-    premiums: deque[float]
-    pending: tuple[float, datetime, int] | None = None
+    __slots__ = ("bounds", "entry", "high", "legs", "low", "pending", "premium_type", "premiums", "quiet")
+
+    def __init__(self, pos: Position, floor: float) -> None:
+        self.legs = pos.legs
+        self.premium_type = pos.premium_type
+        self.entry = pos.entry_premium
+        self.bounds = value_bounds(pos.legs, pos.premium_type)
+        # A market is outside when its bid is above high or its ask below low (tolerance included).
+        self.high = self.bounds.high + BOUND_TOLERANCE if self.bounds is not None else _INF
+        self.low = self.bounds.low - BOUND_TOLERANCE if self.bounds is not None else -_INF
+        #: No move within this can be a jump, whatever the recent range.
+        self.quiet = floor * pos.entry_premium
+        self.premiums: deque[float] | None = None
+        self.pending: tuple[float, datetime, int] | None = None
 
 
 @dataclass(slots=True)
@@ -81,8 +92,14 @@ class MarkGuard:
 
     checks: MarkChecks = DEFAULT_MARK_CHECKS
     jumps: JumpRule | None = field(default_factory=JumpRule)
-    _bounds: dict[str, tuple[tuple[Leg, ...], PremiumType, ValueBounds | None]] = field(default_factory=dict)
-    _recent: dict[str, _Recent] = field(default_factory=dict)
+    _kept: dict[str, _Kept] = field(default_factory=dict)
+    _skew: timedelta = field(init=False)
+    _age: timedelta = field(init=False)
+
+    def __post_init__(self) -> None:
+        # Built once: a backtest vets a few marks a day, thousands of times.
+        self._skew = timedelta(seconds=self.checks.max_skew_seconds)
+        self._age = timedelta(seconds=self.checks.max_age_seconds)
 
     def vet(self, positions: Sequence[Position], marks: Mapping[str, Mark], now: datetime) -> Mapping[str, Mark]:
         """``marks`` as the rules may see them: a bad one with its problem set. Returns
@@ -90,9 +107,9 @@ class MarkGuard:
         out: dict[str, Mark] | None = None
         checks = self.checks
         jumps = self.jumps
-        recent = self._recent
-        kept_bounds = self._bounds
-        newest, oldest = freshness_window(now, checks)
+        kept = self._kept
+        kept_get = kept.get
+        newest, oldest = now + self._skew, now - self._age  # as model.mark.freshness_window
         floor = jumps.floor if jumps is not None else 0.0
         get = marks.get
         # Marks of one batch of quotes share their timestamp object: judge its freshness once.
@@ -103,9 +120,10 @@ class MarkGuard:
             m = get(pid)
             if m is None or m.problem is not None:
                 continue
-            kept = kept_bounds.get(pid)
-            bounds = kept[2] if kept is not None and kept[0] is pos.legs and kept[1] is pos.premium_type \
-                else self._bounds_of(pos)
+            k = kept_get(pid)
+            if k is None or k.legs is not pos.legs or k.premium_type is not pos.premium_type \
+                    or k.entry != pos.entry_premium:
+                k = kept[pid] = self._keep(pos, k, floor)
             # The common case, a well-formed good mark, tested inline (a strict subset of what
             # mark_problem accepts); anything else is judged, and described, by mark_problem.
             p, b, a, ts = m.premium, m.bid, m.ask, m.timestamp
@@ -117,18 +135,18 @@ class MarkGuard:
                 seen_fresh and type(p) is float and type(b) is float and type(a) is float
                 and 0.0 <= p < _INF and -_INF < b <= a < _INF
                 and b - BOUND_TOLERANCE <= p <= (a if a > 0.0 else 0.0) + BOUND_TOLERANCE
-                and (bounds is None or (b <= bounds.high + BOUND_TOLERANCE and a >= bounds.low - BOUND_TOLERANCE))
+                and b <= k.high and a >= k.low
             ):
-                found = mark_problem(m, now, bounds, checks)
+                found = mark_problem(m, now, k.bounds, checks)
             if found is None and jumps is not None:
                 premium = cast(float, p)  # a good mark's premium is a finite price >= 0
-                rec = recent.get(pid)
-                if rec is None:
-                    recent[pid] = _Recent(deque([premium], maxlen=jumps.lookback))
-                elif rec.pending is None and abs(premium - rec.premiums[-1]) <= floor * pos.entry_premium:
-                    rec.premiums.append(premium)  # within the least threshold: no jump, whatever the range
+                seen = k.premiums
+                if seen is None:
+                    k.premiums = deque([premium], maxlen=jumps.lookback)
+                elif k.pending is None and -k.quiet <= premium - seen[-1] <= k.quiet:
+                    seen.append(premium)
                 else:
-                    found = self._jump(pos, m, jumps, rec)
+                    found = self._jump(pos, m, jumps, k, seen)
             if found is not None:
                 if out is None:
                     out = dict(marks)
@@ -137,23 +155,31 @@ class MarkGuard:
 
     def forget(self, position_id: str) -> None:
         """Drop what is kept of a closed position."""
-        self._bounds.pop(position_id, None)
-        self._recent.pop(position_id, None)
+        self._kept.pop(position_id, None)
 
-    def _bounds_of(self, pos: Position) -> ValueBounds | None:
-        kept = self._bounds.get(pos.id)
-        if kept is not None and kept[0] is pos.legs and kept[1] is pos.premium_type:
-            return kept[2]
-        bounds = value_bounds(pos.legs, pos.premium_type)
-        self._bounds[pos.id] = (pos.legs, pos.premium_type, bounds)
-        return bounds
+    def history(self, position_id: str) -> tuple[list[float], tuple[float, datetime, int] | None]:
+        """A position's recent good premiums (oldest first) and its jump waiting for
+        confirmation (premium, timestamp, direction), for reports and tests."""
+        k = self._kept.get(position_id)
+        if k is None:
+            return [], None
+        return list(k.premiums or ()), k.pending
 
-    def _jump(self, pos: Position, m: Mark, rule: JumpRule, recent: _Recent) -> tuple[QuoteProblem, str] | None:
+    @staticmethod
+    def _keep(pos: Position, old: _Kept | None, floor: float) -> _Kept:
+        """A position's record afresh (a new position, or one reloaded or changed); the history
+        carries over when the structure and entry are the same."""
+        k = _Kept(pos, floor)
+        if old is not None and old.legs == pos.legs and old.premium_type is pos.premium_type \
+                and old.entry == pos.entry_premium:
+            k.premiums, k.pending = old.premiums, old.pending
+        return k
+
+    @staticmethod
+    def _jump(pos: Position, m: Mark, rule: JumpRule, k: _Kept,
+              seen: deque[float]) -> tuple[QuoteProblem, str] | None:
         """Record a good mark, or hold it as an unconfirmed jump (module docstring)."""
-        premium = m.premium
-        if premium is None:  # vetted before: a good mark has a premium
-            raise ValueError(f"position {pos.id}: a mark without a premium reached the jump check")
-        seen = recent.premiums
+        premium = cast(float, m.premium)
         previous = seen[-1]
         spread = m.spread if m.spread is not None and m.spread > 0 else 0.0
         scale = max(max(seen) - min(seen), spread, rule.min_range_pct * pos.entry_premium)
@@ -161,17 +187,17 @@ class MarkGuard:
         threshold = rule.multiple * scale
         if abs(move) <= threshold:
             seen.append(premium)
-            recent.pending = None
+            k.pending = None
             return None
         side = 1 if move > 0 else -1
-        pending = recent.pending
+        pending = k.pending
         if pending is not None and pending[2] == side and m.timestamp > pending[1]:
             # The next quote lies beyond the threshold on the same side: the move is real.
-            recent.premiums = deque([premium], maxlen=rule.lookback)
-            recent.pending = None
+            k.premiums = deque([premium], maxlen=rule.lookback)
+            k.pending = None
             return None
         if pending is None or m.timestamp > pending[1] or pending[2] != side:
-            recent.pending = (premium, m.timestamp, side)
+            k.pending = (premium, m.timestamp, side)
         return QuoteProblem.UNCONFIRMED_JUMP, (
             f"premium {premium:.2f} moved {move:+.2f} from the last good mark {previous:.2f}, more than "
             f"{rule.multiple:g} x the recent range {scale:.2f}: held until the next quote confirms it"
