@@ -310,7 +310,8 @@ def build_replay(store: Store, cfg: RiskPilotConfig, config_text: str | None, op
 
     clock.on_advance(match)
     alerter = None if opts.dry_run else Alerter.from_config(store, cfg.alerts, clock=clock)
-    risk = RiskManager(cfg, equity=opts.equity)
+    # End-of-day quotes, as the backtest's: a jump confirmed by the next quote would act a day late.
+    risk = RiskManager(cfg, equity=opts.equity, confirm_jumps=cfg.monitoring.confirms_jumps(end_of_day=True))
     # The call limit counts the replay's clock: real seconds would throttle a --speed 0 replay.
     quotes = QuoteFetcher.from_config(broker, clock, cfg.monitoring,
                                       limiter=ClockLimiter(clock, cfg.monitoring.max_api_calls_per_minute))
@@ -318,7 +319,8 @@ def build_replay(store: Store, cfg: RiskPilotConfig, config_text: str | None, op
     entries = EntryWorkflow(
         store=store, broker=broker, risk=risk, config=cfg, clock=clock, method=replay.method,
         underlying=replay.underlying, quotes=quotes, market=md, dry_run=opts.dry_run, fill_model=model,
-        equity=MarkedEquity(opts.equity, store, market, clock, cfg.monitoring.mark_basis),
+        equity=MarkedEquity(opts.equity, store, market, clock, cfg.monitoring.mark_basis,
+                            cfg.monitoring.mark_checks()),
     )
     # Expiries settle as in the backtest (not in a dry run, which writes nothing).
     closes = DayCloses(replay.underlying, lambda lo, hi: chains.days(replay.underlying, lo, hi), market.chain)
@@ -500,7 +502,7 @@ async def build_live(store: Store, cfg: RiskPilotConfig, config_text: str | None
         else:
             broker = await paper_walk_broker(store, opts, clock)
     alerter = None if opts.dry_run else Alerter.from_config(store, cfg.alerts, clock=clock.now)
-    risk = RiskManager(cfg, equity=opts.equity)
+    risk = RiskManager(cfg, equity=opts.equity, confirm_jumps=cfg.monitoring.confirms_jumps(end_of_day=False))
     quotes = QuoteFetcher.from_config(broker, clock, cfg.monitoring,
                                       limiter=_clock_limiter(clock, cfg.monitoring.max_api_calls_per_minute))
     executor = ExitExecutor(broker, store, cfg, clock, alerter)
