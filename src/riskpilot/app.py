@@ -57,6 +57,8 @@ from riskpilot.live.settlement import DayCloses, StoreSettlement
 from riskpilot.risk.manager import RiskManager
 from riskpilot.store import ExitRepository, HeldLease, PositionRepository, StateRepository, Store
 from riskpilot.store.lease import take_lease
+from riskpilot.store.ledger import StoreLedger
+from riskpilot.store.paper_book import StorePaperBook
 from riskpilot.trading.events import EVENTS, EventEntryPlanner, EventResults, VenueResults, snapshot_edges
 from riskpilot.trading.fair_value import EdgeFeatures, FairValueError, load_fair_values
 from riskpilot.trading.settlement import OfficialValues, settlement_for
@@ -198,8 +200,13 @@ class MonitorRun:
 
         self.monitor.on_cycle = beat
         if self.alerter is not None:
-            # The outbox: alerts stored with their change but not yet sent (a kill came between).
+            # The outbox: alerts stored with their change but not yet sent (a kill came between,
+            # or the reconciliation recorded the fill): delivered on start and after each cycle.
+            # Alerts whose delivery failed before are tried again on start (up to
+            # OUTBOX_MAX_ATTEMPTS times each); after a cycle, only those never tried.
             await self.alerter.deliver_pending(max_attempts=OUTBOX_MAX_ATTEMPTS)
+            alerter = self.alerter
+            self.monitor.outbox = lambda: alerter.deliver_pending(max_attempts=1)
         state = StateRepository(self.store)
         run_started = {e.id for e in ExitRepository(self.store).all_exits()}
         run_id = state.start_run(host=socket.gethostname(), version=__version__, dry_run=self.dry_run,
@@ -303,7 +310,8 @@ def build_replay(store: Store, cfg: RiskPilotConfig, config_text: str | None, op
     market = ReplayMarket(chains, replay.underlying, start or date(1900, 1, 1), replay.end)
     clock = SimulatedClock(close_of(market.days[0]) - timedelta(seconds=1))
     model = _fill_model(opts)
-    broker = (paper_broker or PaperBroker)(store, market, account=opts.account, fill_model=model, clock=clock)
+    broker = (paper_broker or PaperBroker)(StorePaperBook(store), market, account=opts.account, fill_model=model,
+                                           clock=clock)
 
     async def match(_now: datetime) -> None:
         await broker.process()
@@ -328,7 +336,8 @@ def build_replay(store: Store, cfg: RiskPilotConfig, config_text: str | None, op
         store, risk, OfficialValues(replay.underlying, closes, warn=log.warning),
         settlement_for(replay.underlying), expire=broker.expire)
     monitor = PositionMonitor(
-        store, broker, risk, cfg, clock, executor=ExitExecutor(broker, store, cfg, clock, alerter), alerts=alerter,
+        store, broker, risk, cfg, clock, executor=ExitExecutor(broker, StoreLedger(store), cfg, clock, alerter),
+        alerts=alerter,
         quotes=quotes, dry_run=opts.dry_run, exit_regime=(lambda d: md.regime(d, cfg.regimes)) if md else None,
         entries=entries, settlement=settlement, underlying=replay.underlying,
     )
@@ -389,7 +398,8 @@ def build_event_replay(store: Store, cfg: RiskPilotConfig, config_text: str | No
                           f"{snapshots.first:%Y-%m-%d} to {snapshots.last:%Y-%m-%d})")
     clock = SimulatedClock(times[0] - timedelta(seconds=1))
     model = event_fill_model()
-    broker = (paper_broker or PaperBroker)(store, snapshots, account=opts.account, fill_model=model, clock=clock)
+    broker = (paper_broker or PaperBroker)(StorePaperBook(store), snapshots, account=opts.account,
+                                           fill_model=model, clock=clock)
 
     async def match(_now: datetime) -> None:
         await broker.process()
@@ -409,7 +419,8 @@ def build_event_replay(store: Store, cfg: RiskPilotConfig, config_text: str | No
     settlement = None if opts.dry_run else StoreSettlement(store, risk, None, "cash", expire=broker.expire,
                                                            settler=EventResults(snapshots.result))
     monitor = PositionMonitor(
-        store, broker, risk, cfg, clock, executor=ExitExecutor(broker, store, cfg, clock, alerter), alerts=alerter,
+        store, broker, risk, cfg, clock, executor=ExitExecutor(broker, StoreLedger(store), cfg, clock, alerter),
+        alerts=alerter,
         quotes=quotes, dry_run=opts.dry_run, entries=entries, settlement=settlement,
         features=snapshot_edges(snapshots, fair, cfg),
     )
@@ -445,7 +456,7 @@ async def paper_walk_broker(store: Store, opts: MonitorOptions, clock: Clock) ->
     ``opts.walk_step_seconds`` of the clock) starting from each contract the paper account
     holds at its average price. A contract without a positive price has no quote (its
     position holds)."""
-    broker = PaperBroker(store, ScriptedMarket(), account=opts.account, fill_model=_fill_model(opts),
+    broker = PaperBroker(StorePaperBook(store), ScriptedMarket(), account=opts.account, fill_model=_fill_model(opts),
                          clock=clock.now)
     walk = RandomWalkMarket({}, seed=opts.walk_seed, step_seconds=opts.walk_step_seconds)
     for held in await broker.positions():
@@ -505,7 +516,7 @@ async def build_live(store: Store, cfg: RiskPilotConfig, config_text: str | None
     risk = RiskManager(cfg, equity=opts.equity, confirm_jumps=cfg.monitoring.confirms_jumps(end_of_day=False))
     quotes = QuoteFetcher.from_config(broker, clock, cfg.monitoring,
                                       limiter=_clock_limiter(clock, cfg.monitoring.max_api_calls_per_minute))
-    executor = ExitExecutor(broker, store, cfg, clock, alerter)
+    executor = ExitExecutor(broker, StoreLedger(store), cfg, clock, alerter)
     # Event positions settle at the venue's results (Kalshi pays them out on its own; the store
     # books the payout); nothing is written in a dry run.
     settlement = None if results is None or opts.dry_run else StoreSettlement(store, risk, None, "cash",

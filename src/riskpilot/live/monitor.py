@@ -58,7 +58,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Literal
@@ -187,6 +187,10 @@ class PositionMonitor:
         self._acted_at: dict[str, datetime] = {}
         #: Called with the monitor's clock after every cycle (the wiring beats the lease).
         self.on_cycle: Callable[[datetime], None] | None = None
+        #: Delivers the alerts stored but not sent (the outbox: an alert is written with the change
+        #: it reports, e.g. by a fill the reconciliation recorded); called after the start's
+        #: reconciliation and after every cycle. The wiring sets it to the alerter's.
+        self.outbox: Callable[[], Awaitable[object]] | None = None
         #: Whether the broker is connected (None: unknown; the wiring sets it for a real broker).
         self.broker_connected: bool | None = None
         #: Open positions being monitored, by id, with their tracked state.
@@ -218,6 +222,8 @@ class PositionMonitor:
                 self._track(sp.position, now)
         self._acted_at = ExitRepository(self.store).last_triggered(self.positions)
         self.started = True
+        if self.outbox is not None and not self.dry_run:
+            await self.outbox()  # what the reconciliation's fills stored (an exit completed while down)
         self._pick_up_working_exits()
         log.info("monitor started: %d open positions, trading %s", len(self.positions), self.risk.trading_state.value)
         return report
@@ -363,6 +369,8 @@ class PositionMonitor:
             self._cycle = None
         if self.on_cycle is not None:
             self.on_cycle(now)
+        if self.outbox is not None and not self.dry_run:
+            await self.outbox()
         report.checked = len(done.checks) if done.checks is not None else 0
         report.entries = done.entries
         report.refused = done.refused
