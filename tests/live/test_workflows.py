@@ -20,7 +20,7 @@ from riskpilot.data.model_chain import generate_model_chain
 from riskpilot.data.store import ChainStore
 from riskpilot.execution.clock import SimulatedClock
 from riskpilot.execution.port import OrderStatus
-from riskpilot.live import EntryWorkflow, ReplayMarket, entry_order_id
+from riskpilot.live import EntryWorkflow, PositionMonitor, ReplayMarket, entry_order_id
 from riskpilot.model import Leg, Order, OrderPurpose, OrderType, Position, PositionStatus, PremiumType, Side
 from riskpilot.model.order import client_order_id
 from riskpilot.risk.manager import RiskManager
@@ -178,3 +178,59 @@ async def test_restart_records_the_fills_that_arrived_while_down_before_acting(s
     # x1 was put in the store by hand, never opened at the broker: its close shows up as a
     # difference between the store and the broker's positions, reported (not "fixed").
     assert sorted(m.split(":")[0] for m in report.position_mismatches) == ["SPY 2024-04-19 465P", "SPY 2024-04-19 470P"]
+
+
+class _Killed(Exception):
+    """The process dies here (the store and the venue keep what they had)."""
+
+
+def _entry_rig(store: Store, chains: ChainStore, at: datetime, *, kill_on_first_poll: bool = False
+               ) -> tuple[PaperBroker, RiskManager, EntryWorkflow, SimulatedClock]:
+    market = ReplayMarket(chains, "SPY", DAY)
+    clock = SimulatedClock(at)
+    broker = PaperBroker(StorePaperBook(store), market, faults=Faults(partial_fill_ratio=0.5), clock=clock)
+
+    async def match(_now: datetime) -> None:
+        if kill_on_first_poll:
+            raise _Killed
+        await broker.process()
+
+    clock.on_advance(match)
+    cfg = RiskPilotConfig()
+    risk = RiskManager(cfg, equity=100_000)
+    wf = EntryWorkflow(store=store, broker=broker, risk=risk, config=cfg, clock=clock, method="default",
+                       underlying="SPY", timeout_seconds=30)
+    return broker, risk, wf, clock
+
+
+@pytest.mark.parametrize("restart_after", [5, 45])
+async def test_a_restart_within_the_entry_window_works_the_entry_on_and_after_it_settles_what_filled(
+    store: Store, chains: ChainStore, restart_after: int
+) -> None:
+    # Killed right after the combo's first partial fill, before its first poll.
+    dying, _, wf, _ = _entry_rig(store, chains, close_of(DAY), kill_on_first_poll=True)
+    with pytest.raises(_Killed):
+        await wf.run(ReplayMarket(chains, "SPY", DAY).chain(DAY))
+    (sp,) = PositionRepository(store).load_open((PositionStatus.PENDING,))
+    pid, wanted = sp.position.id, sp.position.original_quantity
+    coid = entry_order_id(pid)
+    first = await dying.order_status(coid)  # the venue's; the store has not read its fills yet
+    assert wanted >= 2 and first.filled_quantity == math.ceil(wanted / 2) and first.status.is_working
+    assert OrderRepository(store).get_order(coid).status is OrderStatus.PARTIALLY_FILLED
+
+    broker, risk, wf, clock = _entry_rig(store, chains, close_of(DAY) + timedelta(seconds=restart_after))
+    monitor = PositionMonitor(store, broker, risk, RiskPilotConfig(), clock, entries=wf)
+    report = await monitor.start()
+    assert report is not None
+    pos = PositionRepository(store).get(pid).position
+    order = OrderRepository(store).get_order(coid)
+    assert pos.status is PositionStatus.OPEN and pos.quantity == order.filled_quantity
+    if restart_after < 30:  # within its 30 s window: worked on as if never interrupted, to the full size
+        assert report.entries_working == [pid] and report.entries_settled == [], report.lines()
+        assert order.status is OrderStatus.FILLED and pos.quantity == wanted
+    else:  # past it: the entry is stale, what is left is cancelled and the position holds what filled
+        assert report.entries_working == [] and len(report.entries_settled) == 1
+        assert order.status is OrderStatus.CANCELLED and pos.quantity == first.filled_quantity
+    assert broker.api_calls["place_order"] == 0  # never sent twice
+    assert risk.open_quantity(pid) == pos.quantity  # the rebuilt risk book holds what filled
+    assert set(monitor.positions) == {pid}

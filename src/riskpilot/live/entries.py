@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from datetime import date, datetime, time, timedelta
+from functools import partial
 from typing import Literal
 
 from riskpilot.config.schema import RiskPilotConfig
@@ -223,6 +224,32 @@ class EntryWorkflow:
                     return None
                 await self.clock.sleep(self.poll_seconds)
 
+    def resumable(self, position: Position, now: datetime) -> bool:
+        """Whether ``position``'s working entry is this workflow's (its underlying and
+        method) and still within its order window at ``now`` (``timeout_seconds`` from
+        ``opened_at``): a restart then resumes it rather than cancelling it as stale."""
+        mine = position.method == self.method and (self.scope is None or position.underlying == self.scope)
+        return mine and now < position.opened_at + timedelta(seconds=self.timeout_seconds)
+
+    async def resume(self, position_ids: Collection[str]) -> list[EntryResult]:
+        """Work the entries of ``position_ids`` (unsettled, their order working at the broker:
+        what a restart's reconciliation left working, ``ReconcileReport.entries_working``)
+        to the deadline they had when placed (``opened_at`` + ``timeout_seconds``), then
+        cancel what is left and settle, as :meth:`enter` would have done uninterrupted."""
+        done: list[EntryResult] = []
+        for pid in position_ids:
+            position = self._positions.get(pid).position
+            coid = entry_order_id(pid)
+            rec = self._orders.get_order(coid)
+            deadline = position.opened_at + timedelta(seconds=self.timeout_seconds)
+            log.info("entry %s: resuming its working order %s (%d of %d filled) until %s", pid, coid,
+                     rec.filled_quantity, rec.quantity, deadline.isoformat())
+            state = await self._call(partial(self.broker.order_status, coid), deadline)
+            # The risk book is rebuilt from the store after (restore_risk): its fills stay out of it here.
+            done.append(await self._follow(coid, rec.quantity, position, state, position.opened_at, deadline,
+                                           risk=None))
+        return done
+
     async def _work(self, order: Order, position: Position) -> EntryResult:
         coid = order.client_order_id
         start = self.clock.now()
@@ -232,6 +259,17 @@ class EntryWorkflow:
             return EntryResult("pending", "broker unreachable", position.id, 0, order.quantity)
         self._orders.record_order(coid, broker_order_id=state.broker_order_id, status=state.status,
                                   at=self.clock.now(), reason=state.reason)
+        return await self._follow(coid, order.quantity, position, state, start, deadline, risk=self.risk)
+
+    async def _follow(self, coid: str, quantity: int, position: Position, state: OrderState | None,
+                      start: datetime, deadline: datetime, *, risk: RiskManager | None) -> EntryResult:
+        """Poll the entry order ``coid`` until it is final or ``deadline``, cancel what is
+        left working, record its fills and settle the position at what filled."""
+        if state is None:
+            state = await self._call(lambda: self.broker.cancel_order(coid), self.clock.now() + timedelta(
+                seconds=self.timeout_seconds))
+            if state is None:
+                return EntryResult("pending", "broker unreachable", position.id, 0, quantity)
         while state.status.is_working and self.clock.now() < deadline:
             await self.clock.sleep(min(self.poll_seconds, (deadline - self.clock.now()).total_seconds()))
             polled = await self._call(lambda: self.broker.order_status(coid), deadline)
@@ -242,10 +280,10 @@ class EntryWorkflow:
             cancelled = await self._call(lambda: self.broker.cancel_order(coid), self.clock.now() + timedelta(
                 seconds=self.timeout_seconds))
             if cancelled is None:
-                return EntryResult("pending", "broker unreachable on cancel", position.id, 0, order.quantity)
+                return EntryResult("pending", "broker unreachable on cancel", position.id, 0, quantity)
             state = cancelled
         fills = await self.broker.executions(start - EXECUTIONS_SLACK)
-        await record_new_fills(self.store, fills, self.risk, only={coid})
+        await record_new_fills(self.store, fills, risk, only={coid})
         self._orders.update_from_broker(state)  # after the fills, so that a cancel's status stays
         rec = self._orders.get_order(coid)
         now = self.clock.now()
@@ -253,11 +291,11 @@ class EntryWorkflow:
                                      at=now)
         if rec.filled_quantity == 0:
             log.warning("entry %s unfilled (%s): closed unopened", position.id, state.reason or state.status.value)
-            return EntryResult("unfilled", state.reason or state.status.value, position.id, 0, order.quantity)
-        status: Literal["filled", "partial"] = "filled" if rec.filled_quantity == order.quantity else "partial"
-        log.info("entry %s %s: %d of %d at %.4f", position.id, status, rec.filled_quantity, order.quantity,
+            return EntryResult("unfilled", state.reason or state.status.value, position.id, 0, quantity)
+        status: Literal["filled", "partial"] = "filled" if rec.filled_quantity == quantity else "partial"
+        log.info("entry %s %s: %d of %d at %.4f", position.id, status, rec.filled_quantity, quantity,
                  rec.avg_fill_price or float("nan"))
-        return EntryResult(status, "entry order final", position.id, rec.filled_quantity, order.quantity,
+        return EntryResult(status, "entry order final", position.id, rec.filled_quantity, quantity,
                            rec.avg_fill_price)
 
 

@@ -211,7 +211,16 @@ class PositionMonitor:
     async def start(self) -> ReconcileReport | None:
         """Reconcile the store with the broker (not in a dry run, which writes nothing),
         rebuild the risk book, load the open positions and resume exits in flight."""
-        report = None if self.dry_run else await reconcile(self.store, self.broker, self.clock.now())
+        report = None
+        if not self.dry_run:
+            now = self.clock.now()
+            entries = self.entries
+            keep = None if entries is None else (lambda p: entries.resumable(p, now))
+            report = await reconcile(self.store, self.broker, now, keep_entry=keep)
+            if entries is not None and report.entries_working:
+                # An entry the restart found within its window is worked to its deadline (as
+                # uninterrupted) before the book is rebuilt: at most timeout_seconds.
+                await entries.resume(report.entries_working)
         stored = self._positions_repo.load_open((PositionStatus.OPEN, PositionStatus.CLOSING))
         restore_risk(self.risk, self.store, stored, now=self.clock.now())
         st = self._state_repo.trading_state()

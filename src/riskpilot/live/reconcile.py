@@ -15,7 +15,10 @@
 3. **Entries.** A PENDING position whose entry order is final is settled at what filled
    (``PositionRepository.settle_entry``); one still working is cancelled first (an entry
    priced before the restart is stale) and then settled; one whose order never reached the
-   broker closes unopened.
+   broker closes unopened. A working entry ``keep_entry`` accepts (the monitor's: one its
+   entry workflow places, still within its order window) is not stale: it is left working
+   (``entries_working``) for :meth:`~riskpilot.live.entries.EntryWorkflow.resume` to work to
+   the deadline it had, so a kill mid-entry ends as the uninterrupted run would.
 4. **Positions.** The contracts the store's open positions hold are compared with the
    broker's net positions; differences are reported (``position_mismatches``), not "fixed".
 
@@ -33,6 +36,7 @@ from __future__ import annotations
 import logging
 import math
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -43,6 +47,7 @@ from riskpilot.execution.port import BrokerPort, OrderState, OrderStatus, Unknow
 from riskpilot.model.contract import EXCHANGE_TZ
 from riskpilot.model.enums import PositionStatus, Side, TradingState
 from riskpilot.model.order import Fill, OrderPurpose, client_order_id
+from riskpilot.model.position import Position
 from riskpilot.risk.manager import OrderRequest, RiskManager, UnknownPositionError
 from riskpilot.risk.sizing import max_loss_per_unit
 from riskpilot.rules.trailing_stop import TrailState
@@ -78,6 +83,7 @@ class ReconcileReport:
     orders_updated: list[str] = field(default_factory=list)
     orders_never_sent: list[str] = field(default_factory=list)
     entries_settled: list[str] = field(default_factory=list)
+    entries_working: list[str] = field(default_factory=list)
     stages_rebuilt: list[str] = field(default_factory=list)
     position_mismatches: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
@@ -89,6 +95,7 @@ class ReconcileReport:
             f"orders the broker never received: {len(self.orders_never_sent)}",
             f"entries settled: {len(self.entries_settled)}",
         ]
+        out += [f"entry still within its window, left working: {pid}" for pid in self.entries_working]
         out += [f"stages rebuilt from filled exits: {s}" for s in self.stages_rebuilt]
         out += [f"unknown broker fill {f}" for f in self.unknown_fills]
         out += [f"position mismatch: {m}" for m in self.position_mismatches]
@@ -115,7 +122,8 @@ async def record_new_fills(
     return applied
 
 
-async def reconcile(store: Store, broker: BrokerPort, now: datetime) -> ReconcileReport:
+async def reconcile(store: Store, broker: BrokerPort, now: datetime, *,
+                    keep_entry: Callable[[Position], bool] | None = None) -> ReconcileReport:
     """Bring the store in line with the broker (module docstring, steps 1-4)."""
     report = ReconcileReport()
     orders = OrderRepository(store)
@@ -172,6 +180,9 @@ async def reconcile(store: Store, broker: BrokerPort, now: datetime) -> Reconcil
             orders.record_order(coid, broker_order_id=sent.broker_order_id, status=sent.status, at=now)
             rec = orders.get_order(coid)
         if rec.status.is_working:
+            if keep_entry is not None and keep_entry(pos):
+                report.entries_working.append(pos.id)
+                continue
             cancelled = await broker.cancel_order(coid)
             await record_new_fills(store, await broker.executions(None), only={coid})
             orders.update_from_broker(cancelled)
