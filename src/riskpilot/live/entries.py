@@ -28,6 +28,7 @@ from riskpilot.execution.executor import EXECUTIONS_SLACK
 from riskpilot.execution.fills import ComboMarket, FillModel, combo_market
 from riskpilot.execution.port import BrokerDisconnectedError, BrokerPort, BrokerTimeoutError
 from riskpilot.execution.tactics import limit_price
+from riskpilot.execution.ticks import rule_for_legs
 from riskpilot.live.quotes import QuoteFetcher
 from riskpilot.live.reconcile import entry_order_id, record_new_fills
 from riskpilot.model.contract import Contract
@@ -187,7 +188,7 @@ class EntryWorkflow:
             market = combo_market(cand.legs, Side.BUY, plan.quotes)
             if not isinstance(market, ComboMarket):  # priced on these quotes already: cannot happen
                 return EntryResult("refused", "unfillable", pid, 0, qty)
-            limit = limit_price(market, self.limit_fraction)
+            limit = limit_price(market, self.limit_fraction, rule_for_legs(cand.legs))  # on the class's grid
         if self.dry_run:
             log.info("DRY RUN entry: would open %s x%d [%s] %s near %.2f (%s)", pid, qty, legs_text,
                      cand.premium_type.value, plan.premium, plan.verdict.reason)
