@@ -450,6 +450,11 @@ class PaperBroker:
         await self._enter("order_status")
         return self._known(client_order_id).state
 
+    async def open_orders(self) -> list[OrderState]:
+        """Every order still working at the venue."""
+        await self._enter("open_orders")
+        return [b.state for b in self._orders.values() if b.state.status.is_working]
+
     async def order_events(self) -> AsyncIterator[OrderEvent]:
         """Every order event from the moment of subscription, as an async iterator."""
         q: asyncio.Queue[OrderEvent] = asyncio.Queue()

@@ -79,6 +79,11 @@ class QuoteFetcher:
             limiter=limiter,
         )
 
+    def clear(self) -> None:
+        """Forget every cached quote (the broker's link dropped: what it said before is no
+        basis for a decision after)."""
+        self._cache.clear()
+
     async def get(self, contracts: Iterable[Contract]) -> dict[Contract, Quote]:
         """Quotes for ``contracts``: fresh cached ones, the rest in one broker call."""
         out: dict[Contract, Quote] = {}
