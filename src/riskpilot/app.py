@@ -5,7 +5,10 @@ clock, quote source, executor and store a run gets. Nothing below it asks which 
   broker filling by the backtest's fill model (``riskpilot monitor --replay``).
 - :func:`build_live`: the live loop on the wall clock within the exchange's sessions,
   against a broker (``riskpilot monitor``); ``--broker paper`` without a replay trades on
-  the paper broker's own random-walk market, seeded from what its account holds.
+  the paper broker's own random-walk market, seeded from what its account holds;
+  ``--broker ibkr`` connects to IB Gateway/TWS (:func:`connect_ibkr`: the store's account
+  checked, or bound on first use) and reconciles with the account before it acts.
+- :func:`read_ibkr_holdings` and :func:`adopt_holdings`: ``riskpilot positions adopt``.
 - The backtest's wiring is :func:`riskpilot.backtest.runner.run_spec` (a spec in, a run out).
 
 CLI commands parse flags and call these; they build nothing themselves.
@@ -16,11 +19,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from riskpilot import __version__
 from riskpilot.alerts import Alerter
@@ -31,17 +34,24 @@ from riskpilot.data.store import ChainStore
 from riskpilot.execution.clock import Clock, SimulatedClock, WallClock
 from riskpilot.execution.executor import ExitExecutor
 from riskpilot.execution.fills import SlippageSpec, fill_model_for
-from riskpilot.execution.port import BrokerPort
+from riskpilot.execution.port import BrokerPort, BrokerPosition
+from riskpilot.live.adopt import AdoptionPlan
 from riskpilot.live.entries import EntryWorkflow
 from riskpilot.live.monitor import PositionMonitor
 from riskpilot.live.quotes import QuoteFetcher
+from riskpilot.live.reconcile import UnknownPositions
 from riskpilot.live.replay import ClockLimiter, MarkedEquity, ReplayMarket, ReplayReport, replay_days
 from riskpilot.live.session import AlwaysOpen, ExchangeSessions, Sessions
 from riskpilot.live.settlement import DayCloses, StoreSettlement
+from riskpilot.model.position import Position
 from riskpilot.risk.manager import RiskManager
 from riskpilot.store import StateRepository, Store
 from riskpilot.trading.settlement import settlement_for
 from riskpilot.trading.signals import IV_WINDOW, MarketData, iv_filters_set
+
+if TYPE_CHECKING:  # ib_async is the `live` extra: imported when an IBKR run is wired
+    from riskpilot.brokers.ibkr_broker import IbkrBroker
+    from riskpilot.config.brokers import IbkrConfig
 
 log = logging.getLogger("riskpilot.monitor")
 
@@ -62,6 +72,8 @@ class MonitorOptions:
     broker: str = "paper"
     dry_run: bool = False
     account: str = "paper"
+    #: IBKR: the account to trade (None: brokers.ibkr.account, or the login's only one).
+    ib_account: str | None = None
     equity: float = 100_000.0
     slippage: str = "orats"
     commission: float = 0.65
@@ -106,7 +118,8 @@ class MonitorRun:
     def __init__(self, *, store: Store, config: RiskPilotConfig, config_text: str | None, clock: Clock,
                  broker: BrokerPort, risk: RiskManager, monitor: PositionMonitor, alerter: Alerter | None,
                  command: str, dry_run: bool, replay: ReplayMarket | None = None, speed: float = 0.0,
-                 warm_up: list[date] | None = None, sessions: Sessions | None = None) -> None:
+                 warm_up: list[date] | None = None, sessions: Sessions | None = None,
+                 account: str | None = None, on_close: Callable[[], Awaitable[None]] | None = None) -> None:
         self.store = store
         self.config = config
         self.config_text = config_text
@@ -121,6 +134,9 @@ class MonitorRun:
         self.speed = speed
         self.warm_up = warm_up or []
         self.sessions = sessions
+        #: The broker account this run trades (its lease key), None for a replay.
+        self.account = account
+        self._on_close = on_close
 
     async def run(self, stop: asyncio.Event) -> RunSummary:
         state = StateRepository(self.store)
@@ -134,13 +150,26 @@ class MonitorRun:
                 return self._replay_summary(report)
             await self.monitor.run(stop, sessions=self.sessions)
             await self.monitor.shutdown()
-            return RunSummary([f"monitor stopped: {len(self.monitor.positions)} positions open, "
-                               f"trading {self.risk.trading_state.value}"
-                               + (" [dry run: nothing sent]" if self.dry_run else "")])
+            lines = [f"monitor stopped: {len(self.monitor.positions)} positions open, "
+                     f"trading {self.risk.trading_state.value}" + (" [dry run: nothing sent]" if self.dry_run else "")]
+            if self.monitor.reconciles:
+                first = self.monitor.reconciles[0]
+                lines += [f"reconciled on start{' (dry run)' if self.dry_run else ''}: {line}"
+                          for line in first.lines()]
+                if len(self.monitor.reconciles) > 1:
+                    lines.append(f"reconciled again after {len(self.monitor.reconciles) - 1} reconnects")
+            return RunSummary(lines)
         finally:
             if self.alerter is not None:
                 await self.alerter.drain()
+            await self.close_broker()
             state.finish_run(run_id, datetime.now(UTC))
+
+    async def close_broker(self) -> None:
+        """Disconnect from a broker this run connected to (IB Gateway/TWS); once."""
+        close, self._on_close = self._on_close, None
+        if close is not None:
+            await close()
 
     def clock_as_simulated(self) -> SimulatedClock:
         if not isinstance(self.clock, SimulatedClock):
@@ -227,13 +256,95 @@ async def paper_walk_broker(store: Store, opts: MonitorOptions, clock: Clock) ->
     return broker
 
 
+def _ibkr_settings(cfg: RiskPilotConfig, account: str | None) -> IbkrConfig:
+    from riskpilot.config.brokers import BrokerSettingsError, ibkr_settings
+
+    try:
+        return ibkr_settings(cfg.brokers.ibkr, account=account)
+    except BrokerSettingsError as exc:
+        raise WiringError(str(exc)) from None
+
+
+def adopt_method_of(cfg: RiskPilotConfig, method: str | None) -> str:
+    """The method adopted positions are managed by: ``method``, else the configuration's only
+    one; it must be one of the configuration's methods."""
+    if method is None:
+        if len(cfg.methods) != 1:
+            raise WiringError(f"say which method adopted positions are managed by (--method, or "
+                              f"brokers.ibkr.adopt_method): the configuration has {sorted(cfg.methods)}")
+        return next(iter(cfg.methods))
+    if method not in cfg.methods:
+        raise WiringError(f"method {method!r} is not in the configuration (methods: {sorted(cfg.methods)})")
+    return method
+
+
+async def connect_ibkr(store: Store, settings: IbkrConfig, *, clock: Callable[[], datetime], bind: bool,
+                       command: str) -> IbkrBroker:
+    """An :class:`~riskpilot.brokers.ibkr_broker.IbkrBroker` connected with ``settings``, its
+    orders found at IB mapped back through the store's order intents. The store's IBKR
+    account is checked against the connected one (refused when they differ) and, with
+    ``bind``, recorded on first use. Every failure is a :class:`WiringError` with one line."""
+    try:
+        from riskpilot.brokers.ibkr_broker import IbkrBroker
+    except ImportError:
+        raise WiringError("Interactive Brokers needs ib_async: pip install 'riskpilot[live]'") from None
+    from riskpilot.execution.port import BrokerError
+    from riskpilot.store import AccountMismatchError, AccountRepository, OrderRepository
+
+    broker = IbkrBroker(settings, clock=clock, order_lookup=OrderRepository(store).intended_order)
+    try:
+        await broker.connect()
+    except BrokerError as exc:
+        raise WiringError(str(exc)) from None
+    accounts = AccountRepository(store)
+    try:
+        if bind:
+            accounts.bind("ibkr", broker.account, datetime.now(UTC), by=command)
+        else:
+            accounts.check("ibkr", broker.account)
+    except AccountMismatchError as exc:
+        await broker.close()
+        raise WiringError(str(exc)) from None
+    return broker
+
+
+async def read_ibkr_holdings(store: Store, cfg: RiskPilotConfig, *, account: str | None = None
+                             ) -> tuple[str, list[BrokerPosition]]:
+    """The IB account's option holdings (``riskpilot positions adopt``): connect, check the
+    store's account, read the positions, disconnect. Returns (account id, holdings)."""
+    from riskpilot.execution.port import BrokerError
+
+    broker = await connect_ibkr(store, _ibkr_settings(cfg, account), clock=WallClock().now, bind=False,
+                                command="positions adopt --broker ibkr")
+    try:
+        return broker.account, await broker.positions()
+    except BrokerError as exc:
+        raise WiringError(f"reading the account's positions failed: {exc}") from None
+    finally:
+        await broker.close()
+
+
+def adopt_holdings(store: Store, plan: AdoptionPlan, *, broker: str, account: str) -> list[Position]:
+    """Store the plan's positions (``riskpilot positions adopt``, after confirmation) and
+    bind the store to ``account`` of ``broker``."""
+    from riskpilot.live.adoption import adopt
+    from riskpilot.store import AccountMismatchError, AccountRepository
+
+    try:
+        AccountRepository(store).bind(broker, account, datetime.now(UTC), by=f"positions adopt --broker {broker}")
+    except AccountMismatchError as exc:
+        raise WiringError(str(exc)) from None
+    return adopt(store, plan)
+
+
 async def build_live(store: Store, cfg: RiskPilotConfig, config_text: str | None, opts: MonitorOptions, *,
                      broker: BrokerPort | None = None, clock: Clock | None = None,
                      sessions: Sessions | None = None) -> MonitorRun:
     """The live loop on ``clock`` (default: the wall clock) within ``sessions`` (default by
-    ``opts.sessions``) against ``broker`` (default by ``opts.broker``). It manages the exits
-    of what the store holds; entries need a chain source, which the live loop does not have
-    yet (they run in replays and backtests)."""
+    ``opts.sessions``) against ``broker`` (default by ``opts.broker``: the paper broker's
+    random walk, or IB Gateway/TWS through :func:`connect_ibkr`). It manages the exits of
+    what the store holds; entries need a chain source, which the live loop does not have yet
+    (they run in replays and backtests)."""
     clock = clock or WallClock()
     if sessions is None:
         if opts.sessions == "always":
@@ -243,19 +354,34 @@ async def build_live(store: Store, cfg: RiskPilotConfig, config_text: str | None
             sessions = AlwaysOpen()
         else:
             sessions = ExchangeSessions("XNYS")
+    command = f"monitor --broker {opts.broker}" + (" --dry-run" if opts.dry_run else "")
+    unknown: UnknownPositions = "ignore"
+    adopt_as = "default"
+    account: str | None = opts.account
+    on_close: Callable[[], Awaitable[None]] | None = None
+    if opts.broker == "ibkr":
+        settings = _ibkr_settings(cfg, opts.ib_account)
+        unknown = settings.unknown_positions
+        if unknown == "adopt":
+            adopt_as = adopt_method_of(cfg, settings.adopt_method)
+        if broker is None:
+            ib = await connect_ibkr(store, settings, clock=clock.now, bind=not opts.dry_run, command=command)
+            broker, account, on_close = ib, ib.account, ib.close
+    elif opts.broker != "paper":
+        raise WiringError(f"--broker {opts.broker!r}: use paper or ibkr")
+    if broker is not None and account == opts.account:
+        account = getattr(broker, "account", account)  # a broker handed in names its own account
     if broker is None:
-        if opts.broker != "paper":
-            raise WiringError(f"--broker {opts.broker!r} is not wired to the monitor yet: use --broker paper")
         broker = await paper_walk_broker(store, opts, clock)
     alerter = None if opts.dry_run else Alerter.from_config(store, cfg.alerts, clock=clock.now)
     risk = RiskManager(cfg, equity=opts.equity)
     quotes = QuoteFetcher.from_config(broker, clock, cfg.monitoring)
     executor = ExitExecutor(broker, store, cfg, clock, alerter)
     monitor = PositionMonitor(store, broker, risk, cfg, clock, executor=executor, alerts=alerter, quotes=quotes,
-                              dry_run=opts.dry_run)
+                              dry_run=opts.dry_run, unknown_positions=unknown, adopt_method=adopt_as)
     return MonitorRun(store=store, config=cfg, config_text=config_text, clock=clock, broker=broker, risk=risk,
-                      monitor=monitor, alerter=alerter, command=f"monitor --broker {opts.broker}",
-                      dry_run=opts.dry_run, sessions=sessions)
+                      monitor=monitor, alerter=alerter, command=command, dry_run=opts.dry_run, sessions=sessions,
+                      account=account, on_close=on_close)
 
 
 __all__ = [
@@ -265,7 +391,11 @@ __all__ = [
     "ReplayOptions",
     "RunSummary",
     "WiringError",
+    "adopt_holdings",
+    "adopt_method_of",
     "build_live",
     "build_replay",
+    "connect_ibkr",
     "paper_walk_broker",
+    "read_ibkr_holdings",
 ]

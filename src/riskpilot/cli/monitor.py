@@ -51,7 +51,7 @@ def register(app: typer.Typer) -> None:
     def monitor_cmd(
         config: Path | None = typer.Option(None, "--config", help="configuration YAML (default: built-in defaults)"),
         db: str | None = typer.Option(None, "--db", envvar=DB_URL_ENV, help=DB_HELP),
-        broker: str = typer.Option("paper", "--broker", help="the broker: paper"),
+        broker: str = typer.Option("paper", "--broker", help="the broker: paper, or ibkr (IB Gateway/TWS)"),
         replay: Path | None = typer.Option(None, "--replay", help="chain store directory to replay day by day"),
         underlying: str | None = typer.Option(None, "--underlying", help="symbol (default: the store's only one)"),
         method: str | None = typer.Option(None, "--method", help="method to enter with (default: the only one)"),
@@ -61,7 +61,9 @@ def register(app: typer.Typer) -> None:
         equity: float = typer.Option(100_000.0, "--equity", min=1.0, help="account equity in dollars, for sizing"),
         slippage: str = typer.Option("orats", "--slippage", help="paper fills: none, pct, spread, orats, volume"),
         commission: float = typer.Option(0.65, "--commission", min=0.0, help="dollars per contract per leg"),
-        account: str = typer.Option("paper", "--account", help="paper account name in the store"),
+        account: str | None = typer.Option(
+            None, "--account", help="paper: the paper account's name (paper); ibkr: the IB account to trade "
+            "(default brokers.ibkr.account, or the login's only account)"),
         sessions: str = typer.Option(
             "exchange", "--sessions",
             help="live runs: 'exchange' checks within XNYS sessions only; 'always' (paper practice) at any time"),
@@ -72,7 +74,9 @@ def register(app: typer.Typer) -> None:
         """Monitor every open position, enter and exit, until stopped (SIGTERM/SIGINT) or the
         replayed data ends. With --replay: the stored chain day by day on a simulated clock.
         Without: live, on the wall clock within the exchange's sessions (--broker paper trades
-        on the paper broker's random-walk market seeded from what its account holds)."""
+        on the paper broker's random-walk market seeded from what its account holds; --broker
+        ibkr manages the IB account's positions in the store through IB Gateway/TWS, settings
+        from brokers.ibkr of --config and RISKPILOT_IBKR_* variables)."""
         logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         from riskpilot import app as wiring
@@ -82,7 +86,12 @@ def register(app: typer.Typer) -> None:
 
         if sessions not in ("exchange", "always"):
             raise fail(f"--sessions {sessions!r}: use 'exchange' or 'always'")
-        opts = wiring.MonitorOptions(broker=broker, dry_run=dry_run, account=account, equity=equity,
+        if broker not in ("paper", "ibkr"):
+            raise fail(f"--broker {broker!r}: use paper or ibkr")
+        if broker == "ibkr" and not verbose:  # ib_async logs each failed connect at ERROR; our one line says it
+            logging.getLogger("ib_async").setLevel(logging.CRITICAL)
+        opts = wiring.MonitorOptions(broker=broker, dry_run=dry_run, account=account or "paper",
+                                     ib_account=account if broker == "ibkr" else None, equity=equity,
                                      slippage=slippage, commission=commission,
                                      sessions="always" if sessions == "always" else "exchange", walk_seed=walk_seed)
         if opts.slippage not in wiring.SLIPPAGES:
@@ -90,12 +99,12 @@ def register(app: typer.Typer) -> None:
         cfg = load_cfg(config)
         config_text = config.read_text() if config is not None else None
         if replay is None:
-            if broker != "paper":
-                raise fail(f"--broker {broker!r} is not wired to the monitor yet: use --broker paper")
+            from riskpilot.execution.port import BrokerError
+
             with open_store(db) as store:
                 try:
                     lines = asyncio.run(_run(wiring.build_live(store, cfg, config_text, opts)))
-                except wiring.WiringError as exc:
+                except (wiring.WiringError, BrokerError) as exc:
                     raise fail(str(exc)) from None
             typer.echo("\n".join(lines))
             raise typer.Exit(0)

@@ -275,6 +275,28 @@ class ExitExecutor:
                 self._busy.discard(stored.position.id)
         return outcomes
 
+    async def preview(self, position: Position, decision: ExitDecision) -> Order | str:
+        """The first order :meth:`execute` would send for ``decision`` now (its limit priced on
+        the current quotes and put on the tick grid), without sending or recording anything
+        (a dry run logs it); or why it would send nothing yet."""
+        if decision.priority is None or decision.action is ExitAction.HOLD:
+            return "nothing to send for a HOLD decision"
+        step = self.tactics.ladder(decision.priority, market_retries=self.market_retries)[0]
+        qty = position.quantity if decision.action in (ExitAction.CLOSE, ExitAction.ROLL) else decision.quantity
+        limit: float | None = None
+        if step.order_type is OrderType.LIMIT:
+            try:
+                quotes = await self.broker.get_quotes([leg.contract for leg in position.legs])
+                market = combo_market(position.legs, Side.SELL, quotes)
+                if not isinstance(market, ComboMarket):
+                    return f"no order yet: {market}"
+                limit = step.limit_price(market, await self._tick_rule(position))
+            except (BrokerDisconnectedError, BrokerTimeoutError, _BrokerUnreachable) as exc:
+                return f"no order yet: the broker did not answer ({exc})"
+        return Order(client_order_id(position.id, OrderPurpose.CLOSE, self._next_seq(position.id)), position.legs,
+                     Side.SELL, min(max(qty, 1), position.quantity), step.order_type, self.clock.now(), limit,
+                     position.id, OrderPurpose.CLOSE)
+
     # --- start / resume ------------------------------------------------------------------
     def _refused(self, position: Position, decision: ExitDecision, why: str) -> ExitOutcome:
         log.warning("exit of %s (%s) refused: %s", position.id, decision.rule, why)

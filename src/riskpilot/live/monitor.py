@@ -442,6 +442,7 @@ class PositionMonitor:
             except BrokerError as exc:
                 log.warning("reconciliation after the reconnect failed (%s): holding every position", exc)
                 return CycleReport(now, holds=len(self.positions), broker_down=f"reconciliation failed: {exc}")
+            now = self.clock.now()  # the cycle starts once the store is in line
         report = self._cycle = CycleReport(now, reconciled=reconciled)
         self._force_all = force_all
         self._wrote = False

@@ -108,15 +108,22 @@ class ReconcileReport:
     dry_run: bool = False
 
     def lines(self) -> list[str]:
+        return self.counts() + self.findings()
+
+    def counts(self) -> list[str]:
         would = "would be " if self.dry_run else ""
-        out = [
+        return [
             f"fills {would}recorded while down: {len(self.fills_recorded)}",
             f"orders of ours found at the broker and {would}adopted (not re-sent): {len(self.orders_adopted)}",
             f"orders {would}updated from the broker: {len(self.orders_updated)}",
             f"orders the broker never received: {len(self.orders_never_sent)}",
             f"entries {would}settled: {len(self.entries_settled)}",
         ]
-        out += [f"unknown broker fill {f}" for f in self.unknown_fills]
+
+    def findings(self) -> list[str]:
+        """What an operator should read: unknown fills, orders and positions, mismatches, problems."""
+        would = "would be " if self.dry_run else ""
+        out = [f"unknown broker fill {f}" for f in self.unknown_fills]
         out += [f"unknown order at the broker {o}: left alone" for o in self.unknown_orders]
         out += [f"position mismatch: {m}" for m in self.position_mismatches]
         out += [f"position at the broker the store does not know: {u}" for u in self.unknown_positions]
@@ -217,8 +224,11 @@ async def reconcile(
 
     # 5. Positions.
     await _positions(store, broker, now, report, unknown_positions, adopt_method)
-    for line in report.lines():
-        log.info("reconcile%s: %s", " (dry run)" if dry_run else "", line)
+    tag = " (dry run)" if dry_run else ""
+    for line in report.counts():
+        log.info("reconcile%s: %s", tag, line)
+    for line in report.findings():
+        log.warning("reconcile%s: %s", tag, line)
     return report
 
 

@@ -29,6 +29,8 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 _LAZY: dict[str, str] = {
+    "AccountMismatchError": "riskpilot.store.accounts",
+    "AccountRepository": "riskpilot.store.accounts",
     "AlertRecord": "riskpilot.store.records",
     "AttemptRecord": "riskpilot.store.records",
     "DB_URL_ENV": "riskpilot.store.urls",
@@ -79,6 +81,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
+    from riskpilot.store.accounts import AccountMismatchError, AccountRepository
     from riskpilot.store.database import (
         SchemaNotCurrentError,
         Store,
@@ -131,6 +134,8 @@ __all__ = [
     "DB_URL_ENV",
     "DEFAULT_DB_URL",
     "OPEN_STATUSES",
+    "AccountMismatchError",
+    "AccountRepository",
     "AlertRecord",
     "AttemptRecord",
     "DailyPnl",
