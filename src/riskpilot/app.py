@@ -40,12 +40,13 @@ from riskpilot.live.entries import EntryWorkflow
 from riskpilot.live.monitor import PositionMonitor
 from riskpilot.live.quotes import QuoteFetcher
 from riskpilot.live.reconcile import UnknownPositions
-from riskpilot.live.replay import ClockLimiter, MarkedEquity, ReplayMarket, ReplayReport, replay_days
+from riskpilot.live.replay import ClockLimiter, MarkedEquity, ReplayMarket, ReplayReport, replay_days, resume_from
 from riskpilot.live.session import AlwaysOpen, ExchangeSessions, Sessions
 from riskpilot.live.settlement import DayCloses, StoreSettlement
 from riskpilot.model.position import Position
 from riskpilot.risk.manager import RiskManager
-from riskpilot.store import StateRepository, Store
+from riskpilot.store import HeldLease, StateRepository, Store
+from riskpilot.store.lease import take_lease
 from riskpilot.trading.settlement import settlement_for
 from riskpilot.trading.signals import IV_WINDOW, MarketData, iv_filters_set
 
@@ -57,6 +58,10 @@ log = logging.getLogger("riskpilot.monitor")
 
 SLIPPAGES: dict[str, SlippageSpec] = {"none": "none", "pct": "pct", "spread": "spread", "orats": "orats",
                                       "volume": "volume"}
+
+
+#: Stored alerts not yet delivered are sent again on start, up to this many tries each.
+OUTBOX_MAX_ATTEMPTS = 5
 
 
 class WiringError(ValueError):
@@ -118,8 +123,9 @@ class MonitorRun:
     def __init__(self, *, store: Store, config: RiskPilotConfig, config_text: str | None, clock: Clock,
                  broker: BrokerPort, risk: RiskManager, monitor: PositionMonitor, alerter: Alerter | None,
                  command: str, dry_run: bool, replay: ReplayMarket | None = None, speed: float = 0.0,
-                 warm_up: list[date] | None = None, sessions: Sessions | None = None,
-                 account: str | None = None, on_close: Callable[[], Awaitable[None]] | None = None) -> None:
+                 warm_up: list[date] | None = None, sessions: Sessions | None = None, account: str = "paper",
+                 broker_name: str = "paper", lease: HeldLease | None = None,
+                 on_close: Callable[[], Awaitable[None]] | None = None) -> None:
         self.store = store
         self.config = config
         self.config_text = config_text
@@ -134,11 +140,28 @@ class MonitorRun:
         self.speed = speed
         self.warm_up = warm_up or []
         self.sessions = sessions
-        #: The broker account this run trades (its lease key), None for a replay.
+        #: The broker account this run trades: the key of its lease (IBKR: the IB account id).
         self.account = account
+        self.broker_name = broker_name
+        #: The account's lease when the caller took it before wiring (so that a second monitor
+        #: is refused before it builds anything); else :meth:`run` takes it.
+        self.lease = lease
         self._on_close = on_close
 
     async def run(self, stop: asyncio.Event) -> RunSummary:
+        """Take the account's lease (a second monitor is refused with :class:`LeaseHeldError`
+        naming the holder), then reconcile and monitor; the lease is beaten every cycle and
+        released on the way out."""
+        lease = self.lease or take_lease(self.store, self.account, command=self.command, broker=self.broker_name,
+                                         simulated=isinstance(self.clock, SimulatedClock))
+
+        def beat(at: datetime) -> None:
+            lease.heartbeat(datetime.now(UTC), last_cycle_at=at, broker_connected=self.monitor.broker_connected)
+
+        self.monitor.on_cycle = beat
+        if self.alerter is not None:
+            # The outbox: alerts stored with their change but not yet sent (a kill came between).
+            await self.alerter.deliver_pending(max_attempts=OUTBOX_MAX_ATTEMPTS)
         state = StateRepository(self.store)
         run_id = state.start_run(host=socket.gethostname(), version=__version__, dry_run=self.dry_run,
                                  started_at=datetime.now(UTC), config_text=self.config_text, command=self.command)
@@ -160,10 +183,12 @@ class MonitorRun:
                     lines.append(f"reconciled again after {len(self.monitor.reconciles) - 1} reconnects")
             return RunSummary(lines)
         finally:
+            self.monitor.on_cycle = None
             if self.alerter is not None:
                 await self.alerter.drain()
             await self.close_broker()
             state.finish_run(run_id, datetime.now(UTC))
+            lease.release(datetime.now(UTC))
 
     async def close_broker(self) -> None:
         """Disconnect from a broker this run connected to (IB Gateway/TWS); once."""
@@ -194,14 +219,19 @@ class MonitorRun:
 
 
 def build_replay(store: Store, cfg: RiskPilotConfig, config_text: str | None, opts: MonitorOptions,
-                 replay: ReplayOptions, *, paper_broker: Callable[..., PaperBroker] | None = None) -> MonitorRun:
+                 replay: ReplayOptions, *, paper_broker: Callable[..., PaperBroker] | None = None,
+                 lease: HeldLease | None = None) -> MonitorRun:
     """The live loop over ``replay.chains`` on a simulated clock set to each day's close
     (:mod:`riskpilot.live.replay`), trading ``replay.method`` in ``replay.underlying`` through the
     paper broker with the backtest's fill model."""
     if opts.broker != "paper":
         raise WiringError(f"--replay trades on the paper broker; --broker {opts.broker!r} cannot replay history")
     chains = ChainStore(replay.chains)
-    market = ReplayMarket(chains, replay.underlying, replay.start or date(1900, 1, 1), replay.end)
+    start = resume_from(store, lease.previous if lease is not None else None, replay.underlying, replay.start,
+                        replay.end)
+    if start is not None and start != replay.start:
+        log.warning("resuming the replay of %s from %s (the store holds the days before)", replay.underlying, start)
+    market = ReplayMarket(chains, replay.underlying, start or date(1900, 1, 1), replay.end)
     clock = SimulatedClock(close_of(market.days[0]) - timedelta(seconds=1))
     model = _fill_model(opts)
     broker = (paper_broker or PaperBroker)(store, market, account=opts.account, fill_model=model, clock=clock)
@@ -235,7 +265,8 @@ def build_replay(store: Store, cfg: RiskPilotConfig, config_text: str | None, op
         warm = chains.days(replay.underlying, None, market.days[0] - timedelta(days=1))[-IV_WINDOW:]
     return MonitorRun(store=store, config=cfg, config_text=config_text, clock=clock, broker=broker, risk=risk,
                       monitor=monitor, alerter=alerter, command="monitor --replay", dry_run=opts.dry_run,
-                      replay=market, speed=replay.speed, warm_up=warm)
+                      replay=market, speed=replay.speed, warm_up=warm, account=opts.account, broker_name="paper",
+                      lease=lease)
 
 
 async def paper_walk_broker(store: Store, opts: MonitorOptions, clock: Clock) -> PaperBroker:
@@ -279,46 +310,61 @@ def adopt_method_of(cfg: RiskPilotConfig, method: str | None) -> str:
 
 
 async def connect_ibkr(store: Store, settings: IbkrConfig, *, clock: Callable[[], datetime], bind: bool,
-                       command: str) -> IbkrBroker:
+                       command: str, lease: HeldLease | None = None, simulated: bool = False
+                       ) -> tuple[IbkrBroker, HeldLease]:
     """An :class:`~riskpilot.brokers.ibkr_broker.IbkrBroker` connected with ``settings``, its
-    orders found at IB mapped back through the store's order intents. The store's IBKR
-    account is checked against the connected one (refused when they differ) and, with
-    ``bind``, recorded on first use. Every failure is a :class:`WiringError` with one line."""
+    orders found at IB mapped back through the store's order intents, and the lease of the
+    connected account: ``lease`` when the caller took it (its account must be the connected
+    one), else taken here, before the store is touched. The store's IBKR account is checked
+    against the connected one (refused when they differ) and, with ``bind``, recorded on
+    first use. Every failure is a :class:`WiringError` with one line, and leaves the gateway
+    disconnected and a lease taken here released."""
     try:
         from riskpilot.brokers.ibkr_broker import IbkrBroker
     except ImportError:
         raise WiringError("Interactive Brokers needs ib_async: pip install 'riskpilot[live]'") from None
     from riskpilot.execution.port import BrokerError
-    from riskpilot.store import AccountMismatchError, AccountRepository, OrderRepository
+    from riskpilot.store import AccountMismatchError, AccountRepository, LeaseHeldError, OrderRepository
 
     broker = IbkrBroker(settings, clock=clock, order_lookup=OrderRepository(store).intended_order)
     try:
         await broker.connect()
     except BrokerError as exc:
         raise WiringError(str(exc)) from None
-    accounts = AccountRepository(store)
+    taken: HeldLease | None = None
     try:
+        if lease is None:
+            lease = taken = take_lease(store, broker.account, command=command, broker="ibkr", simulated=simulated)
+        elif lease.account != broker.account:
+            raise WiringError(f"the lease was taken for account {lease.account!r}, but IB Gateway/TWS at "
+                              f"{settings.address} trades {broker.account!r}")
+        accounts = AccountRepository(store)
         if bind:
             accounts.bind("ibkr", broker.account, datetime.now(UTC), by=command)
         else:
             accounts.check("ibkr", broker.account)
-    except AccountMismatchError as exc:
+    except (WiringError, LeaseHeldError, AccountMismatchError) as exc:
         await broker.close()
+        if taken is not None:
+            taken.release(datetime.now(UTC))
         raise WiringError(str(exc)) from None
-    return broker
+    return broker, lease
 
 
 async def read_ibkr_holdings(store: Store, cfg: RiskPilotConfig, *, account: str | None = None
-                             ) -> tuple[str, list[BrokerPosition]]:
-    """The IB account's option holdings (``riskpilot positions adopt``): connect, check the
-    store's account, read the positions, disconnect. Returns (account id, holdings)."""
+                             ) -> tuple[HeldLease, list[BrokerPosition]]:
+    """The IB account's option holdings (``riskpilot positions adopt``): connect, take the
+    account's lease (no monitor may run on it while positions are adopted), check the store's
+    account, read the positions, disconnect. Returns the lease (release it once the adoption
+    is stored or dropped; ``lease.account`` is the account id) and the holdings."""
     from riskpilot.execution.port import BrokerError
 
-    broker = await connect_ibkr(store, _ibkr_settings(cfg, account), clock=WallClock().now, bind=False,
-                                command="positions adopt --broker ibkr")
+    broker, lease = await connect_ibkr(store, _ibkr_settings(cfg, account), clock=WallClock().now, bind=False,
+                                       command="positions adopt --broker ibkr")
     try:
-        return broker.account, await broker.positions()
+        return lease, await broker.positions()
     except BrokerError as exc:
+        lease.release(datetime.now(UTC))
         raise WiringError(f"reading the account's positions failed: {exc}") from None
     finally:
         await broker.close()
@@ -339,7 +385,7 @@ def adopt_holdings(store: Store, plan: AdoptionPlan, *, broker: str, account: st
 
 async def build_live(store: Store, cfg: RiskPilotConfig, config_text: str | None, opts: MonitorOptions, *,
                      broker: BrokerPort | None = None, clock: Clock | None = None,
-                     sessions: Sessions | None = None) -> MonitorRun:
+                     sessions: Sessions | None = None, lease: HeldLease | None = None) -> MonitorRun:
     """The live loop on ``clock`` (default: the wall clock) within ``sessions`` (default by
     ``opts.sessions``) against ``broker`` (default by ``opts.broker``: the paper broker's
     random walk, or IB Gateway/TWS through :func:`connect_ibkr`). It manages the exits of
@@ -357,7 +403,7 @@ async def build_live(store: Store, cfg: RiskPilotConfig, config_text: str | None
     command = f"monitor --broker {opts.broker}" + (" --dry-run" if opts.dry_run else "")
     unknown: UnknownPositions = "ignore"
     adopt_as = "default"
-    account: str | None = opts.account
+    account = opts.account
     on_close: Callable[[], Awaitable[None]] | None = None
     if opts.broker == "ibkr":
         settings = _ibkr_settings(cfg, opts.ib_account)
@@ -365,7 +411,8 @@ async def build_live(store: Store, cfg: RiskPilotConfig, config_text: str | None
         if unknown == "adopt":
             adopt_as = adopt_method_of(cfg, settings.adopt_method)
         if broker is None:
-            ib = await connect_ibkr(store, settings, clock=clock.now, bind=not opts.dry_run, command=command)
+            ib, lease = await connect_ibkr(store, settings, clock=clock.now, bind=not opts.dry_run, command=command,
+                                           lease=lease, simulated=isinstance(clock, SimulatedClock))
             broker, account, on_close = ib, ib.account, ib.close
     elif opts.broker != "paper":
         raise WiringError(f"--broker {opts.broker!r}: use paper or ibkr")
@@ -375,13 +422,16 @@ async def build_live(store: Store, cfg: RiskPilotConfig, config_text: str | None
         broker = await paper_walk_broker(store, opts, clock)
     alerter = None if opts.dry_run else Alerter.from_config(store, cfg.alerts, clock=clock.now)
     risk = RiskManager(cfg, equity=opts.equity)
-    quotes = QuoteFetcher.from_config(broker, clock, cfg.monitoring)
+    # On a simulated clock (a simulated trading day) the call limit counts simulated seconds.
+    limiter = (ClockLimiter(clock, cfg.monitoring.max_api_calls_per_minute) if isinstance(clock, SimulatedClock)
+               else None)
+    quotes = QuoteFetcher.from_config(broker, clock, cfg.monitoring, limiter=limiter)
     executor = ExitExecutor(broker, store, cfg, clock, alerter)
     monitor = PositionMonitor(store, broker, risk, cfg, clock, executor=executor, alerts=alerter, quotes=quotes,
                               dry_run=opts.dry_run, unknown_positions=unknown, adopt_method=adopt_as)
     return MonitorRun(store=store, config=cfg, config_text=config_text, clock=clock, broker=broker, risk=risk,
                       monitor=monitor, alerter=alerter, command=command, dry_run=opts.dry_run, sessions=sessions,
-                      account=account, on_close=on_close)
+                      account=account, broker_name=opts.broker, lease=lease, on_close=on_close)
 
 
 __all__ = [

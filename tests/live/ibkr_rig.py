@@ -114,6 +114,8 @@ class IbRig:
         if self.run is not None:
             await self.run.monitor.shutdown(1.0)
             await self.run.close_broker()
+            if self.run.lease is not None:
+                self.run.lease.release(datetime.now(UTC))
 
     async def cycle(self, seconds: float = 30.0, *, settle: float = 0.02) -> Any:
         """Let quotes reach the client, advance the clock, run one cycle and its exits."""

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -179,4 +180,71 @@ def test_a_real_broker_may_not_run_outside_the_exchange_sessions(tmp_path: Path)
 
             asyncio.run(build_live(store, RiskPilotConfig(), None, MonitorOptions(broker="ibkr", sessions="always")))
     finally:
+        store.close()
+
+
+@pytest.fixture
+def db_url(backend: str, tmp_path: Path) -> Iterator[str]:
+    """A migrated store for a subprocess: a SQLite file, or a fresh PostgreSQL schema (the
+    ``backend`` fixture skips PostgreSQL with its reason when it is unreachable)."""
+    if backend == "sqlite":
+        yield _db(tmp_path)
+        return
+    from riskpilot.store.testing import pg_schema, pg_test_url
+
+    with pg_schema() as schema:
+        url = f"{pg_test_url()}?options=-csearch_path%3D{schema}"
+        Store.open(url).close()
+        yield url
+
+
+def test_a_second_monitor_on_the_same_account_is_refused_within_5_seconds_naming_the_holder(db_url: str) -> None:
+    import asyncio
+
+    from riskpilot.store import LeaseRepository
+
+    pid = asyncio.run(_open_paper_spread(db_url))
+    first = subprocess.Popen(
+        [*_CLI, "monitor", "--db", db_url, "--broker", "paper", "--sessions", "always"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    store = Store.open(db_url)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            lease = LeaseRepository(store).current("paper")
+            if lease is not None and lease.released_at is None and lease.last_cycle_at is not None:
+                break
+            assert first.poll() is None, first.communicate()
+            time.sleep(0.1)
+        else:
+            pytest.fail("the first monitor took no lease within 60 s")
+        with store.read() as s:
+            runs_before = s.query(RunRow).count()
+        before = PositionRepository(store).get(pid).position
+        started = time.monotonic()
+        second = subprocess.run(
+            [*_CLI, "monitor", "--db", db_url, "--broker", "paper", "--sessions", "always"],
+            capture_output=True, text=True, timeout=30,
+        )
+        took = time.monotonic() - started
+        assert second.returncode != 0 and took < 5.0, (second.returncode, took, second.stderr)
+        assert f"account 'paper' is already monitored by monitor --broker paper (pid {first.pid} on " in second.stderr
+        assert "Traceback" not in second.stderr
+        # Nothing else changed: no run recorded by the second, the position untouched by it,
+        # and `halt` still works beside the running monitor (it never takes the lease).
+        with store.read() as s:
+            assert s.query(RunRow).count() == runs_before
+        assert PositionRepository(store).get(pid).position.quantity == before.quantity
+        halt = subprocess.run([*_CLI, "halt", "--db", db_url, "--reason", "beside the monitor"], capture_output=True,
+                              text=True, timeout=60)
+        assert halt.returncode == 0, halt.stderr
+        first.send_signal(signal.SIGTERM)
+        _, err = first.communicate(timeout=30)
+        assert first.returncode == 0, err
+        lease = LeaseRepository(store).current("paper")
+        assert lease is not None and lease.released_at is not None
+    finally:
+        if first.poll() is None:
+            first.kill()
         store.close()

@@ -45,6 +45,7 @@ from riskpilot.config.redact import RedactingFilter, redact_url, scrub, secret_f
 from riskpilot.config.schema import AlertsConfig
 from riskpilot.execution.clock import WallClock
 from riskpilot.store import StateRepository, Store
+from riskpilot.store.fills import exit_executed_key
 from riskpilot.store.models import AlertLevel
 
 log = logging.getLogger(__name__)
@@ -262,6 +263,10 @@ class Alerter:
             raise ValueError("a HOLD decision is not an alert: only non-HOLD decisions are sent")
         payload: dict[str, Any] = _jsonable(fields)
         position_id = fields.get("position_id")
+        # An exit's exit_executed alert was stored with the fill that completed the exit (the
+        # outbox): raising it again delivers that row instead of storing a second one.
+        exit_id = fields.get("exit_id")
+        key = exit_executed_key(int(exit_id)) if k is AlertKind.EXIT_EXECUTED and exit_id is not None else None
         alert_id = self._state.add_alert(
             severity,
             k.value,
@@ -269,6 +274,7 @@ class Alerter:
             self._clock(),
             position_id=str(position_id) if position_id is not None else None,
             payload=payload or None,
+            dedupe_key=key,
         )
         return alert_id, k, severity, payload
 
@@ -278,8 +284,12 @@ class Alerter:
         return await self._deliver(alert_id, k, severity, message, payload)
 
     async def __call__(self, kind: str, message: str, **fields: Any) -> None:
-        """Store the alert and deliver it in the background (the :class:`AlertSink` form)."""
+        """Store the alert and deliver it in the background (the :class:`AlertSink` form); an
+        outbox row already delivered (by :meth:`deliver_pending` after a restart) is not sent
+        again."""
         alert_id, k, severity, payload = self.record(kind, message, **fields)
+        if k is AlertKind.EXIT_EXECUTED and self._state.get_alert(alert_id).delivered_at is not None:
+            return
         task = asyncio.get_running_loop().create_task(self._deliver(alert_id, k, severity, message, payload))
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)

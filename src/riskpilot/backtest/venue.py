@@ -160,6 +160,9 @@ class SimulatedVenue:
         self._seq += 1
         return f"{self.result.underlying}-{self.result.method}-{self._seq:05d}"
 
+    def entries_on(self, day: date) -> int:
+        return sum(1 for info in self.book.values() if info.opened == day)
+
     async def enter(self, plan: EntryPlan) -> EntryResult:
         cand = plan.candidate
         res = simulate_fill(cand.legs, Side.BUY, plan.quantity, OrderType.MARKET, None, plan.quotes, self.model)

@@ -14,10 +14,17 @@ import asyncio
 import logging
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from riskpilot.cli.common import DB_HELP, DB_URL_ENV, fail, load_cfg, open_store
+
+if TYPE_CHECKING:
+    from riskpilot.execution.port import BrokerPosition
+    from riskpilot.live.adopt import GroupIn
+    from riskpilot.model.position import Position
+    from riskpilot.store import Store
 
 
 def register(positions_app: typer.Typer) -> None:
@@ -43,7 +50,6 @@ def register(positions_app: typer.Typer) -> None:
         from riskpilot import app as wiring
         from riskpilot.config import ConfigError
         from riskpilot.live.adopt import load_grouping
-        from riskpilot.live.adoption import describe_plan, plan_adoption
 
         cfg = load_cfg(config)
         try:
@@ -55,25 +61,38 @@ def register(positions_app: typer.Typer) -> None:
             raise fail(str(exc)) from None
         with open_store(db) as store:
             try:
-                acct, holdings = asyncio.run(wiring.read_ibkr_holdings(store, cfg, account=account))
-                plan = plan_adoption(store, holdings, method=name, now=datetime.now(UTC), grouping=groups,
-                                     source=str(grouping))
+                lease, holdings = asyncio.run(wiring.read_ibkr_holdings(store, cfg, account=account))
             except wiring.WiringError as exc:
                 raise fail(str(exc)) from None
-            except ConfigError as exc:
-                raise fail(str(exc)) from None
-            typer.echo(f"IB account {acct}: {len(holdings)} option holdings, {len(plan.adopted)} positions to adopt")
-            for line in describe_plan(plan):
-                typer.echo(f"  {line}")
-            if not plan.adopted:
-                typer.echo("nothing to adopt: every holding is already managed, or none could be grouped")
-                return
-            if not yes and not typer.confirm(f"store these {len(plan.adopted)} positions?", default=False):
-                typer.echo("nothing stored")
-                raise typer.Exit(1)
-            try:
-                stored = wiring.adopt_holdings(store, plan, broker="ibkr", account=acct)
-            except wiring.WiringError as exc:
-                raise fail(str(exc)) from None
+            try:  # the account's lease is held until the adoption is stored (or dropped)
+                stored = _confirm_and_store(store, lease.account, holdings, name, groups, grouping, yes)
+            finally:
+                lease.release(datetime.now(UTC))
         typer.echo(f"adopted {len(stored)} positions: {', '.join(p.id for p in stored)}; "
                    "`riskpilot monitor --broker ibkr` now manages their exits")
+
+
+def _confirm_and_store(store: Store, account: str, holdings: list[BrokerPosition], method: str,
+                       groups: list[GroupIn] | None, grouping: Path | None, yes: bool) -> list[Position]:
+    from riskpilot import app as wiring
+    from riskpilot.config import ConfigError
+    from riskpilot.live.adoption import describe_plan, plan_adoption
+
+    try:
+        plan = plan_adoption(store, holdings, method=method, now=datetime.now(UTC), grouping=groups,
+                             source=str(grouping))
+    except ConfigError as exc:
+        raise fail(str(exc)) from None
+    typer.echo(f"IB account {account}: {len(holdings)} option holdings, {len(plan.adopted)} positions to adopt")
+    for line in describe_plan(plan):
+        typer.echo(f"  {line}")
+    if not plan.adopted:
+        typer.echo("nothing to adopt: every holding is already managed, or none could be grouped")
+        raise typer.Exit(0)
+    if not yes and not typer.confirm(f"store these {len(plan.adopted)} positions?", default=False):
+        typer.echo("nothing stored")
+        raise typer.Exit(1)
+    try:
+        return wiring.adopt_holdings(store, plan, broker="ibkr", account=account)
+    except wiring.WiringError as exc:
+        raise fail(str(exc)) from None

@@ -26,6 +26,8 @@ from riskpilot.cli.common import DB_HELP, DB_URL_ENV, fail, load_cfg, open_store
 
 if TYPE_CHECKING:
     from riskpilot.app import MonitorRun
+    from riskpilot.config import RiskPilotConfig
+    from riskpilot.store import HeldLease, Store
 
 log = logging.getLogger("riskpilot.monitor")
 
@@ -44,6 +46,27 @@ async def _run(build: object) -> list[str]:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
     return summary.lines
+
+
+def _lease(store: Store, account: str, command: str, broker: str, *, simulated: bool) -> HeldLease:
+    """The account's lease, taken before anything is wired: a second monitor exits at once
+    naming the holder, having changed nothing."""
+    from riskpilot.store.lease import LeaseHeldError, take_lease
+
+    try:
+        return take_lease(store, account, command=command, broker=broker, simulated=simulated)
+    except LeaseHeldError as exc:
+        raise fail(str(exc)) from None
+
+
+def _ibkr_account(cfg: RiskPilotConfig, account: str | None) -> str | None:
+    """The IB account to lease before connecting, when it is known (flag, variable or YAML)."""
+    from riskpilot.config.brokers import BrokerSettingsError, ibkr_settings
+
+    try:
+        return ibkr_settings(cfg.brokers.ibkr, account=account).account
+    except BrokerSettingsError as exc:
+        raise fail(str(exc)) from None
 
 
 def register(app: typer.Typer) -> None:
@@ -79,7 +102,7 @@ def register(app: typer.Typer) -> None:
         from brokers.ibkr of --config and RISKPILOT_IBKR_* variables)."""
         logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-        from riskpilot import app as wiring
+        from riskpilot.cli.backtest import SLIPPAGE_MODELS
         from riskpilot.config.redact import install_log_redaction
 
         install_log_redaction()  # no alert URL, key or token reaches the log
@@ -90,21 +113,31 @@ def register(app: typer.Typer) -> None:
             raise fail(f"--broker {broker!r}: use paper or ibkr")
         if broker == "ibkr" and not verbose:  # ib_async logs each failed connect at ERROR; our one line says it
             logging.getLogger("ib_async").setLevel(logging.CRITICAL)
-        opts = wiring.MonitorOptions(broker=broker, dry_run=dry_run, account=account or "paper",
-                                     ib_account=account if broker == "ibkr" else None, equity=equity,
-                                     slippage=slippage, commission=commission,
-                                     sessions="always" if sessions == "always" else "exchange", walk_seed=walk_seed)
-        if opts.slippage not in wiring.SLIPPAGES:
-            raise fail(f"--slippage {slippage!r}: use one of {', '.join(wiring.SLIPPAGES)}")
+        if slippage not in SLIPPAGE_MODELS:
+            raise fail(f"--slippage {slippage!r}: use one of {', '.join(SLIPPAGE_MODELS)}")
         cfg = load_cfg(config)
         config_text = config.read_text() if config is not None else None
         if replay is None:
             from riskpilot.execution.port import BrokerError
 
             with open_store(db) as store:
+                # The lease first: a second monitor is refused before anything is wired. An IB
+                # account known only once connected (the login's only one) is leased by the
+                # wiring right after connecting, before the store is touched.
+                key = (account or "paper") if broker == "paper" else _ibkr_account(cfg, account)
+                lease = None if key is None else _lease(store, key, f"monitor --broker {broker}", broker,
+                                                        simulated=False)
+                from riskpilot import app as wiring
+
+                opts = wiring.MonitorOptions(broker=broker, dry_run=dry_run, account=account or "paper",
+                                             ib_account=account if broker == "ibkr" else None, equity=equity,
+                                             slippage=slippage, commission=commission, sessions="always"
+                                             if sessions == "always" else "exchange", walk_seed=walk_seed)
                 try:
-                    lines = asyncio.run(_run(wiring.build_live(store, cfg, config_text, opts)))
+                    lines = asyncio.run(_run(wiring.build_live(store, cfg, config_text, opts, lease=lease)))
                 except (wiring.WiringError, BrokerError) as exc:
+                    if lease is not None:
+                        lease.release(datetime.now(UTC))
                     raise fail(str(exc)) from None
             typer.echo("\n".join(lines))
             raise typer.Exit(0)
@@ -122,12 +155,18 @@ def register(app: typer.Typer) -> None:
         name = method or (next(iter(cfg.methods)) if len(cfg.methods) == 1 else None)
         if name is None or name not in cfg.methods:
             raise fail(f"--method {method or '(none)'}: choose one of the config's methods {sorted(cfg.methods)}")
-        ropts = wiring.ReplayOptions(chains=replay, underlying=und, method=name, start=parse_date(start, "--start"),
-                                     end=parse_date(end, "--end"), speed=speed)
+        first, last = parse_date(start, "--start"), parse_date(end, "--end")
         with open_store(db) as store:
+            lease = _lease(store, account or "paper", "monitor --replay", "paper", simulated=True)
+            from riskpilot import app as wiring
+
+            opts = wiring.MonitorOptions(broker=broker, dry_run=dry_run, account=account or "paper", equity=equity,
+                                         slippage=slippage, commission=commission, walk_seed=walk_seed)
+            ropts = wiring.ReplayOptions(chains=replay, underlying=und, method=name, start=first, end=last, speed=speed)
             try:
-                run = wiring.build_replay(store, cfg, config_text, opts, ropts)
+                run = wiring.build_replay(store, cfg, config_text, opts, ropts, lease=lease)
             except (wiring.WiringError, ValueError) as exc:
+                lease.release(datetime.now(UTC))
                 raise fail(str(exc)) from None
             lines = asyncio.run(_run(run))
         typer.echo("\n".join(lines))

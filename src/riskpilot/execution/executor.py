@@ -345,6 +345,7 @@ class ExitExecutor:
             triggered_at=triggered_at or now,
             rule=decision.rule,
             unrealized_pnl_at_trigger=position.pnl_dollars(mark.premium),
+            stage=decision.stage,
         )
         record = self._exits.get_exit(exit_id)
         run = _Run(position, record, ladder, 0, tactic=ladder[0].tactic.name)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Literal
 
 from riskpilot.config.schema import RiskPilotConfig
@@ -31,7 +31,7 @@ from riskpilot.execution.tactics import limit_price
 from riskpilot.execution.ticks import rule_for_legs
 from riskpilot.live.quotes import QuoteFetcher
 from riskpilot.live.reconcile import entry_order_id, record_new_fills
-from riskpilot.model.contract import Contract
+from riskpilot.model.contract import EXCHANGE_TZ, Contract
 from riskpilot.model.enums import OrderType, PositionStatus, Side
 from riskpilot.model.mark import Mark
 from riskpilot.model.order import Order, OrderPurpose
@@ -177,6 +177,10 @@ class EntryWorkflow:
             except NotFoundError:
                 return pid
             n += 1
+
+    def entries_on(self, day: date) -> int:
+        start = datetime.combine(day, time(0), tzinfo=EXCHANGE_TZ)
+        return self._positions.count_opened(self.underlying, self.method, start, start + timedelta(days=1))
 
     async def enter(self, plan: EntryPlan) -> EntryResult:
         """Send ``plan`` as one combo order and work it to its end (module docstring)."""

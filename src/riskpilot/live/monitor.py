@@ -89,7 +89,14 @@ from riskpilot.model.quote import Quote
 from riskpilot.risk.checks import ExitChecks, PositionCheck
 from riskpilot.risk.manager import RiskManager
 from riskpilot.rules.trailing_stop import TrailState
-from riskpilot.store import NotFoundError, PositionRepository, StateRepository, Store, TrailingSnapshot
+from riskpilot.store import (
+    ExitRepository,
+    NotFoundError,
+    PositionRepository,
+    StateRepository,
+    Store,
+    TrailingSnapshot,
+)
 from riskpilot.trading.entry import EntryPlan
 from riskpilot.trading.settlement import SettlementPrice
 from riskpilot.trading.step import EntryResult, StepInputs, TradingStep
@@ -216,6 +223,10 @@ class PositionMonitor:
         self._wrote = False
         self._marks: Mapping[str, Mark] = {}
         self._due: list[Position] = []
+        #: The latest exit trigger time of each position, from the store at start.
+        self._acted_at: dict[str, datetime] = {}
+        #: Called with the monitor's clock after every cycle (the wiring beats the lease).
+        self.on_cycle: Callable[[datetime], None] | None = None
         #: Open positions being monitored, by id, with their tracked state.
         self.positions: dict[str, Position] = {}
         #: Unrealized P&L in dollars at the last good mark, by position id.
@@ -304,6 +315,7 @@ class PositionMonitor:
         for sp in stored:
             if sp.position.status is PositionStatus.OPEN:
                 self._track(sp.position, now)
+        self._acted_at = ExitRepository(self.store).last_triggered(self.positions)
         self.started = True
         self._pick_up_working_exits()
         log.info("monitor started: %d open positions, trading %s", len(self.positions), self.risk.trading_state.value)
@@ -452,6 +464,8 @@ class PositionMonitor:
                                                         regime=self._regime(now)))
         finally:
             self._cycle = None
+        if self.on_cycle is not None:
+            self.on_cycle(now)
         report.checked = len(done.checks) if done.checks is not None else 0
         report.entries = done.entries
         report.refused = done.refused
@@ -471,7 +485,11 @@ class PositionMonitor:
         self._pick_up_working_exits()
 
     def due(self, now: datetime) -> Sequence[Position]:
-        due = [p for pid, p in self.positions.items() if self._force_all or self.next_due.get(pid, now) <= now]
+        # A position opened, or acted on, at this very instant is not checked again in it (a
+        # replay restarted inside a day runs that day again: what it already did stays done).
+        due = [p for pid, p in self.positions.items()
+               if (self._force_all or self.next_due.get(pid, now) <= now)
+               and p.opened_at < now and self._acted_at.get(pid, p.opened_at) < now]
         # The trailing stops before this cycle's check: a stop that moved is written.
         self._trails_before = {p.id: self.risk.trails.get(p.id) for p in due}
         self._due = due
@@ -585,6 +603,9 @@ class PositionMonitor:
     def equity(self) -> float:
         return self.entries.equity() if self.entries is not None else self.risk.equity
 
+    def entries_on(self, day: date) -> int:
+        return self.entries.entries_on(day) if self.entries is not None else 0
+
     def new_position_id(self, day: date) -> str:
         if self.entries is None:
             raise RuntimeError("this monitor enters nothing (no EntryWorkflow wired)")
@@ -691,7 +712,9 @@ class PositionMonitor:
                 if not closed_logged and sessions is not None:
                     log.warning("market closed (%s): holding every position", sessions.describe(self.clock.now()))
                     closed_logged = True
-                wait = min(to_open, 60.0)
+                if self.on_cycle is not None:
+                    self.on_cycle(self.clock.now())  # holding, alive: the lease stays beaten
+                wait = min(to_open, cap)
             else:
                 if closed_logged:
                     log.warning("market open: monitoring resumes")

@@ -12,8 +12,10 @@ and rebuild the risk book.
    has seen (less :data:`FILLS_LOOKBACK`, in case one was reported late; all of them when the
    store has none) whose fill id the store does not know, for an order the store knows, is
    applied once (``OrderRepository.record_fill``: the fill, its order, its position, its exit
-   and attempt, the day's P&L). An execution for an order the store never recorded is
-   reported (``unknown_fills``), never applied.
+   and attempt, the partial-exit stage it completes, the exit's ``exit_executed`` alert, the
+   day's P&L). An execution for an order the store never recorded is reported
+   (``unknown_fills``), never applied. Stages done are rebuilt from the filled exits
+   (``stages_rebuilt``; a repair for stores written by older versions).
 3. **Open orders.** Every order the store holds as working is asked about (``order_status``)
    and takes the broker's state; one the broker never received is marked CANCELLED with that
    reason (an exit attempt's order is re-sent by the executor's
@@ -101,6 +103,7 @@ class ReconcileReport:
     orders_never_sent: list[str] = field(default_factory=list)
     unknown_orders: list[str] = field(default_factory=list)
     entries_settled: list[str] = field(default_factory=list)
+    stages_rebuilt: list[str] = field(default_factory=list)
     position_mismatches: list[str] = field(default_factory=list)
     unknown_positions: list[str] = field(default_factory=list)
     positions_adopted: list[str] = field(default_factory=list)
@@ -123,7 +126,8 @@ class ReconcileReport:
     def findings(self) -> list[str]:
         """What an operator should read: unknown fills, orders and positions, mismatches, problems."""
         would = "would be " if self.dry_run else ""
-        out = [f"unknown broker fill {f}" for f in self.unknown_fills]
+        out = [f"stages rebuilt from filled exits: {s}" for s in self.stages_rebuilt]
+        out += [f"unknown broker fill {f}" for f in self.unknown_fills]
         out += [f"unknown order at the broker {o}: left alone" for o in self.unknown_orders]
         out += [f"position mismatch: {m}" for m in self.position_mismatches]
         out += [f"position at the broker the store does not know: {u}" for u in self.unknown_positions]
@@ -197,6 +201,10 @@ async def reconcile(
             report.fills_recorded = await record_new_fills(store, fills, risk, only=known_orders)
         except InvariantError as exc:
             report.problems.append(str(exc))
+        # A fill marks its partial-exit stage done in its own transaction; stores written before
+        # that was so are repaired from their filled exits.
+        rebuilt = PositionRepository(store).rebuild_stages()
+        report.stages_rebuilt = [f"{pid}: {', '.join(st)}" for pid, st in rebuilt.items()]
 
     # 3. Open orders.
     for rec in orders.working_orders():

@@ -27,7 +27,7 @@ import contextlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from riskpilot.brokers.paper import DayChains
 from riskpilot.data.daychain import DayChain, close_of
@@ -39,7 +39,7 @@ from riskpilot.model.mark import MarkBasis, mark_position
 from riskpilot.model.position import Position
 from riskpilot.model.quote import Quote
 from riskpilot.risk.manager import RiskManager
-from riskpilot.store import PositionRepository, Store
+from riskpilot.store import LeaseRecord, PositionRepository, Store
 from riskpilot.trading.step import EntryResult
 
 log = logging.getLogger("riskpilot.monitor")
@@ -159,6 +159,41 @@ class MarkedEquity:
         return total
 
 
+class ReplayAlreadyDoneError(ValueError):
+    """The store already holds the replayed period: resuming is the only safe way on."""
+
+
+def resume_from(store: Store, previous: LeaseRecord | None, underlying: str, start: date | None,
+                end: date | None) -> date | None:
+    """The first day a replay into ``store`` may trade, never a day already replayed (which
+    would enter every position a second time). ``previous`` is the account's lease as the
+    last monitor left it: after a replay, its clock at the last cycle says which day the
+    replay finished. Without ``start`` the replay resumes the day after; a ``start`` at or
+    before that day is refused, and so is a period in which the store holds positions of
+    ``underlying`` that no replay recorded (another run's, or an older version's)."""
+    done: date | None = None
+    if previous is not None and previous.clock == "simulated" and previous.last_cycle_at is not None:
+        done = previous.last_cycle_at.astimezone(EXCHANGE_TZ).date()
+    if done is not None:
+        if start is not None and start <= done:
+            raise ReplayAlreadyDoneError(
+                f"this store already replayed {underlying} through {done}: rerun without --start to resume "
+                f"from the next day, or replay into a fresh --db"
+            )
+        return start or done + timedelta(days=1)
+    clash = [
+        sp.position.id for sp in PositionRepository(store).load_open(tuple(PositionStatus))
+        if sp.position.underlying == underlying
+        and (start is None or sp.position.opened_on >= start) and (end is None or sp.position.opened_on <= end)
+    ]
+    if clash:
+        raise ReplayAlreadyDoneError(
+            f"the store already holds {len(clash)} {underlying} positions in the replayed period "
+            f"({clash[0]}, ...) that no replay recorded: replay into a fresh --db"
+        )
+    return start
+
+
 @dataclass(slots=True)
 class ReplayReport:
     days: list[date] = field(default_factory=list)
@@ -220,7 +255,9 @@ async def replay_days(
 __all__ = [
     "ClockLimiter",
     "MarkedEquity",
+    "ReplayAlreadyDoneError",
     "ReplayMarket",
     "ReplayReport",
     "replay_days",
+    "resume_from",
 ]

@@ -7,7 +7,7 @@ PositionMonitoringWorkflow
 
 ExitWorkflow
     Executes a decision with the :class:`~riskpilot.execution.executor.ExitExecutor`: CLOSE and
-    PARTIAL_CLOSE (a partial-exit stage is recorded done once filled), ROLL (close, then
+    PARTIAL_CLOSE (the store marks a partial-exit stage done with the fill that fills it), ROLL (close, then
     reopen further out through ``reopen`` when one is given), HOLD (nothing). After each exit the
     risk manager's book takes the exit's fills (so the day's P&L and the circuit breaker see
     them), and the trailing stop goes with the position: kept while units remain, dropped
@@ -34,7 +34,6 @@ from riskpilot.model.order import Order
 from riskpilot.model.position import Position
 from riskpilot.risk.checks import ExitChecks
 from riskpilot.risk.manager import RiskManager
-from riskpilot.store import PositionRepository
 
 log = logging.getLogger("riskpilot.monitor")
 
@@ -116,7 +115,6 @@ class ExitWorkflow:
         self.risk = risk
         self.dry_run = dry_run
         self.reopen = reopen
-        self._positions = PositionRepository(executor.store)
 
     async def execute(self, position: Position, decision: ExitDecision, mark: Mark) -> ExitOutcome | None:
         if decision.action is ExitAction.HOLD:
@@ -128,9 +126,7 @@ class ExitWorkflow:
                         describe_order(order) if isinstance(order, Order) else order)
             return None
         outcome = await self.executor.execute(position, decision, mark)
-        await self.sync_risk(outcome)
-        if outcome.filled and decision.stage is not None:
-            self._positions.mark_stage_done(position.id, decision.stage)
+        await self.sync_risk(outcome)  # (a stage is marked done by the store with its fill)
         if outcome.filled and decision.action is ExitAction.ROLL and self.reopen is not None:
             await self.reopen(position, self.executor.clock.now())
         return outcome

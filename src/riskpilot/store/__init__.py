@@ -31,6 +31,13 @@ from typing import TYPE_CHECKING, Any
 _LAZY: dict[str, str] = {
     "AccountMismatchError": "riskpilot.store.accounts",
     "AccountRepository": "riskpilot.store.accounts",
+    "DEFAULT_TTL_SECONDS": "riskpilot.store.lease",
+    "HeldLease": "riskpilot.store.lease",
+    "LeaseHeldError": "riskpilot.store.lease",
+    "LeaseHolder": "riskpilot.store.lease",
+    "LeaseLostError": "riskpilot.store.lease",
+    "LeaseRecord": "riskpilot.store.lease",
+    "LeaseRepository": "riskpilot.store.lease",
     "AlertRecord": "riskpilot.store.records",
     "AttemptRecord": "riskpilot.store.records",
     "DB_URL_ENV": "riskpilot.store.urls",
@@ -96,6 +103,15 @@ if TYPE_CHECKING:
     from riskpilot.store.exits import (
         ExitRepository,
     )
+    from riskpilot.store.lease import (
+        DEFAULT_TTL_SECONDS,
+        HeldLease,
+        LeaseHeldError,
+        LeaseHolder,
+        LeaseLostError,
+        LeaseRecord,
+        LeaseRepository,
+    )
     from riskpilot.store.orders import (
         OrderRepository,
     )
@@ -133,6 +149,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DB_URL_ENV",
     "DEFAULT_DB_URL",
+    "DEFAULT_TTL_SECONDS",
     "OPEN_STATUSES",
     "AccountMismatchError",
     "AccountRepository",
@@ -144,7 +161,13 @@ __all__ = [
     "ExitRecord",
     "ExitRepository",
     "FillOutcome",
+    "HeldLease",
     "InvariantError",
+    "LeaseHeldError",
+    "LeaseHolder",
+    "LeaseLostError",
+    "LeaseRecord",
+    "LeaseRepository",
     "MissingIntentError",
     "Monitoring",
     "NotFoundError",

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from riskpilot.model.contract import EXCHANGE_TZ
 from riskpilot.model.enums import (
@@ -53,10 +54,13 @@ class ExitRepository:
         triggered_at: datetime,
         rule: str | None = None,
         unrealized_pnl_at_trigger: float | None = None,
+        stage: str | None = None,
     ) -> int:
         """Start working an exit of ``quantity`` units: the position becomes CLOSING with the
         exit's reason and priority. Returns the exit id; fills of its attempts' orders
-        (:meth:`record_attempt`) reduce the position as they arrive."""
+        (:meth:`record_attempt`) reduce the position as they arrive. ``stage``: the
+        partial-exit stage the exit works, marked done by its first fill in that fill's
+        transaction."""
         at = utc(triggered_at, "triggered_at")
         with self.store.transaction() as s:
             pos = lock_position(s, position_id)
@@ -73,6 +77,7 @@ class ExitRepository:
                 filled_quantity=0,
                 unrealized_pnl_at_trigger=unrealized_pnl_at_trigger,
                 triggered_at=at,
+                stage=stage,
             )
             s.add(ex)
             pos.status = PositionStatus.CLOSING
@@ -201,6 +206,18 @@ class ExitRepository:
             add_daily(s, done.astimezone(EXCHANGE_TZ).date(), realized, commission, done)
             s.flush()
             return ex.id
+
+    def last_triggered(self, position_ids: Iterable[str]) -> dict[str, datetime]:
+        """The latest exit trigger time of each of ``position_ids`` that has an exit."""
+        ids = list(position_ids)
+        if not ids:
+            return {}
+        with self.store.read() as s:
+            rows = s.execute(
+                select(PositionExitRow.position_id, func.max(PositionExitRow.triggered_at))
+                .where(PositionExitRow.position_id.in_(ids)).group_by(PositionExitRow.position_id)
+            ).all()
+        return {pid: at for pid, at in rows if at is not None}
 
     def get_exit(self, exit_id: int) -> ExitRecord:
         with self.store.read() as s:

@@ -18,6 +18,8 @@ from riskpilot.model.order import Fill, Order, OrderPurpose
 from riskpilot.model.position import premium_sign
 from riskpilot.model.status import OrderStatus
 from riskpilot.store.models import (
+    AlertLevel,
+    AlertRow,
     ExitAttemptRow,
     ExitStatus,
     OrderIntentRow,
@@ -104,7 +106,7 @@ p AS (
     FOR UPDATE
 ),
 e AS (
-    SELECT x.quantity, x.filled_quantity, x.fill_price
+    SELECT x.quantity, x.filled_quantity, x.fill_price, x.stage, x.tactic, x.priority
     FROM position_exits AS x
     WHERE x.id = (SELECT exit_id FROM o)
     FOR UPDATE
@@ -113,6 +115,7 @@ k0 AS (
     SELECT o.*, p.quantity AS pos_qty, p.status AS pos_status, p.premium_type,
            p.entry_premium, p.multiplier,
            e.quantity AS exit_qty, e.filled_quantity AS exit_filled, e.fill_price AS exit_price,
+           e.stage AS exit_stage, e.tactic AS exit_tactic, e.priority AS exit_priority,
            EXISTS (SELECT 1 FROM fills WHERE fill_id = CAST(:fid AS VARCHAR)) AS known,
            o.filled_quantity + CAST(:qty AS INTEGER) AS new_filled
     FROM o LEFT JOIN p ON TRUE LEFT JOIN e ON TRUE
@@ -135,7 +138,10 @@ k AS (
             * k0.multiplier * CAST(:qty AS INTEGER)
         ELSE 0.0 END AS realized,
         (k0.purpose = 'CLOSE' AND k0.position_id IS NOT NULL AND k0.attempt_id IS NOT NULL
-         AND k0.exit_filled + CAST(:qty AS INTEGER) >= k0.exit_qty) AS exit_done
+         AND k0.exit_filled + CAST(:qty AS INTEGER) >= k0.exit_qty) AS exit_done,
+        (COALESCE(k0.exit_price, 0.0) * k0.exit_filled
+         + CAST(:price AS DOUBLE PRECISION) * CAST(:qty AS INTEGER))
+        / NULLIF(k0.exit_filled + CAST(:qty AS INTEGER), 0) AS exit_new_price
     FROM k0
 ),
 ins AS (
@@ -174,7 +180,13 @@ up AS (
             ELSE positions.status END,
         closed_at = CASE WHEN k.purpose = 'CLOSE'
                               AND positions.quantity - CAST(:qty AS INTEGER) = 0
-                         THEN CAST(:at AS TIMESTAMPTZ) ELSE positions.closed_at END
+                         THEN CAST(:at AS TIMESTAMPTZ) ELSE positions.closed_at END,
+        stages_done = CASE WHEN k.purpose = 'CLOSE' AND k.attempt_id IS NOT NULL AND k.exit_stage IS NOT NULL
+                           THEN (SELECT json_agg(v ORDER BY v) FROM (
+                                   SELECT jsonb_array_elements_text(
+                                       COALESCE(positions.stages_done::jsonb, '[]'::jsonb)) AS v
+                                   UNION SELECT k.exit_stage) AS st)
+                           ELSE positions.stages_done END
     FROM k, ins
     WHERE positions.id = k.position_id
     RETURNING positions.quantity, positions.status
@@ -189,14 +201,28 @@ ua AS (
 ue AS (
     UPDATE position_exits SET
         filled_quantity = k.exit_filled + CAST(:qty AS INTEGER),
-        fill_price = (COALESCE(k.exit_price, 0.0) * k.exit_filled
-                      + CAST(:price AS DOUBLE PRECISION) * CAST(:qty AS INTEGER))
-                     / (k.exit_filled + CAST(:qty AS INTEGER)),
+        fill_price = k.exit_new_price,
         status = CASE WHEN k.exit_done THEN 'EXECUTED' ELSE position_exits.status END,
         executed_at = CASE WHEN k.exit_done THEN CAST(:at AS TIMESTAMPTZ)
                            ELSE position_exits.executed_at END
     FROM k, ins
     WHERE position_exits.id = k.exit_id AND k.purpose = 'CLOSE' AND k.position_id IS NOT NULL
+),
+ual AS (
+    INSERT INTO alerts (created_at, level, kind, position_id, message, payload, delivered_at,
+                        delivery_attempts, dedupe_key)
+    SELECT CAST(:at AS TIMESTAMPTZ), 'INFO', 'exit_executed', k.position_id,
+           format('exit of %s filled: %s at %s with %s', k.position_id,
+                  k.exit_filled + CAST(:qty AS INTEGER),
+                  to_char(k.exit_new_price, 'FM9999999990.0000'), k.exit_tactic),
+           json_build_object('position_id', k.position_id, 'exit_id', k.exit_id,
+                             'priority', k.exit_priority, 'tactic', k.exit_tactic,
+                             'fill_price', k.exit_new_price,
+                             'filled_quantity', k.exit_filled + CAST(:qty AS INTEGER)),
+           NULL, 0, 'exit_executed:' || k.exit_id
+    FROM k, ins
+    WHERE k.exit_done
+    ON CONFLICT (dedupe_key) DO NOTHING
 ),
 ud AS (
     INSERT INTO daily_pnl (trade_date, realized_pnl, unrealized_pnl, commissions, updated_at)
@@ -315,20 +341,52 @@ def apply_to_exit(
     at: datetime,
     pos_status: PositionStatus | None,
 ) -> PositionStatus | None:
-    """Add a closing fill to its exit; when the exit completes and units remain, the
-    position goes back from CLOSING to OPEN. Returns the position's status."""
+    """Add a closing fill to its exit, in the fill's transaction: the partial-exit stage the
+    exit works is marked done on its first fill; when the exit completes, its
+    ``exit_executed`` alert is written (the outbox row, see :func:`exit_executed_alert`) and,
+    when units remain, the position goes back from CLOSING to OPEN. Returns the position's
+    status."""
     ex = s.execute(select(PositionExitRow).where(PositionExitRow.id == exit_id).with_for_update()).scalar_one()
     prev = (ex.fill_price or 0.0) * ex.filled_quantity
     ex.filled_quantity += fill.quantity
     ex.fill_price = (prev + fill.price * fill.quantity) / ex.filled_quantity
+    pos: PositionRow | None = None
+    if ex.stage is not None:
+        pos = s.get(PositionRow, position_id)
+        if pos is not None and ex.stage not in (pos.stages_done or ()):
+            pos.stages_done = sorted({*(pos.stages_done or ()), ex.stage})
     if ex.filled_quantity >= ex.quantity:
         ex.status = ExitStatus.EXECUTED
         ex.executed_at = at
+        s.add(exit_executed_alert(ex, at))
         if pos_status is PositionStatus.CLOSING:
-            pos = s.get(PositionRow, position_id)
+            pos = pos or s.get(PositionRow, position_id)
             if pos is not None and pos.quantity > 0:
                 pos.status = PositionStatus.OPEN
                 return PositionStatus.OPEN
     return pos_status
+
+
+#: Alert kind and severity of the outbox row written when an exit completes (the alerts
+#: package's ``exit_executed``, INFO).
+EXIT_EXECUTED = "exit_executed"
+
+
+def exit_executed_key(exit_id: int) -> str:
+    """The dedupe key of an exit's ``exit_executed`` alert: one row per exit, ever."""
+    return f"{EXIT_EXECUTED}:{exit_id}"
+
+
+def exit_executed_alert(ex: PositionExitRow, at: datetime) -> AlertRow:
+    """The outbox row of a completed exit: stored with the fill that completes it, delivered
+    after the commit (and again on start, if a kill came between)."""
+    price = ex.fill_price if ex.fill_price is not None else float("nan")
+    return AlertRow(
+        created_at=at, level=AlertLevel.INFO, kind=EXIT_EXECUTED, position_id=ex.position_id,
+        message=f"exit of {ex.position_id} filled: {ex.filled_quantity} at {price:.4f} with {ex.tactic}",
+        payload={"position_id": ex.position_id, "exit_id": ex.id, "priority": ex.priority.name, "tactic": ex.tactic,
+                 "fill_price": ex.fill_price, "filled_quantity": ex.filled_quantity},
+        delivered_at=None, delivery_attempts=0, dedupe_key=exit_executed_key(ex.id),
+    )
 
 

@@ -278,6 +278,8 @@ class PositionExitRow(Base):
     unrealized_pnl_at_trigger: Mapped[float | None]
     triggered_at: Mapped[datetime]
     executed_at: Mapped[datetime | None]
+    # Revision 0004: the partial-exit stage this exit works (its fill marks the stage done).
+    stage: Mapped[str | None] = mapped_column(String(64))
 
 
 class ExitAttemptRow(Base):
@@ -329,6 +331,9 @@ class AlertRow(Base):
     # Revision 0003: why the last delivery failed (NULL once delivered) and how often it was tried.
     delivery_error: Mapped[str | None] = mapped_column(Text)
     delivery_attempts: Mapped[int] = mapped_column(default=0, server_default="0")
+    # Revision 0004: set on an alert the store writes with the change it reports (an outbox
+    # row), so raising that alert again delivers this row instead of a second one.
+    dedupe_key: Mapped[str | None] = mapped_column(String(96), unique=True)
 
 
 class DailyPnlRow(Base):
@@ -371,6 +376,28 @@ class RunRow(Base):
     host: Mapped[str] = mapped_column(String(255))
     version: Mapped[str] = mapped_column(String(64))
     dry_run: Mapped[bool] = mapped_column(Boolean)
+
+
+class MonitorLeaseRow(Base):
+    """Revision 0004: the monitor that holds an account (one live monitor per account). Held
+    while ``released_at`` is NULL and ``expires_at`` is ahead; ``last_cycle_at`` is the
+    monitor's own clock at its last cycle (market time in a replay)."""
+
+    __tablename__ = "monitor_leases"
+
+    account: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder_id: Mapped[str] = mapped_column(String(64))
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int]
+    command: Mapped[str | None] = mapped_column(String(128))
+    broker: Mapped[str | None] = mapped_column(String(32))
+    clock: Mapped[str] = mapped_column(String(16))
+    acquired_at: Mapped[datetime]
+    heartbeat_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    released_at: Mapped[datetime | None]
+    last_cycle_at: Mapped[datetime | None]
+    broker_connected: Mapped[bool | None] = mapped_column(Boolean)
 
 
 # --- paper broker (revision 0002) -----------------------------------------------------------

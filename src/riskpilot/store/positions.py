@@ -17,6 +17,7 @@ from riskpilot.store.database import Store
 from riskpilot.store.models import (
     LegRow,
     MethodRow,
+    PositionExitRow,
     PositionRow,
     TrailingStopStateRow,
 )
@@ -89,6 +90,19 @@ class PositionRepository:
         tracked state and trailing state, in three queries whatever their number."""
         with self.store.read() as s:
             return self._load(s, None, tuple(statuses))
+
+    def count_opened(self, underlying: str, method: str, since: datetime, until: datetime) -> int:
+        """How many positions of ``underlying`` and ``method`` were opened in ``[since, until)``,
+        whatever their status now (an entry that filled nothing and closed unopened counts:
+        it was the attempt)."""
+        lo, hi = utc(since, "since"), utc(until, "until")
+        with self.store.read() as s:
+            rows = s.execute(
+                select(PositionRow.id).join(LegRow, (LegRow.position_id == PositionRow.id) & (LegRow.leg_index == 0))
+                .where(PositionRow.method == method, LegRow.underlying == underlying,
+                       PositionRow.opened_at >= lo, PositionRow.opened_at < hi)
+            ).all()
+        return len(rows)
 
     def _load(
         self,
@@ -180,11 +194,31 @@ class PositionRepository:
             existing.state = dict(t.state)
             existing.updated_at = at
 
-    def mark_stage_done(self, position_id: str, stage: str) -> None:
+    def rebuild_stages(self) -> dict[str, list[str]]:
+        """Make every open position's done stages include the stage of each of its exits that
+        has filled (a fill marks its stage done in its own transaction; this repairs stores
+        written before that was so). Returns the stages added, by position id."""
+        added: dict[str, list[str]] = {}
         with self.store.transaction() as s:
-            row = lock_position(s, position_id)
-            if stage not in row.stages_done:
-                row.stages_done = sorted({*row.stages_done, stage})
+            filled = s.execute(
+                select(PositionExitRow.position_id, PositionExitRow.stage)
+                .join(PositionRow, PositionRow.id == PositionExitRow.position_id)
+                .where(PositionExitRow.stage.is_not(None), PositionExitRow.filled_quantity > 0,
+                       PositionRow.status.in_(OPEN_STATUSES))
+            ).all()
+            by_pid: dict[str, set[str]] = {}
+            for pid, stage in filled:
+                if stage is not None:
+                    by_pid.setdefault(pid, set()).add(stage)
+            for pid, stages in by_pid.items():
+                row = s.get(PositionRow, pid, with_for_update=True)
+                if row is None:
+                    continue
+                missing = sorted(stages - set(row.stages_done or ()))
+                if missing:
+                    row.stages_done = sorted({*(row.stages_done or ()), *missing})
+                    added[pid] = missing
+        return added
 
     def settle_entry(self, position_id: str, *, filled_quantity: int, avg_price: float | None, at: datetime) -> None:
         """End a PENDING position's entry once its (combo) order is final: the position holds

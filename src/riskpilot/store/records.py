@@ -133,6 +133,8 @@ class ExitRecord:
     unrealized_pnl_at_trigger: float | None
     triggered_at: datetime
     executed_at: datetime | None
+    #: The partial-exit stage the exit works (None for a whole close).
+    stage: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -198,6 +198,7 @@ def exit_record(r: PositionExitRow) -> ExitRecord:
         unrealized_pnl_at_trigger=r.unrealized_pnl_at_trigger,
         triggered_at=r.triggered_at,
         executed_at=r.executed_at,
+        stage=r.stage,
     )
 
 

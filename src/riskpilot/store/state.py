@@ -74,9 +74,17 @@ class StateRepository:
         *,
         position_id: str | None = None,
         payload: dict[str, Any] | None = None,
+        dedupe_key: str | None = None,
     ) -> int:
+        """Store an alert; returns its id. With ``dedupe_key``, an alert the store already
+        holds under that key (an outbox row written with the change it reports) is returned
+        instead of a second one."""
         at = utc(at, "at")
         with self.store.transaction() as s:
+            if dedupe_key is not None:
+                known = s.execute(select(AlertRow.id).where(AlertRow.dedupe_key == dedupe_key)).scalar_one_or_none()
+                if known is not None:
+                    return int(known)
             row = AlertRow(
                 created_at=at,
                 level=level,
@@ -84,6 +92,7 @@ class StateRepository:
                 message=message,
                 position_id=position_id,
                 payload=payload,
+                dedupe_key=dedupe_key,
             )
             s.add(row)
             s.flush()

@@ -116,6 +116,11 @@ class Venue(Protocol):
 
     def new_position_id(self, day: date) -> str: ...
 
+    def entries_on(self, day: date) -> int:
+        """Entries already made on ``day`` (a step run again for the same day, after a
+        restart, counts them against the day's maximum instead of entering twice)."""
+        ...
+
     async def enter(self, plan: EntryPlan) -> EntryResult: ...
 
     async def settle(self, position: Position, price: float, reason: str, spot: SettlementPrice, day: date) -> None:
@@ -226,7 +231,7 @@ class TradingStep:
                 report.refuse("conflicting_position")  # an entry of this underlying is still working
                 return
             held.add(day_number(p.expiration))
-        for _ in range(self.max_new_positions_per_day):
+        for _ in range(self.max_new_positions_per_day - venue.entries_on(day.quote_date)):
             cand = planner.candidate(day, frozenset(held))
             if cand is None:
                 report.refuse("no_candidate")

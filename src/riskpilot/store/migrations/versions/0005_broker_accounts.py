@@ -4,8 +4,8 @@
   when it was bound and by which command. A live monitor or an adoption against another
   account of that broker is refused.
 
-Revision ID: ib1 (chained on 0003 on its branch; the lead renumbers it at merge)
-Revises: 0003
+Revision ID: ib1 (the lead renumbers it at merge)
+Revises: 0004
 Create Date: 2026-12-02
 """
 
@@ -19,7 +19,7 @@ from alembic import op
 from riskpilot.store.types import UTCDateTime
 
 revision: str = "ib1"
-down_revision: str | None = "0003"
+down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
