@@ -57,8 +57,8 @@ class FastClock:
         await asyncio.sleep(max(seconds, 0.0) / self.speed)
 
 
-def put(strike: float, exp: date = EXP) -> OptionContract:
-    return OptionContract("SPX", exp, strike, Right.PUT)
+def put(strike: float, exp: date = EXP, *, symbol: str = "SPX") -> OptionContract:
+    return OptionContract(symbol, exp, strike, Right.PUT)
 
 
 @dataclass
@@ -78,14 +78,15 @@ class IbRig:
     run: MonitorRun | None = None
 
     def vertical(self, pid: str, short: float, *, entry: float = 1.00, qty: int = 2, in_store: bool = True,
-                 method: str = "default", rule: int = 110) -> Vertical:
-        """A short put vertical (short ``short``, long ``short - 25``) held at the fake account
-        (average costs netting to ``entry``) and, with ``in_store``, as a position in the store."""
-        s_con = self.fake.add_option("SPX", EXP, short, "P", market_rule=rule)
-        l_con = self.fake.add_option("SPX", EXP, short - 25, "P", market_rule=rule)
+                 method: str = "default", symbol: str = "SPX", width: float = 25, rule: int = 110) -> Vertical:
+        """A short put vertical (short ``short``, long ``short - width``) held at the fake account
+        (average costs netting to ``entry``) and, with ``in_store``, as a position in the store.
+        ``rule``: the IB market rule of its legs (110 nickel-dime, 32 penny-pilot, 239 pennies)."""
+        s_con = self.fake.add_option(symbol, EXP, short, "P", market_rule=rule)
+        l_con = self.fake.add_option(symbol, EXP, short - width, "P", market_rule=rule)
         self.fake.add_position(s_con, -qty, (entry + 1.00) * 100)
         self.fake.add_position(l_con, qty, 1.00 * 100)
-        legs = (Leg(put(short), -1), Leg(put(short - 25), 1))
+        legs = (Leg(put(short, symbol=symbol), -1), Leg(put(short - width, symbol=symbol), 1))
         pos = Position(pid, legs, PremiumType.CREDIT, entry, qty, self.clock.now() - timedelta(days=3), method)
         if in_store:
             PositionRepository(self.store).open_position(pos)
@@ -110,9 +111,10 @@ class IbRig:
         assert self.run is not None, "build() first"
         return self.run.monitor
 
-    async def close(self) -> None:
+    async def close(self, grace: float = 1.0) -> None:
+        """Stop as SIGTERM does: exits in flight get ``grace`` seconds, then stay WORKING."""
         if self.run is not None:
-            await self.run.monitor.shutdown(1.0)
+            await self.run.monitor.shutdown(grace)
             await self.run.close_broker()
             if self.run.lease is not None:
                 self.run.lease.release(datetime.now(UTC))

@@ -177,6 +177,39 @@ async def test_disconnect_mid_exit_holds_decisions_reconciles_and_sends_nothing_
         await rig.close()
 
 
+async def test_a_fill_while_no_monitor_runs_is_recorded_by_the_next_starts_reconciliation(
+    sqlite: Store, fake: FakeTws
+) -> None:
+    rig = _rig(sqlite, fake, SimulatedClock(T0))
+    rig.vertical("spx-1", 2700.0, entry=1.00, qty=2)
+    rig.quote("spx-1", (1.50, 1.60))  # profit target: the fair limit 0.55 rests (IB fills at 0.65)
+    fake.plan_next(FillPlan(mode="never"))
+    await rig.build()
+    task = None
+    try:
+        await rig.monitor.start()
+        await rig.monitor.check_once()
+        await until(lambda: [o.status for o in fake.orders.values()] == ["Submitted"], what="the resting order")
+        task = rig.monitor.in_flight["spx-1"]
+    finally:
+        await rig.close(grace=0.0)  # the monitor goes away; its exit stays WORKING in the store
+    assert task is not None and task.done()
+    [order] = fake.orders.values()
+    fake._fill(order, 2, -0.55)  # IB fills it while nobody is connected
+    again = _rig(sqlite, fake, rig.clock)
+    await again.build()
+    try:
+        report = await again.monitor.start()
+        assert report is not None and len(report.fills_recorded) == 1 and not report.unknown_fills
+        await again.monitor.wait_exits()
+        [ex] = ExitRepository(sqlite).exits_for("spx-1")
+        assert ex.status is ExitStatus.EXECUTED and ex.fill_price == pytest.approx(0.55)
+        assert set(_placed(fake).values()) == {1} and len(_placed(fake)) == 1  # nothing sent again
+        assert PositionRepository(sqlite).get("spx-1").position.status is PositionStatus.CLOSED
+    finally:
+        await again.close()
+
+
 async def test_dry_run_logs_the_order_it_would_send_and_sends_and_writes_nothing(
     sqlite: Store, fake: FakeTws, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -200,6 +233,35 @@ async def test_dry_run_logs_the_order_it_would_send_and_sends_and_writes_nothing
         assert [sp.position.id for sp in PositionRepository(sqlite).load_open()] == ["spx-1"]
     finally:
         await rig.close()
+
+
+async def test_a_position_at_ib_the_store_does_not_know_is_reported_or_adopted_by_policy(
+    sqlite: Store, fake: FakeTws
+) -> None:
+    clock = SimulatedClock(T0)
+    rig = _rig(sqlite, fake, clock)
+    rig.vertical("known", 2700.0)
+    rig.vertical("stranger", 2900.0, entry=1.20, qty=3, in_store=False)
+    await rig.build()
+    try:
+        ignored = await rig.monitor.start()
+        assert ignored is not None and ignored.positions_adopted == []
+        assert ignored.unknown_positions == ["adopt-SPX-20240419-vertical-1: vertical x3 [-3 SPX 2024-04-19 2900P, "
+                                             "+3 SPX 2024-04-19 2875P] CREDIT 1.2000/share, method default"]
+        assert list(rig.monitor.positions) == ["known"]
+    finally:
+        await rig.close()
+    adopting = _rig(sqlite, fake, clock, brokers={"ibkr": {**rig.config.brokers.ibkr.model_dump(),
+                                                           "unknown_positions": "adopt"}})
+    await adopting.build()
+    try:
+        report = await adopting.monitor.start()
+        assert report is not None and report.positions_adopted == ["adopt-SPX-20240419-vertical-1"]
+        assert sorted(adopting.monitor.positions) == ["adopt-SPX-20240419-vertical-1", "known"]
+        adopted = PositionRepository(sqlite).get("adopt-SPX-20240419-vertical-1").position
+        assert (adopted.entry_premium, adopted.quantity) == (pytest.approx(1.20), 3)
+    finally:
+        await adopting.close()
 
 
 async def test_live_refuses_an_account_other_than_the_stores(sqlite: Store, fake: FakeTws) -> None:

@@ -382,10 +382,13 @@ class PositionMonitor:
     # --- exits ---------------------------------------------------------------------------
     def _pick_up_working_exits(self) -> None:
         """Work every exit the store holds WORKING that no task here works (queued by
-        ``riskpilot close``, or left by a restart or an outage)."""
+        ``riskpilot close``, or left by a restart or an outage), with its own priority's
+        tactic, from where it stopped: an order it left working at the broker is followed, not
+        replaced by a more urgent one."""
         if self.exits is None or self.dry_run or self.broker_down is not None:
             return
-        for pid in working_exit_positions(self.store):
+        exits = ExitRepository(self.store)
+        for pid, exit_id in working_exit_positions(self.store).items():
             if pid in self.in_flight:
                 continue
             pos = self.positions.get(pid)
@@ -395,7 +398,7 @@ class PositionMonitor:
                 except NotFoundError:
                     continue
             decision = ExitDecision(pid, ExitAction.CLOSE, "resume the working exit", rule="resume",
-                                    priority=Priority.CRITICAL, quantity=pos.quantity)
+                                    priority=exits.get_exit(exit_id).priority, quantity=pos.quantity)
             self._spawn_exit(pos, decision, Mark(None, None, None, self.clock.now()))
 
     def _spawn_exit(self, position: Position, decision: ExitDecision, mark: Mark) -> None:
