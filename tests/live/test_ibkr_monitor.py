@@ -180,7 +180,8 @@ async def test_disconnect_mid_exit_holds_decisions_reconciles_and_sends_nothing_
 async def test_a_fill_while_no_monitor_runs_is_recorded_by_the_next_starts_reconciliation(
     sqlite: Store, fake: FakeTws
 ) -> None:
-    rig = _rig(sqlite, fake, SimulatedClock(T0))
+    clock = FastClock(T0, speed=10)  # the fair limit's 30 s last 3 s: the monitor stops within them
+    rig = _rig(sqlite, fake, clock)
     rig.vertical("spx-1", 2700.0, entry=1.00, qty=2)
     rig.quote("spx-1", (1.50, 1.60))  # profit target: the fair limit 0.55 rests (IB fills at 0.65)
     fake.plan_next(FillPlan(mode="never"))
@@ -196,7 +197,7 @@ async def test_a_fill_while_no_monitor_runs_is_recorded_by_the_next_starts_recon
     assert task is not None and task.done()
     [order] = fake.orders.values()
     fake._fill(order, 2, -0.55)  # IB fills it while nobody is connected
-    again = _rig(sqlite, fake, rig.clock)
+    again = _rig(sqlite, fake, clock)
     await again.build()
     try:
         report = await again.monitor.start()
