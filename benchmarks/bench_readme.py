@@ -55,7 +55,7 @@ def measure() -> dict[str, float]:
         cold, out = _child_cpu(command, ARGS, env)
         warm, out_again = _child_cpu(command, ARGS, env)
         # The last line gives the run's wall time; everything else must repeat exactly.
-        if "3,699" not in out or out.splitlines()[:-1] != out_again.splitlines()[:-1]:
+        if "2,666" not in out or out.splitlines()[:-1] != out_again.splitlines()[:-1]:
             raise RuntimeError(f"the README command did not print the README's results:\n{out}")
         startup, _ = _child_cpu("import riskpilot.cli", [], env)
         os.environ["RISKPILOT_CHAIN_CACHE"] = cache

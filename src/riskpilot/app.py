@@ -47,7 +47,7 @@ from riskpilot.model.position import Position
 from riskpilot.risk.manager import RiskManager
 from riskpilot.store import HeldLease, StateRepository, Store
 from riskpilot.store.lease import take_lease
-from riskpilot.trading.settlement import settlement_for
+from riskpilot.trading.settlement import OfficialValues, settlement_for
 from riskpilot.trading.signals import IV_WINDOW, MarketData, iv_filters_set
 
 if TYPE_CHECKING:  # ib_async is the `live` extra: imported when an IBKR run is wired
@@ -249,11 +249,12 @@ def build_replay(store: Store, cfg: RiskPilotConfig, config_text: str | None, op
     entries = EntryWorkflow(
         store=store, broker=broker, risk=risk, config=cfg, clock=clock, method=replay.method,
         underlying=replay.underlying, quotes=quotes, market=md, dry_run=opts.dry_run, fill_model=model,
-        equity=MarkedEquity(opts.equity, risk, store, market, clock, cfg.monitoring.mark_basis),
+        equity=MarkedEquity(opts.equity, store, market, clock, cfg.monitoring.mark_basis),
     )
     # Expiries settle as in the backtest (not in a dry run, which writes nothing).
+    closes = DayCloses(replay.underlying, lambda lo, hi: chains.days(replay.underlying, lo, hi), market.chain)
     settlement = None if opts.dry_run else StoreSettlement(
-        store, risk, DayCloses(replay.underlying, lambda lo, hi: chains.days(replay.underlying, lo, hi), market.chain),
+        store, risk, OfficialValues(replay.underlying, closes, warn=log.warning),
         settlement_for(replay.underlying), expire=broker.expire)
     monitor = PositionMonitor(
         store, broker, risk, cfg, clock, executor=ExitExecutor(broker, store, cfg, clock, alerter), alerts=alerter,

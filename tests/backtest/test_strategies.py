@@ -97,6 +97,28 @@ def test_width_in_points_is_never_narrower_than_asked() -> None:
     assert _legs(c) == [(MID, 105.0, "C", -1), (MID, 115.0, "C", 1)]
 
 
+def test_the_default_width_is_a_share_of_spot() -> None:
+    # 1% of the spot 100 is 1 point: the first listed put at least 1 below the 85 short is 80.
+    assert StrategyConfig().width_pct_of_spot == 0.01 and StrategyConfig().width_points is None
+    assert _legs(_pick("put_credit_spread")) == [(MID, 85.0, "P", -1), (MID, 80.0, "P", 1)]
+    # 12% of spot is 12 points: at or below 73, none listed.
+    assert _pick("put_credit_spread", width_pct_of_spot=0.12) is None
+    # 5% of spot above the 115 call short: the lowest call at or above 120.
+    assert _legs(_pick("call_credit_spread", width_pct_of_spot=0.05)) == [(MID, 115.0, "C", -1), (MID, 120.0, "C", 1)]
+
+
+def test_width_by_share_of_spot_needs_the_underlying_price() -> None:
+    rows = [{**r, "underlying_price": None} for r in _expiry_rows(MID)]
+    assert _pick("put_credit_spread", day=_day(rows), width_pct_of_spot=0.01) is None
+
+
+def test_one_way_of_placing_the_wing_at_a_time() -> None:
+    with pytest.raises(ValueError, match="give one of width_points, width_pct_of_spot or long_delta"):
+        StrategyConfig(width_points=5.0, width_pct_of_spot=0.01)
+    assert StrategyConfig(width_points=5.0).width_pct_of_spot is None  # the default yields to a given width
+    assert StrategyConfig(long_delta=0.05).width_pct_of_spot is None
+
+
 def test_call_credit_spread_buys_the_wing_above() -> None:
     c = _pick("call_credit_spread", width_points=5.0)
     assert _legs(c) == [(MID, 115.0, "C", -1), (MID, 120.0, "C", 1)]

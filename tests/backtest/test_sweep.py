@@ -337,3 +337,23 @@ def test_cli_sweep_writes_rows_parquet_heatmap_and_a_self_contained_report(tmp_p
 def test_cli_sweep_refuses_bad_input_naming_the_flag(extra: list[str], message: str) -> None:
     result = CliRunner().invoke(app, ["backtest", "sweep", "--ticker", "SPY", *extra])
     assert result.exit_code == 2 and message in " ".join(result.output.split())
+
+
+def test_cli_sweep_shows_the_window_and_total_return_for_windows_under_a_year() -> None:
+    args = ["backtest", "sweep", "--ticker", "SPY", "--window", "2020-01-02:2020-03-31,2020-04-01:2020-06-30",
+            "--profit-target", "35,50", "--in-process", "--sort", "total_return"]
+    result = CliRunner().invoke(app, args, env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "window" in out and "2020-01-02:2020-03-31" in out
+    assert re.search(r"-?\d+\.\d\d% total", out) and "shorter than a year show their total return" in out
+
+
+def test_cli_sweep_sorts_by_a_rules_exit_attribution() -> None:
+    args = ["backtest", "sweep", "--ticker", "SPY", "--start", "2020-01-02", "--end", "2020-03-31",
+            "--profit-target", "35,50", "--in-process", "--sort", "edge_vs_next_rule.profit_target"]
+    result = CliRunner().invoke(app, args, env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "Top 2 runs by edge_vs_next_rule.profit_target" in result.output
+    bad = CliRunner().invoke(app, [*args[:-1], "edge_vs_next_rule.no_such_rule"])
+    assert bad.exit_code == 2 and "edge_vs_next_rule.RULE" in " ".join(bad.output.split())

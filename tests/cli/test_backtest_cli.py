@@ -31,7 +31,7 @@ def outputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     d = tmp_path_factory.mktemp("bt")
     paths = {"json": d / "run.json", "csv": d / "trades.csv", "html": d / "report.html"}
     result = runner.invoke(app, [*RUN, "--json", str(paths["json"]), "--trades", str(paths["csv"]),
-                                 "--report", str(paths["html"])])
+                                 "--report", str(paths["html"])], env={"COLUMNS": "250"})
     assert result.exit_code == 0, result.output
     return {"stdout": result.stdout, "doc": json.loads(paths["json"].read_text()), **paths}
 
@@ -132,7 +132,7 @@ def test_trades_csv_has_the_columns_and_a_row_per_trade(outputs: dict[str, Any])
     assert re.fullmatch(r"-1 SPY \S+ [\d.]+P / \+1 SPY \S+ [\d.]+P", rows[0]["legs"])
 
 
-def test_html_report_is_self_contained_with_four_charts(outputs: dict[str, Any]) -> None:
+def test_html_report_is_self_contained_with_every_chart(outputs: dict[str, Any]) -> None:
     page = outputs["html"].read_text()
     # No script is loaded from anywhere: every <script> carries its code inline ...
     opening_tags = re.findall(r"<script\b[^>]*>", page, flags=re.I)
@@ -145,8 +145,89 @@ def test_html_report_is_self_contained_with_four_charts(outputs: dict[str, Any])
     assert "<link" not in markup.lower() and "@import" not in markup
     for cid in CHART_IDS:
         assert f'id="{cid}"' in page
-    assert page.count("Plotly.newPlot(") == 4
+    assert page.count("Plotly.newPlot(") == len(CHART_IDS)
     assert "MODEL-PRICED" in page
+
+
+def test_html_report_has_the_sortable_trades_the_attribution_and_trader_money(outputs: dict[str, Any]) -> None:
+    page = outputs["html"].read_text()
+    trades = outputs["doc"]["trades"]
+    assert page.count('<th onclick="sortTable(this)">') == 16 and "function sortTable" in page
+    body = page[page.index('id="trades"'):]
+    assert body.count("<tr><td") == len(trades)
+    assert "What each exit rule earned" in page and "if held to next rule" in page
+    markup = re.sub(r"<script\b[^>]*>.*?</script>", "", page, flags=re.I | re.S)
+    assert not re.search(r"\$-\d", markup)  # -$2,548, never $-2,548
+    assert "-$" in markup
+    assert "buy and hold" in page and "Capital at risk" in page and "Monthly returns" in page
+
+
+def test_the_console_shows_timing_attribution_and_refusals(outputs: dict[str, Any]) -> None:
+    out = " ".join(outputs["stdout"].split())
+    assert "timing: fills at the closing quotes of the day that decided (--fill close)" in out
+    assert "expiries settle at the official SPY close" in out
+    assert "against holding on" in out and "if held to expiry" in out
+    assert "Entries refused" in out
+
+
+def test_json_timing_attribution_and_refusals_in_words(outputs: dict[str, Any]) -> None:
+    doc = outputs["doc"]
+    assert doc["timing"]["fill"] == "close" and "official SPY close" in doc["timing"]["settlement"]
+    att = doc["exit_attribution"]
+    assert sum(r["trades"] for r in att.values()) == len(doc["trades"])
+    for reason, r in att.items():
+        assert r["edge_vs_expiration"] == pytest.approx(r["pnl"] - r["pnl_if_held_to_expiration"], abs=1e-5)
+        assert r["edge_vs_next_rule"] == pytest.approx(r["pnl"] - r["pnl_if_held_to_next_rule"], abs=1e-5)
+        mine = [t for t in doc["trades"] if t["exit_reason"] == reason]
+        assert r["pnl"] == pytest.approx(sum(t["pnl"] for t in mine), abs=1e-4)
+        if reason not in ("expiration_settlement", "assignment"):
+            assert all(t["attribution"] is not None for t in mine)
+            assert r["pnl_if_held_to_expiration"] == pytest.approx(
+                sum(t["attribution"]["if_held_to_expiration"]["pnl"] for t in mine), abs=1e-4)
+    assert set(doc["entries_refused_why"]) == set(doc["entries_refused"])
+    assert doc["metrics"]["exit_edge_vs_next_rule"] == pytest.approx(
+        sum(r["edge_vs_next_rule"] for k, r in att.items() if k not in ("expiration_settlement", "assignment")),
+        abs=1e-4)
+
+
+def test_a_run_without_trades_says_why_and_what_to_change() -> None:
+    result = runner.invoke(app, ["backtest", "run", "--ticker", "SPY", "--start", "2020-01-02", "--end",
+                                 "2020-02-28", "--min-dte", "400", "--max-dte", "420"], env={"COLUMNS": "250"})
+    assert result.exit_code == 0, result.output
+    out = " ".join(result.stdout.split())
+    assert "No trade: entries were refused" in out
+    assert re.search(r"no put_credit_spread with its short strike in 0.05-0.15 \|delta\| and 400-420 DTE, "
+                     r"1% of spot wide \(--width-pct\), on \d+ days: widen --min-delta/--max-delta or "
+                     r"--min-dte/--max-dte", out), out
+
+
+def test_help_prints_the_defaults_of_the_effective_configuration(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["backtest", "run", "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    out = " ".join(result.stdout.split())
+    assert "Percent of the entry premium (default: 35)" in out  # the built-in profit target, 0.35
+    assert "Short strike |delta|, low end (default: 0.05)" in out
+    assert "(default: 1% of spot)" in out and "(default: close)" in out and "(default: orats)" in out
+    assert "trailing stop 2%/1.5% (debit positions only; off for credit)" in out
+    assert "{cfg:" not in out and "{spec:" not in out
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("methods:\n  m: {exit_rules: {profit_target: {profit_target_pct: 0.65}},"
+                   " strategy: {kind: iron_condor, width_points: 10}}\n")
+    result = runner.invoke(app, ["backtest", "run", "--config", str(cfg), "--help"], env={"COLUMNS": "200"})
+    out = " ".join(result.stdout.split())
+    assert "Percent of the entry premium (default: 65)" in out
+    assert "(default: 10 points)" in out and "(default: iron_condor)" in out
+    assert f"Defaults shown: {cfg}, method m" in out
+
+
+def test_fill_next_runs_and_says_so(tmp_path: Path) -> None:
+    out = tmp_path / "next.json"
+    result = runner.invoke(app, [*RUN, "--fill", "next", "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "filled at the next day's quotes (--fill next)" in " ".join(result.stdout.split())
+    doc = json.loads(out.read_text())
+    assert doc["timing"]["fill"] == "next"
+    assert all(t["entry_date"] > doc["equity"][0]["date"] for t in doc["trades"])  # nothing fills on day one
 
 
 @pytest.mark.parametrize(
@@ -160,6 +241,9 @@ def test_html_report_is_self_contained_with_four_charts(outputs: dict[str, Any])
         (["--min-delta", "0.3", "--max-delta", "0.1"], r"--min-delta 0.3 is above --max-delta 0.1"),
         (["--slippage", "bogus"], r"--slippage: Input should be 'none', 'pct', 'spread', 'orats' or 'volume'"),
         (["--strategy", "butterfly"], r"--strategy: Input should be 'put_credit_spread'"),
+        (["--fill", "open"], r"--fill: Input should be 'close' or 'next'"),
+        (["--width", "5", "--width-pct", "1"], r"give one of --width \(points\), --width-pct \(percent of spot\) "
+         r"or --long-delta, not --width and --width-pct"),
     ],
 )
 def test_bad_flags_get_clear_errors(flags: list[str], message: str) -> None:

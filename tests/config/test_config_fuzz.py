@@ -91,7 +91,7 @@ def _invariant_problem(cfg: RiskPilotConfig) -> str | None:
                 pt = rules.profit_target
                 if pt.enabled and pt.profit_target_pct >= 1:
                     return f"{name}/{regime}: credit profit target {pt.profit_target_pct}"
-                if rules.trailing_stop.enabled and rules.trailing_stop.activation_pct >= 100:
+                if ts.enabled and ts.trail_credit and ts.activation_pct >= 100:
                     return f"{name}/{regime}: credit trailing activation {ts.activation_pct}"
     return None
 

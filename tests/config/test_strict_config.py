@@ -190,7 +190,7 @@ def test_a_5000_deep_python_mapping_when_validated_then_a_clean_error() -> None:
      "partial_exits.stages.0.profit_threshold: 1.2 can never fire"),
     ("exit_rules: {gamma_protection: {gamma_protection_pnl: 1.0}}",
      "exit_rules.gamma_protection.gamma_protection_pnl: 1 can never fire"),
-    ("trailing_stop: {activation_pct: 100}",
+    ("trailing_stop: {activation_pct: 100, trail_credit: true}",
      "trailing_stop.activation_pct: 100 can never activate: a credit premium can fall at most 100%"),
     ("partial_exits: {stages: [{name: late, profit_threshold: 0.5, exit_percentage: 50}]}\n"
      "exit_rules: {profit_target: {profit_target_pct: 0.5}}",

@@ -82,7 +82,9 @@ def ib_like_rules(draw: st.DrawFn) -> TickRule:
     bands = [(Decimal(0), incs[0])]
     edge = Decimal(0)
     for inc in incs[1:]:
-        edge += inc * draw(st.integers(1, 40))  # a multiple of inc, hence of every smaller one
+        # The next edge is a multiple of inc (hence of every smaller one): round the last edge
+        # up to inc's grid first (0.5 + 26 x 1 = 26.5 is no edge of a 1.00 band).
+        edge = (edge / inc).to_integral_value(rounding="ROUND_CEILING") * inc + inc * draw(st.integers(1, 40))
         bands.append((edge, inc))
     return TickRule.of([(float(lo), float(i)) for lo, i in bands])
 

@@ -14,6 +14,7 @@ from monitor_rig import T0, make_rig, put
 
 from riskpilot.brokers.paper import Faults
 from riskpilot.config import RiskPilotConfig
+from riskpilot.config.loader import config_from_dict
 from riskpilot.live import QuoteFetcher
 from riskpilot.model import PositionStatus, Priority, TradingState
 from riskpilot.store import ExitRepository, PositionRepository, StateRepository, Store
@@ -99,8 +100,12 @@ async def test_the_limiter_allows_60_calls_then_one_a_second(store: Store) -> No
     assert fetcher.stats.broker_calls == 61 == rig.broker.api_calls["get_quotes"]
 
 
+#: The credit spread's trailing stop, on for credit (off by default: issue 15).
+TRAIL_CREDIT = config_from_dict({"trailing_stop": {"trail_credit": True}})
+
+
 async def test_the_trailing_stop_is_stored_when_it_changes_and_not_on_every_check(store: Store) -> None:
-    rig = make_rig(store)
+    rig = make_rig(store, config=TRAIL_CREDIT)
     rig.spread("p1", 480.0, entry=1.00)
     rig.quote_spread(480.0, 0.99)  # 1% profit: the trail (2% activation) stays inactive
     await rig.monitor.start()
@@ -125,7 +130,7 @@ async def test_the_trailing_stop_is_stored_when_it_changes_and_not_on_every_chec
     assert fourth.trails_written == 0 and fourth.marks_written == 0
     assert rig.monitor.unrealized["p1"] == pytest.approx(40.0)
     # A restart takes the stop back from the store.
-    again = make_rig(store, start=rig.clock.now())
+    again = make_rig(store, config=TRAIL_CREDIT, start=rig.clock.now())
     await again.monitor.start()
     assert again.risk.trails["p1"].active and again.risk.trails["p1"].stop == pytest.approx(0.9135)
 

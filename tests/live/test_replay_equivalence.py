@@ -24,6 +24,7 @@ import pytest
 import yaml
 
 from riskpilot.backtest.runner import BacktestRun, BacktestSpec, build_config, run_spec
+from riskpilot.data.history import load_index
 from riskpilot.data.readers import read_chain
 from riskpilot.data.store import ChainStore
 from riskpilot.live import entry_order_id
@@ -75,12 +76,22 @@ SPECS: dict[str, dict[str, Any]] = {
     # Weeklies of 3 to 8 days: time and liquidity exits, urgent closes, a settlement at expiration,
     # and exits whose quotes price the close below zero (filled at 0).
     "short_dte": _BASE | dict(min_dte=3, max_dte=8, profit_target=95, stop_loss=500),
+    # A daily loss limit so tight that the circuit breaker trips: every position closed at
+    # market (CRITICAL), entries halted for the rest of the day, lifted the next trading day.
+    "breaker": _BASE | dict(profit_target=50, stop_loss=125, max_dte=30, min_dte=7),
 }
+#: Configuration each spec adds to its flags (YAML text).
+_CONFIG_YAML: dict[str, str] = {"breaker": "risk:\n  daily_loss_limit_pct: 0.0004\n"}
 
 
 @pytest.fixture(scope="module", params=sorted(SPECS))
-def spec(request: pytest.FixtureRequest, store_dir: Path) -> BacktestSpec:
-    return BacktestSpec(data=store_dir, **SPECS[request.param])
+def spec(request: pytest.FixtureRequest, store_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> BacktestSpec:
+    extra: dict[str, Any] = {}
+    if request.param in _CONFIG_YAML:
+        path = tmp_path_factory.mktemp(f"cfg_{request.param}") / "config.yaml"
+        path.write_text(_CONFIG_YAML[request.param])
+        extra["config"] = path
+    return BacktestSpec(data=store_dir, **SPECS[request.param], **extra)
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +127,7 @@ def _backtest_events(run: BacktestRun) -> list[Event]:
     ])
 
 
-def _replay_events(url: str) -> tuple[list[Event], list[LegKey]]:
+def _replay_events(url: str) -> tuple[list[Event], list[LegKey], set[LegKey]]:
     store = Store.open(url)
     try:
         positions = PositionRepository(store).load_open(tuple(PositionStatus))
@@ -138,8 +149,12 @@ def _replay_events(url: str) -> tuple[list[Event], list[LegKey]]:
         events.append((p.opened_at.astimezone(EXCHANGE_TZ).date(), legs[p.id], "OPEN", entry.filled_quantity,
                        entry.avg_fill_price, None))
     by_position: dict[str, list[tuple[object, int]]] = defaultdict(list)
+    # An exit the market cannot fill fails (a short leg bid at 0 on its expiration day: nothing
+    # to buy it back at); the backtest leaves the same exit unfilled, and both settle it.
+    failed = {legs[x.position_id] for x in exits if x.status is ExitStatus.FAILED}
+    exits = [x for x in exits if x.status is not ExitStatus.FAILED]
     for x in exits:
-        assert x.status is ExitStatus.EXECUTED, x  # nothing left working or failed
+        assert x.status is ExitStatus.EXECUTED, x  # nothing left working
         assert x.executed_at is not None and x.fill_price is not None
         by_position[x.position_id].append((x.executed_at, x.id))
     ordered = sorted(exits, key=lambda x: (x.executed_at, x.id))
@@ -151,15 +166,19 @@ def _replay_events(url: str) -> tuple[list[Event], list[LegKey]]:
         events.append((x.executed_at.astimezone(EXCHANGE_TZ).date(), legs[x.position_id], kind, x.filled_quantity,
                        x.fill_price, x.rule))
     still_open = sorted(legs[pid] for pid, q in left.items() if q > 0)
-    return _ordered(events), still_open
+    return _ordered(events), still_open, failed
 
 
 def test_replay_makes_the_backtests_entries_and_exits(backtest: BacktestRun, replay_db: str) -> None:
     want = _backtest_events(backtest)
-    got, still_open = _replay_events(replay_db)
+    got, still_open, failed = _replay_events(replay_db)
     kinds = Counter(e[2] for e in want)
-    if backtest.spec.profit_target == 50:  # the golden run: 48 closes, 3 positions left open
-        assert kinds["CLOSE"] + kinds["PARTIAL_CLOSE"] == 48 and len(backtest.result.open_positions) == 3
+    reasons = Counter(e[5] for e in want)
+    if backtest.spec.config is not None:  # the breaker run: it trips, and both drivers close alike
+        assert reasons["circuit_breaker"] >= 1, reasons
+    elif backtest.spec.profit_target == 50:  # the golden run: 40 closes, 3 positions left open
+        assert kinds["CLOSE"] + kinds["PARTIAL_CLOSE"] == 40 and len(backtest.result.open_positions) == 3
+        assert kinds["PARTIAL_CLOSE"] >= 1  # partial exits are compared too
     else:  # the settlement path is compared too
         assert kinds["SETTLE"] >= 1
     # The one documented difference (docs/monitor_replay.md): a close that the fill model
@@ -168,6 +187,18 @@ def test_replay_makes_the_backtests_entries_and_exits(backtest: BacktestRun, rep
     # (a Fill's price is a positive premium), so the replay records +|p|. The warning gives
     # p to 4 decimals.
     legs_of = {t.position_id: _legs(t.legs) for t in backtest.result.trades}
+    unfilled = {legs_of[m[1]] for w in backtest.result.warnings
+                if (m := re.match(r"\d{4}-\d\d-\d\d: exit of (\S+) \(\w+\) unfilled", w))}
+    assert failed == unfilled, f"exits failed in the replay {failed} != left unfilled by the backtest {unfilled}"
+    # The settlements took the official SPX close of the expiration day (the chain's own close
+    # differs by up to a few points), in both runs alike (compared below).
+    spx = load_index("SPX")
+    for t in backtest.result.trades:
+        if t.exit_reason == "expiration_settlement":
+            close = float(spx.loc[str(t.closed), "close"])
+            short, long = sorted(t.legs, key=lambda leg: leg.quantity)
+            assert t.exit_premium == pytest.approx(max(short.contract.strike - close, 0)
+                                                   - max(long.contract.strike - close, 0), abs=1e-9)
     clamped: dict[tuple[date, LegKey], float] = {}
     for warning in backtest.result.warnings:
         m = re.match(r"(\d{4}-\d\d-\d\d): closing (\S+) priced at (-[\d.]+) \(inconsistent quotes\)", warning)

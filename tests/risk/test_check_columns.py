@@ -30,7 +30,8 @@ CONFIG = config_from_dict({
         "default": {},
         "tight": {
             "exit_rules": {
-                "trailing_stop": {"enabled": True, "activation_pct": 10, "trailing_pct": 20},
+                # Credit positions trailed here; the default method trails debit ones only.
+                "trailing_stop": {"enabled": True, "activation_pct": 10, "trailing_pct": 20, "trail_credit": True},
                 "profit_target": {"profit_target_pct": 0.3},
             }
         },
@@ -57,6 +58,8 @@ def reference(
         ev = rm.evaluator(pos.method)
         cfg = rm._trail_configs[(pos.method, None)]
         trail = rm_trails.get(pos.id)
+        if cfg is not None and pos.is_credit and not cfg.trail_credit:
+            cfg = None  # credit positions are not trailed by this method
         if trail is None and cfg is not None:
             trail = TrailState.new(pos.entry_premium, credit=pos.is_credit)
         ctx, new_pos, trail = prepare_context(pos, m, NOW, trail=trail, trail_config=cfg, portfolio=view)

@@ -98,7 +98,8 @@ def test_check_position_exits_updates_tracked_state_from_good_marks_only() -> No
 
 
 def test_check_position_exits_trailing_stop_on_credit_triggers_high() -> None:
-    cfg = config_from_dict({"trailing_stop": {"activation_pct": 20, "trailing_pct": 25, "min_move_pct": 1},
+    cfg = config_from_dict({"trailing_stop": {"activation_pct": 20, "trailing_pct": 25, "min_move_pct": 1,
+                                              "trail_credit": True},
                             "exit_rules": {"profit_target": {"profit_target_pct": 0.9}},
                             "partial_exits": {"enabled": False}, "liquidity": {"min_volume": 0}})
     rm = RiskManager(cfg, equity=100_000)

@@ -114,7 +114,7 @@ def test_trailing_stop_params_when_converted_then_match_the_state_machine_config
 
     params = TrailingStopParams(activation_pct=5, trailing_pct=2, min_move_pct=1, tick_size=0.05)
 
-    assert params.to_config() == TrailingStopConfig(5, 2, 1, 0.05)
+    assert params.to_config() == TrailingStopConfig(5, 2, 1, 0.05, trail_credit=False)
 
 
 def test_trailing_stop_when_disabled_then_never_fires_even_on_a_trigger() -> None:

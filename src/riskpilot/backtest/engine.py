@@ -8,22 +8,40 @@ The backtest calls the very objects the live loop calls: :class:`riskpilot.risk.
 Timing (no look-ahead)
 ----------------------
 Each trading day *t* is processed once, in order, from that day's end-of-day chain only; the
-input is consumed lazily, so nothing after *t* is read before *t* is done.
+input is consumed lazily, so nothing after *t* is read before *t* is done. Orders fill by
+the ``fill`` timing (``--fill``; :mod:`riskpilot.backtest.venue`):
 
+- ``"close"`` (the default): an exit or entry decided from day *t*'s closing quotes fills at
+  once against those same quotes (the same bar).
+- ``"next"``: it is decided on *t*'s close and fills at the start of day *t+1*'s step against
+  *t+1*'s quotes (the next end-of-day snapshot: the data has no earlier price), before *t+1*'s
+  marks and decisions. Until then the position stays exposed: it is re-marked on *t+1*
+  (MFE/MAE included) and closes at *t+1*'s price. An exit whose legs are not all quoted on
+  *t+1* keeps working, tried again at the start of each later day until it fills or the
+  position settles (no new decision is sent for a position while its exit works). An entry
+  that cannot fill on *t+1* (a leg unquoted, or no credit left at *t+1*'s prices) is
+  cancelled and counted (``next_day_unfillable``, ``next_day_no_credit``); the book's worst
+  loss follows the price actually paid.
+
+0. **Carry-overs** (``"next"`` only): the orders queued on the previous day fill, exits
+   first.
 1. **Mark.** Every open position is marked from day *t*'s EOD quotes (each leg's bid/ask row,
-   :func:`riskpilot.model.mark_position`, basis ``config.monitoring.mark_basis``), stamped at
-   16:00 America/New_York on *t*. A leg without a usable row (missing, or flagged
-   ``UNUSABLE_FOR_PRICING``) gives a bad mark: the rules engine holds that position.
+   :func:`riskpilot.trading.marking.mark_for_rules`, basis ``config.monitoring.mark_basis``),
+   stamped at 16:00 America/New_York on *t*. A leg without a usable row (missing, or flagged
+   ``UNUSABLE_FOR_PRICING``) gives a bad mark: the rules engine holds that position. The
+   liquidity rule judges the legs that matter to the close (a credit position's short legs,
+   a debit position's long legs), not the long wings.
 2. **Exits.** ``RiskManager.check_position_exits(positions, marks, close_of(t), regime=...)``
    under the regime of *t* when market data is given (its ``regimes.exit_rules`` overrides
    apply). A CLOSE
    (and a ROLL, which the backtest treats as a close; the entry step may reopen) or a
-   PARTIAL_CLOSE is executed *against day t's EOD quotes* (the same leg rows that marked
-   it) by the urgency tactic of its priority (SPEC section 3, ``config.exit_execution``),
-   simulated by :func:`riskpilot.execution.tactics.simulate_exit`:
+   PARTIAL_CLOSE is executed against the EOD quotes of the fill day (*t* under ``"close"``:
+   the same leg rows that marked it; *t+1* under ``"next"``) by the urgency tactic of its
+   priority (SPEC section 3, ``config.exit_execution``), simulated by
+   :func:`riskpilot.execution.tactics.simulate_exit`:
 
-   - The exit sees the combo's bid/ask built from each leg's day-*t* bid and ask (passive
-     side: buy legs at the bid, sell legs at the ask; natural side: the opposite).
+   - The exit sees the combo's bid/ask built from each leg's bid and ask (passive side: buy
+     legs at the bid, sell legs at the ask; natural side: the opposite).
    - Each step of the ladder is one attempt against those same quotes: a limit at its spread
      fraction (aggressive 80%, fair 50% = mid, conservative 40% of the way from the passive
      to the natural side), then its walks toward the natural side, then the escalations to
@@ -31,35 +49,46 @@ input is consumed lazily, so nothing after *t* is read before *t* is done.
      intraday and collapse to "not filled on this bar, try the next step".
    - A limit fills only when the fill model's achievable price reaches it
      (:func:`riskpilot.execution.fills.limit_reached`); a market order always fills when
-     every leg is quoted. Whatever step fills, it fills at the **fill model's price**:
-     every leg at its slippage-model price (mid for ``"none"``; mid -/+ pct for ``"pct"``;
-     a fixed share s of the spread for ``"spread"``; ORATS' share by leg count for
-     ``"orats"`` and ``"volume"``: ``bid + s*(ask-bid)`` to buy, ``ask - s*(ask-bid)`` to
-     sell), never worse than the step's limit, plus ``commission_per_contract`` per
-     contract per leg. So the tactic decides how many attempts it takes (recorded) and
-     whether it fills at all, not a better price than the model allows.
+     every leg is quoted (and no short leg that must be bought back has a zero bid).
+     Whatever step fills, it fills at the **fill model's price**: every leg at its
+     slippage-model price (mid for ``"none"``; mid -/+ pct for ``"pct"``; a fixed share s
+     of the spread for ``"spread"``; ORATS' share by leg count for ``"orats"`` and
+     ``"volume"``: ``bid + s*(ask-bid)`` to buy, ``ask - s*(ask-bid)`` to sell), never worse
+     than the step's limit, plus ``commission_per_contract`` per contract per leg. So the
+     tactic decides how many attempts it takes (recorded) and whether it fills at all, not a
+     better price than the model allows.
    - With a volume cap (``"volume"``, or ``volume_share``), the day's volume is spent by
-     the first fill: the rest of the exit stays open and the rules decide again on t+1.
-3. **Entries** after the exits, on the same day-*t* quotes: the method's strategy picks legs
+     the first fill: the rest of the exit stays open and the rules decide again.
+3. **Entries** after the exits, from day *t*'s chain: the method's strategy picks legs
    (:mod:`riskpilot.trading.strategies`), the entry premium is the fill model's price for
    opening, ``RiskManager.validate_order`` sizes the order (starting from the method's
    ``sizing.max_contracts``) against equity as of *t*'s marks and the regime of *t*, and
-   the fill is recorded. At most ``max_new_positions_per_day`` entries a day, never into an
-   expiration already held. Before any of that the day's entry filters are checked, each
-   from data on or before *t* only (:mod:`riskpilot.trading.signals`): VIX on *t* within
-   ``[vix_min, vix_max]``; IV rank and IV percentile of *t*'s ATM IV (read from *t*'s chain)
-   over the trailing window within their bounds; a known regime of *t* when market data is
-   given. A refused day counts its reason in ``result.entries_refused``.
-4. **Settlement** of positions whose expiration is *t*: at the underlying's close on *t*.
-   Cash-settled products (SPX, NDX, RUT, XSP, VIX...) pay intrinsic value in cash.
+   the fill is recorded (at *t*'s quotes, or *t+1*'s under ``"next"``). At most
+   ``max_new_positions_per_day`` entries a day, never into an expiration already held.
+   Before any of that the day's entry filters are checked, each from data on or before *t*
+   only (:mod:`riskpilot.trading.signals`): VIX on *t* within ``[vix_min, vix_max]``; IV rank
+   and IV percentile of *t*'s ATM IV (read from *t*'s chain) over the trailing window within
+   their bounds; a known regime of *t* when market data is given. A refused attempt counts
+   its reason in ``result.entries_refused`` (explained in words by
+   :mod:`riskpilot.backtest.explain`).
+4. **Settlement** of positions whose expiration is *t*, at the official value of *t*
+   (:mod:`riskpilot.trading.settlement`): PM-settled roots at the official close of the
+   bundled daily history, AM-settled roots (SPX monthlies) at its open, approximating the
+   opening settlement value, and settled at the start of *t*'s step (their settlement
+   instant is the morning); the chain's close only where no official series exists, with a
+   warning. Cash-settled products (SPX, NDX, RUT, XSP, VIX...) pay intrinsic value in cash.
    Physically settled products (ETFs such as SPY, QQQ, IWM): an ITM short is assigned and an
    ITM long exercised (OCC exercise by exception), and the resulting shares are taken as
-   closed at the same close, i.e. the position is closed at intrinsic value; the exit reason
+   closed at the same value, i.e. the position is closed at intrinsic value; the exit reason
    is ``assignment`` when a short leg was ITM. No commission is charged on settlement. A
    position whose expiration day is missing from the data is settled on the next day seen,
-   at the last underlying close on or before its expiration.
+   at the official value of its expiration day.
 5. **Equity** at *t*: cash plus every open position at its day-*t* mark (the last good mark
-   when today's is bad).
+   when today's is bad); the capital at risk (the risk manager's heat) and the chain's
+   underlying close are recorded beside it.
+6. **Exit attribution**: every trade a rule closed is followed on, along the same days, held
+   to expiration and held until the next rule (:mod:`riskpilot.backtest.attribution`); it
+   reads day *t* after the step, and changes nothing of the run.
 """
 
 from __future__ import annotations
@@ -71,15 +100,16 @@ from datetime import date
 import numpy as np
 import pyarrow as pa
 
+from riskpilot.backtest.attribution import AttributionTracker
 from riskpilot.backtest.result import BacktestResult
-from riskpilot.backtest.venue import SimulatedVenue
+from riskpilot.backtest.venue import FillTiming, SimulatedVenue
 from riskpilot.config.schema import RiskPilotConfig
 from riskpilot.data.daychain import DayChain, as_day_chain
 from riskpilot.execution.fills import SlippageSpec, fill_model_for
 from riskpilot.execution.tactics import TacticBook
 from riskpilot.risk.manager import RiskManager
 from riskpilot.trading.entry import EntryPlanner
-from riskpilot.trading.settlement import ChainCloses, Settlement, settlement_for
+from riskpilot.trading.settlement import ChainCloses, OfficialValues, Settlement, settlement_for
 from riskpilot.trading.signals import IV_WINDOW, IVTracker, MarketData, vix_filters_set
 from riskpilot.trading.step import StepInputs, TradingStep, run_sync
 
@@ -100,6 +130,8 @@ def run_backtest(
     iv_window: int = IV_WINDOW,
     max_new_positions_per_day: int = 1,
     multiplier: int = 100,
+    fill: FillTiming = "close",
+    attribution: bool = True,
 ) -> BacktestResult:
     """Run ``method`` of ``config`` over ``chain_days`` (one per trading day, strictly
     increasing: a ready :class:`~riskpilot.data.daychain.DayChain`, the fast path, from
@@ -130,7 +162,9 @@ def run_backtest(
     (``regime``, ``portfolio_heat``, ``class_positions``, ...).
 
     ``settlement`` defaults by underlying (cash for index products in :data:`CASH_SETTLED`,
-    physical otherwise).
+    physical otherwise). ``fill``: ``"close"`` or ``"next"`` (module docstring).
+    ``attribution``: follow rule-closed trades on (:mod:`riskpilot.backtest.attribution`;
+    ``result.attribution``); off saves its cost when only the run itself matters.
     """
     if math.isnan(equity) or equity <= 0:
         raise ValueError(f"equity must be a positive dollar amount, got {equity!r}")
@@ -154,11 +188,17 @@ def run_backtest(
     planner = EntryPlanner(config, method, underlying, market=market, fill_model=model, multiplier=multiplier,
                            iv_window=iv_window)
     closes = ChainCloses(underlying)
+    prices = OfficialValues(underlying, closes, warn=result.warnings.append)
     step = TradingStep(config, rm, underlying=underlying, planner=planner,
-                       settlement=settlement_for(underlying, settlement), prices=closes,
+                       settlement=settlement_for(underlying, settlement), prices=prices,
                        max_new_positions_per_day=max_new_positions_per_day)
-    venue = SimulatedVenue(result, rm, model, TacticBook.from_config(config), strategy=mcfg.strategy.kind,
-                           equity=equity)
+    tactics = TacticBook.from_config(config)
+    basis, max_age = config.monitoring.mark_basis, config.monitoring.max_quote_age_seconds
+    tracker = AttributionTracker(config, method, model, tactics, step.settlement, prices, fill, basis, max_age) \
+        if attribution else None
+    venue = SimulatedVenue(result, rm, model, tactics, strategy=mcfg.strategy.kind, equity=equity, fill=fill,
+                           mark_basis=basis, max_quote_age_seconds=max_age,
+                           on_rule_close=tracker.on_rule_close if tracker is not None else None)
     days: Iterator[DayChain] = (as_day_chain(item, underlying) for item in chain_days)
     if trade_from is not None:
         days = _warm_up(days, trade_from, planner.iv)
@@ -174,8 +214,10 @@ def run_backtest(
         venue.start_day(day)
         # The regime of t (from closes and VIX on or before t) selects the exit rules'
         # regime overrides and the entries' size multiplier.
-        report = run_sync(step.run(venue, StepInputs(day.timestamp, d, chain=day, settle=True,
-                                                     regime=planner.regime(d))))
+        regime = planner.regime(d)
+        report = run_sync(step.run(venue, StepInputs(day.timestamp, d, chain=day, settle=True, regime=regime)))
+        if tracker is not None:
+            tracker.step(day, day.timestamp, regime)
         for why, n in report.refused.items():
             result.entries_refused[why] = result.entries_refused.get(why, 0) + n
         if report.unknown_delta and not unknown_delta_reported:
@@ -186,7 +228,11 @@ def run_backtest(
             unknown_delta_reported = True
         result.dates.append(d)
         result.equity.append(venue.equity())
+        result.at_risk.append(rm.heat)
+        result.underlying_closes.append(day.underlying_price)
     result.open_positions = list(venue.positions.values())
+    if tracker is not None and result.dates:
+        result.attribution = tracker.finish(result.dates[-1])
     return result
 
 

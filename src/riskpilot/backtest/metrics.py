@@ -4,7 +4,10 @@ Conventions (stated, because every library picks its own):
 
 - Daily returns are simple returns between consecutive equity values; 252 trading days a year
   (:data:`TRADING_DAYS`) for annualizing Sharpe and Sortino; risk-free rate 0.
-- CAGR: ``(end / start) ** (365.25 / calendar_days) - 1`` over the curve's first to last date.
+- CAGR: ``(end / start) ** (365.25 / calendar_days) - 1`` over the curve's first to last date,
+  less the calendar days of the data's holes (``excluded_days``: stretches of more than 10
+  trading days without a chain, :func:`riskpilot.backtest.explain.find_holes`), over which
+  nothing was marked or traded and which a rate of growth must not be spread over.
 - Sharpe: ``mean(r) / std(r, ddof=1) * sqrt(252)`` (the *sample* standard deviation).
 - Sortino: ``mean(r) / sqrt(mean(min(r, 0) ** 2)) * sqrt(252)`` (downside deviation over all
   days, target 0).
@@ -66,6 +69,10 @@ class Metrics:
     by_exit_reason: dict[str, ReasonStats] = field(default_factory=dict)
     avg_mfe: float | None = None
     avg_mae: float | None = None
+    #: Exit attribution totals over the trades closed by a rule (:mod:`riskpilot.backtest.attribution`):
+    #: their P&L minus the same units' P&L held to expiration, and held to the next rule.
+    exit_edge_vs_expiration: float | None = None
+    exit_edge_vs_next_rule: float | None = None
 
 
 def _ratio(num: float, den: float) -> float | None:
@@ -81,8 +88,10 @@ def max_drawdown(equity: Sequence[float] | np.ndarray) -> float:
     return float(np.max(1.0 - eq / peak))
 
 
-def compute_metrics(dates: Sequence[date], equity: Sequence[float], trades: Sequence[Trade]) -> Metrics:
-    """Figures for a backtest; ``dates`` and ``equity`` are aligned, one value per day."""
+def compute_metrics(dates: Sequence[date], equity: Sequence[float], trades: Sequence[Trade], *,
+                    excluded_days: int = 0) -> Metrics:
+    """Figures for a backtest; ``dates`` and ``equity`` are aligned, one value per day;
+    ``excluded_days`` calendar days of holes are left out of the CAGR's span."""
     if len(dates) != len(equity):
         raise ValueError(f"dates ({len(dates)}) and equity ({len(equity)}) must be aligned")
     if len(equity) == 0:
@@ -92,7 +101,7 @@ def compute_metrics(dates: Sequence[date], equity: Sequence[float], trades: Sequ
         raise ValueError("equity must be finite and positive on every day to compute returns")
     start, end = float(eq[0]), float(eq[-1])
     r = eq[1:] / eq[:-1] - 1.0
-    days = (dates[-1] - dates[0]).days
+    days = (dates[-1] - dates[0]).days - max(excluded_days, 0)
     cagr = (end / start) ** (365.25 / days) - 1.0 if days > 0 else None
     sharpe = sortino = None
     if r.size >= 2:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 
+from riskpilot.backtest.attribution import SETTLEMENT_REASONS, RuleAttribution, TradeAttribution, summarize
+from riskpilot.backtest.explain import Hole
 from riskpilot.backtest.metrics import Metrics, compute_metrics
 from riskpilot.backtest.trade import Event, Trade
 from riskpilot.model.position import Position
@@ -28,9 +30,27 @@ class BacktestResult:
     model_priced: bool = False
     warnings: list[str] = field(default_factory=list)
     entries_refused: dict[str, int] = field(default_factory=dict)
+    attribution: list[TradeAttribution] = field(default_factory=list)
+    #: Per day, aligned with ``dates``: the book's capital at risk (the sum of the open
+    #: positions' worst losses, dollars, as the risk manager counts its heat) and the
+    #: underlying's close in the chain (NaN when the chain carries none).
+    at_risk: list[float] = field(default_factory=list)
+    underlying_closes: list[float] = field(default_factory=list)
+    #: Stretches of the data without a chain, left out of the CAGR (set by the runner).
+    holes: list[Hole] = field(default_factory=list)
+
+    def exit_attribution(self) -> dict[str, RuleAttribution]:
+        """Per exit reason: the trades' P&L against holding on (:mod:`riskpilot.backtest.attribution`)."""
+        return summarize(self.trades, self.attribution)
 
     def metrics(self) -> Metrics:
-        return compute_metrics(self.dates, self.equity, self.trades)
+        m = compute_metrics(self.dates, self.equity, self.trades,
+                            excluded_days=sum(h.calendar_days for h in self.holes))
+        by_rule = [a for reason, a in self.exit_attribution().items() if reason not in SETTLEMENT_REASONS]
+        if not by_rule:
+            return m
+        return replace(m, exit_edge_vs_expiration=sum(a.edge_vs_expiration for a in by_rule),
+                       exit_edge_vs_next_rule=sum(a.edge_vs_next_rule for a in by_rule))
 
 
 __all__ = ["BacktestResult", "Event", "Trade"]

@@ -38,18 +38,17 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
-import pandas as pd
 from cachetools import LRUCache
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from riskpilot.backtest.engine import run_backtest
+from riskpilot.backtest.explain import MAX_GAP_TRADING_DAYS, find_holes
 from riskpilot.backtest.metrics import Metrics
 from riskpilot.backtest.result import BacktestResult
 from riskpilot.config.loader import ConfigError, config_from_dict, load_config
 from riskpilot.config.schema import RiskPilotConfig, StrategyKind
 from riskpilot.data.daychain import DayChain, iter_store_days, split_days
 from riskpilot.data.history import UnknownSymbolError
-from riskpilot.data.model_chain import MODEL_UNDERLYINGS, generate_model_chain, market_history
 from riskpilot.data.store import ChainStore
 from riskpilot.execution.fills import fill_model_for
 from riskpilot.model.enums import PremiumType
@@ -102,6 +101,7 @@ class BacktestSpec(BaseModel):
     method: str | None = Field(None, description="method of the configuration to trade")
     strategy: StrategyKind | None = None
     width: float | None = Field(None, gt=0, description="spread width, points")
+    width_pct: float | None = Field(None, gt=0, le=50, description="spread width, percent of spot")
     long_delta: float | None = Field(None, gt=0, lt=1, description="spread width by the long leg's |delta|")
     min_delta: float | None = Field(None, gt=0, lt=1, description="short strike |delta|, lower bound")
     max_delta: float | None = Field(None, gt=0, lt=1, description="short strike |delta|, upper bound")
@@ -121,6 +121,8 @@ class BacktestSpec(BaseModel):
         None, gt=0, le=1000, description="max loss in one correlation class, percent of equity"
     )
     settlement: Literal["cash", "physical"] | None = None
+    fill: Literal["close", "next"] = Field(
+        "close", description="fill at the deciding day's close quotes, or at the next day's")
     seed: int = Field(0, ge=0, description="recorded with the results; the engine is deterministic")
 
     @field_validator("ticker")
@@ -153,8 +155,11 @@ class BacktestSpec(BaseModel):
                     f"--{lo_name.replace('_', '-')} {lo} is above --{hi_name.replace('_', '-')} {hi}: "
                     f"{why}; swap them or change one"
                 )
-        if self.width is not None and self.long_delta is not None:
-            raise ValueError("give --width (points) or --long-delta, not both")
+        given = [f"--{n.replace('_', '-')}" for n in ("width", "width_pct", "long_delta")
+                 if getattr(self, n) is not None]
+        if len(given) > 1:
+            raise ValueError(f"give one of --width (points), --width-pct (percent of spot) or --long-delta, not "
+                             f"{' and '.join(given)}")
         return self
 
     @classmethod
@@ -207,7 +212,8 @@ def build_config(spec: BacktestSpec) -> RiskPilotConfig:
 
     Mapping (flag -> setting, with the unit change):
 
-    - ``strategy``, ``width``, ``long_delta`` -> ``methods.M.strategy.kind / width_points / long_delta``
+    - ``strategy``, ``width``, ``width_pct`` W, ``long_delta`` -> ``methods.M.strategy.kind /
+      width_points / width_pct_of_spot = W / 100 / long_delta`` (one replaces the others)
     - ``min_delta``, ``max_delta``, ``min_dte``, ``max_dte``, ``min_iv_percentile``,
       ``max_iv_percentile`` -> ``methods.M.entry.*`` (same units)
     - ``profit_target`` P -> ``methods.M.exit_rules.profit_target.profit_target_pct = P / 100``
@@ -227,10 +233,12 @@ def build_config(spec: BacktestSpec) -> RiskPilotConfig:
     strategy = m["strategy"]
     if spec.strategy is not None:
         strategy["kind"] = spec.strategy
-    if spec.width is not None:
-        strategy["width_points"], strategy["long_delta"] = spec.width, None
-    if spec.long_delta is not None:
-        strategy["width_points"], strategy["long_delta"] = None, spec.long_delta
+    for name, key, scale in (("width", "width_points", 1.0), ("width_pct", "width_pct_of_spot", 0.01),
+                             ("long_delta", "long_delta", 1.0)):
+        value = getattr(spec, name)
+        if value is not None:
+            strategy.update(width_points=None, width_pct_of_spot=None, long_delta=None)
+            strategy[key] = value * scale
     for name in ("min_delta", "max_delta", "min_dte", "max_dte", "min_iv_percentile", "max_iv_percentile"):
         value = getattr(spec, name)
         if value is not None:
@@ -294,6 +302,10 @@ def _store(path: str) -> ChainStore:
 
 @functools.cache
 def _model_days(ticker: str) -> tuple[date, ...]:
+    import pandas as pd  # the model chain's calendar (model chains load pandas anyway)
+
+    from riskpilot.data.model_chain import market_history
+
     dates = market_history(ticker).dates
     return tuple(pd.DatetimeIndex(dates).date)
 
@@ -309,6 +321,8 @@ def resolve_data(spec: BacktestSpec, warmup_days: int = 0) -> tuple[DataSource, 
     Raises :class:`BacktestSpecError` for an unknown ticker (listing the known ones) or dates
     outside the data (giving its range)."""
     if spec.data is None:
+        from riskpilot.data.model_chain import MODEL_UNDERLYINGS  # model chains only: they load pandas
+
         if spec.ticker not in MODEL_UNDERLYINGS:
             raise BacktestSpecError(
                 f"--ticker {spec.ticker}: unknown ticker; the bundled model-priced chain covers "
@@ -380,6 +394,8 @@ class ChainCache:
     def days(self, ticker: str, year: int) -> tuple[DayChain, ...]:
         """``ticker``'s model chain over the trading days of ``year`` in the bundled history,
         one :class:`DayChain` per day."""
+        from riskpilot.data.model_chain import generate_model_chain
+
         key = (ticker, year)
         hit = self._years.get(key)
         if hit is not None:
@@ -413,6 +429,8 @@ def process_chain_cache() -> ChainCache:
 
 
 def _model_chain_days(ticker: str, lo: date, hi: date, cache: ChainCache | None) -> Iterator[DayChain]:
+    from riskpilot.data.model_chain import generate_model_chain
+
     for year in range(lo.year, hi.year + 1):
         y_lo, y_hi = max(lo, date(year, 1, 1)), min(hi, date(year, 12, 31))
         if cache is not None:
@@ -517,10 +535,19 @@ def run_spec(spec: BacktestSpec, progress: Progress | None = None, *,
         days, config, method=method, underlying=spec.ticker, equity=spec.equity,
         slippage=model.slippage, commission_per_contract=model.commission_per_contract,
         volume_share=model.volume_share, settlement=spec.settlement,
-        market=market, trade_from=trade_from, iv_window=IV_WINDOW,
+        market=market, trade_from=trade_from, iv_window=IV_WINDOW, fill=spec.fill,
     )
     if not result.dates:
         raise BacktestSpecError(f"the run processed no trading day between {trade_from} and {end}")
+    result.holes = find_holes(result.dates) if source.kind == "store" else []
+    if result.holes:
+        longest = max(result.holes, key=lambda h: h.missing)
+        warnings.append(
+            f"the data has {len(result.holes)} hole(s) of more than {MAX_GAP_TRADING_DAYS} trading days without a "
+            f"chain (longest {longest}): positions held across one were not marked or managed, and the CAGR is "
+            f"annualised over the days with data only ({sum(h.calendar_days for h in result.holes)} calendar days "
+            f"left out)"
+        )
     metrics = result.metrics()
     return BacktestRun(spec, config, method, source, trade_from, end, result, metrics,
                        time.perf_counter() - t0, warnings)

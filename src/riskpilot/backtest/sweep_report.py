@@ -73,8 +73,8 @@ def _fmt(metric: str, v: float | None) -> str:
         return f"{v:.1%}"
     if metric == "trade_count":
         return f"{int(v):,}"
-    if metric in ("total_pnl", "end_equity", "start_equity"):
-        return f"${v:,.0f}"
+    if metric in ("total_pnl", "end_equity", "start_equity") or metric.startswith(("edge_vs_", "exit_edge_vs_")):
+        return f"-${-v:,.0f}" if v < 0 else f"${v:,.0f}"
     return f"{v:.2f}"
 
 

@@ -18,7 +18,8 @@ class Trade:
     pro-rata share of the opening commission. ``mfe``/``mae`` are the best and worst
     unrealized P&L seen at the daily marks, in dollars for this quantity. ``exit_reason`` is
     the winning rule's name, or ``expiration_settlement`` (cash-settled, or OTM at expiry) or
-    ``assignment`` (an ITM physically settled option at expiry).
+    ``assignment`` (an ITM physically settled option at expiry). ``entry_short_delta`` is the
+    delta per share, at entry, of the leg the delta range picked (None when unknown).
     """
 
     position_id: str
@@ -38,6 +39,12 @@ class Trade:
     days_held: int
     mfe: float
     mae: float
+    entry_short_delta: float | None = None
+
+    @property
+    def entry_dte(self) -> int:
+        """Calendar days from the entry to the expiration."""
+        return (self.legs[0].contract.expiration - self.opened).days
 
     @property
     def legs_text(self) -> str:

@@ -80,7 +80,8 @@ from riskpilot.store.serialize import (
 
 @dataclass(frozen=True, slots=True)
 class Faults:
-    """Faults to inject; rates are probabilities per call (seeded, so runs repeat).
+    """Faults to inject; rates are probabilities per order, drawn from the seed and the
+    client order id (so a run repeats, and a venue restarted mid-run injects the same faults).
 
     - ``latency_seconds``: every call waits this long before it acts.
     - ``partial_fill_ratio``: each match fills at most ``ceil(ratio * remaining)`` units.
@@ -160,7 +161,6 @@ class PaperBroker:
         self.clock = clock
         self.api_calls: Counter[str] = Counter()
         self._faults = faults or Faults()
-        self._rng = random.Random(self._faults.seed)
         self._orders: dict[str, _Book] = {}
         self._fills: list[Fill] = []
         self._holdings: dict[str, _Holding] = {}
@@ -177,9 +177,14 @@ class PaperBroker:
 
     @faults.setter
     def faults(self, faults: Faults) -> None:
-        """Change the injected faults (the random stream is reseeded from ``faults.seed``)."""
+        """Change the injected faults."""
         self._faults = faults
-        self._rng = random.Random(faults.seed)
+
+    def _draw(self, fault: str, client_order_id: str) -> float:
+        """A uniform draw in [0, 1) fixed by the seed, the fault and the order: whether an
+        order is rejected or times out does not depend on what came before it, so a venue
+        restarted mid-run (a kill test) injects exactly the faults an uninterrupted one does."""
+        return random.Random(f"{self._faults.seed}|{fault}|{client_order_id}").random()
 
     @property
     def total_api_calls(self) -> int:
@@ -330,7 +335,7 @@ class PaperBroker:
             broker_id = f"{self.account}-O{self._order_seq:08d}"
             order, off_grid = self._on_grid(order, order.limit_price)
             reject = off_grid is not None or order.client_order_id in self._faults.reject_client_ids or (
-                self._faults.reject_rate > 0 and self._rng.random() < self._faults.reject_rate
+                self._faults.reject_rate > 0 and self._draw("reject", order.client_order_id) < self._faults.reject_rate
             )
             state = OrderState(
                 client_order_id=order.client_order_id,
@@ -350,7 +355,8 @@ class PaperBroker:
                 self._match(book, ch)
             self._persist(ch)
             self._publish(ch.events)
-            timed_out = self._faults.timeout_rate > 0 and self._rng.random() < self._faults.timeout_rate
+            timed_out = (self._faults.timeout_rate > 0
+                         and self._draw("timeout", order.client_order_id) < self._faults.timeout_rate)
         if timed_out:
             raise BrokerTimeoutError(
                 f"paper broker {self.account!r}: no answer for order {order.client_order_id!r} "

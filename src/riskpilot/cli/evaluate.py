@@ -25,9 +25,9 @@ def register(app: typer.Typer) -> None:
         from rich.table import Table
 
         from riskpilot.config import ConfigError, load_config
-        from riskpilot.model import mark_position
         from riskpilot.portfolio_file import load_portfolio
         from riskpilot.risk import RiskManager
+        from riskpilot.trading.marking import mark_for_rules
 
         cfg_path = config or sample_path("position_management.yaml")
         pf_path = portfolio or sample_path("sample_portfolio.yaml")
@@ -49,7 +49,7 @@ def register(app: typer.Typer) -> None:
         basis = cfg.monitoring.mark_basis
         max_age = cfg.monitoring.max_quote_age_seconds
         marks = {
-            p.id: mark_position(p, snap.quotes, snap.as_of, basis=basis, max_age_seconds=max_age)
+            p.id: mark_for_rules(p, snap.quotes, snap.as_of, basis=basis, max_age_seconds=max_age)
             for p in snap.positions
         }
         checks = rm.check_position_exits(snap.positions, marks, snap.as_of)

@@ -186,7 +186,8 @@ def register(app: typer.Typer) -> None:
     @app.command("summary")
     def summary_cmd(
         db: str | None = typer.Option(None, "--db", envvar=DB_URL_ENV, help=DB_HELP),
-        day: str | None = typer.Option(None, "--date", help="the day, YYYY-MM-DD (default: today, New York)"),
+        day: str | None = typer.Option(
+            None, "--date", help="the day, YYYY-MM-DD (default: today, New York; a replay's store: its last day)"),
         send: bool = typer.Option(False, "--send", help="also send it through the alert channels"),
         as_json: bool = typer.Option(False, "--json", help="print JSON instead of tables"),
         config: Path | None = typer.Option(None, "--config", help="configuration YAML (alert channels, regimes)"),
@@ -199,16 +200,19 @@ def register(app: typer.Typer) -> None:
         from riskpilot.alerts import Alerter, AlertKind, build_summary, market_context
         from riskpilot.cli import views
         from riskpilot.model.contract import exchange_date
+        from riskpilot.store import LeaseRepository
 
-        the_day = parse_date(day, "--date") or exchange_date(datetime.now(UTC))
         cfg = load_cfg(config)
-        ctx: MarketContext | None = None
-        note: str | None = None
-        try:
-            ctx = market_context(the_day, market, cfg.regimes)
-        except LookupError as exc:  # includes an unknown symbol (UnknownSymbolError is a KeyError)
-            note = f"no market context: {exc}"
+        asked = parse_date(day, "--date")
         with open_store(db) as store:
+            # Default: today in New York, or the replay's market day for a store a replay wrote.
+            the_day = asked or exchange_date(LeaseRepository(store).market_now(datetime.now(UTC)))
+            ctx: MarketContext | None = None
+            note: str | None = None
+            try:
+                ctx = market_context(the_day, market, cfg.regimes)
+            except LookupError as exc:  # includes an unknown symbol (UnknownSymbolError is a KeyError)
+                note = f"no market context: {exc}"
             summary = build_summary(store, the_day, ctx, market_note=note)
             outcome = None
             if send:

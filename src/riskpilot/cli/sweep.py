@@ -35,6 +35,7 @@ SWEEP_FLAGS: tuple[tuple[str, str], ...] = (
     ("method", "Methods of the configuration (comma list)"),
     ("strategy", "Strategy kinds (comma list)"),
     ("width", "Spread width, points" + _LIST),
+    ("width_pct", "Spread width, percent of spot" + _LIST),
     ("long_delta", "Spread width by the long leg's |delta|" + _LIST),
     ("min_delta", "Short strike |delta|, low end" + _LIST),
     ("max_delta", "Short strike |delta|, high end" + _LIST),
@@ -52,6 +53,7 @@ SWEEP_FLAGS: tuple[tuple[str, str], ...] = (
     ("commission", "Dollars per contract per leg" + _LIST),
     ("max_correlated_exposure", "Max loss in one correlation class, percent of equity" + _LIST),
     ("settlement", "cash or physical (comma list)"),
+    ("fill", "Fill timing: close, next (comma list)"),
     ("seed", "Recorded with the results" + _LIST),
 )
 
@@ -68,6 +70,8 @@ def _fmt(metric: str, v: Any) -> str:
         return f"{v:.2%}"
     if metric == "trade_count":
         return f"{int(v):,}"
+    if metric.startswith(("edge_vs_", "exit_edge_vs_")) or metric in ("total_pnl", "end_equity"):
+        return f"-${-v:,.0f}" if v < 0 else f"${v:,.0f}"
     return f"{v:.2f}"
 
 
@@ -75,18 +79,38 @@ def _label(v: Any) -> str:
     return f"{v:g}" if isinstance(v, float) else str(v)
 
 
+def _short(r: Mapping[str, Any]) -> bool:
+    """Whether a run spans less than a year (its CAGR would annualise a few months)."""
+    first, last = r.get("first_day"), r.get("last_day")
+    if isinstance(first, str) and isinstance(last, str):
+        from datetime import date
+
+        first, last = date.fromisoformat(first), date.fromisoformat(last)
+    return bool(first is not None and last is not None and (last - first).days < 365)
+
+
+def _cell(metric: str, r: Mapping[str, Any]) -> str:
+    if metric == "cagr" and _short(r):
+        return f"{_fmt('total_return', r.get('total_return'))} total"
+    return _fmt(metric, r.get(metric))
+
+
 def results_table(rows: Sequence[Mapping[str, Any]], flags: Sequence[str], metric: str, top: int) -> Table:
+    """The ``top`` runs by ``metric``. A run shorter than a year shows its total return in the
+    CAGR column (marked ``total``): a CAGR would annualise a few months."""
     from riskpilot.backtest.sweep import sort_rows
 
     ranked = [r for r in sort_rows(rows, metric) if r.get("status") == "ok"][:top]
     metrics = _SUMMARY_METRICS if metric in _SUMMARY_METRICS else (*_SUMMARY_METRICS, metric)
     table = Table(title=f"Top {len(ranked)} runs by {metric}")
+    if any(_short(r) for r in ranked):
+        table.caption = "runs shorter than a year show their total return in the cagr column"
     for f in flags:
         table.add_column(f)
     for m in metrics:
         table.add_column(m, justify="right", style="bold" if m == metric else None)
     for r in ranked:
-        table.add_row(*[_label(r.get(f)) for f in flags], *[_fmt(m, r.get(m)) for m in metrics])
+        table.add_row(*[_label(r.get(f)) for f in flags], *[_cell(m, r) for m in metrics])
     return table
 
 
@@ -165,6 +189,8 @@ def _sweep(**kw: Any) -> None:
         return
     swept = [n for n, v in axes.items() if len(v) > 1] + (["window"] if len(windows) > 1 else [])
     shown = [f for f in swept if f != "window"] or ["ticker"]
+    if windows:
+        shown.append("window")
     what = f"walk-forward ({wf.text}) of {len(runs)} combinations" if wf else f"{len(runs)} runs"
     err.print(f"sweep: {what}, {executor.describe()}", highlight=False)
 
@@ -283,7 +309,9 @@ def _command() -> Callable[..., None]:
         ("walk_forward", None, Annotated[str | None, typer.Option(
             help="Walk-forward validation, e.g. train=3y,test=1y (lengths in y, m or d)")]),
         ("select_by", "sharpe", Annotated[str, typer.Option(help="Metric choosing each fold's parameters")]),
-        ("sort", "sharpe", Annotated[str, typer.Option(help="Metric ranking the table, heatmap and curves")]),
+        ("sort", "sharpe", Annotated[str, typer.Option(
+            help="Metric ranking the table, heatmap and curves; also an exit rule's attribution, e.g. "
+            "edge_vs_next_rule.stop_loss or exit_edge_vs_expiration (dollars, higher: the rule earned more)")]),
         ("top", 20, Annotated[int, typer.Option(min=1, help="Rows of the table (curves: at most 10)")]),
         ("out", None, Annotated[Path | None, typer.Option(
             help="Results CSV (a .parquet copy and the equity curves are written beside it)")]),

@@ -12,7 +12,7 @@ from rich.table import Table
 from riskpilot.alerts.summary import Summary
 from riskpilot.model.contract import exchange_date
 from riskpilot.model.enums import PositionStatus
-from riskpilot.store import OPEN_STATUSES, ExitRepository, PositionRepository, Store
+from riskpilot.store import OPEN_STATUSES, ExitRepository, LeaseRepository, PositionRepository, Store
 
 
 def iso(value: datetime | date | None) -> str | None:
@@ -29,7 +29,8 @@ def console() -> Console:
 
 def position_rows(store: Store, include_closed: bool) -> list[dict[str, Any]]:
     statuses = tuple(PositionStatus) if include_closed else OPEN_STATUSES
-    today = exchange_date(datetime.now(UTC))
+    # A replay's store is counted at the replay's market time, not today's.
+    today = exchange_date(LeaseRepository(store).market_now(datetime.now(UTC)))
     rows = []
     for sp in PositionRepository(store).load_open(statuses):
         p, m = sp.position, sp.monitoring

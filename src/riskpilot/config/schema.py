@@ -256,18 +256,37 @@ CREDIT_STRATEGIES: frozenset[str] = frozenset({
 })
 
 
+#: The spread width used when a method names none: a share of the underlying's price (0.01 =
+#: 1%: about 30 points on SPX at 3,000, 3 on SPY at 300), so a spread is as wide, relative to
+#: the underlying, whatever it trades at. A fixed width in points is not: 5 points is 1.7% of
+#: SPY at 300 and 0.17% of SPX at 3,000, where a 0.10-delta spread collects 0.10-0.20.
+DEFAULT_WIDTH_PCT_OF_SPOT = 0.01
+
+
 class StrategyConfig(Strict):
+    """The structure a method trades. A spread's wing (the long leg) is placed by one of
+    ``width_points`` (points), ``width_pct_of_spot`` (a fraction of the underlying's price on
+    the entry day) or ``long_delta`` (the long leg's |delta|); with none of them given, the
+    width is :data:`DEFAULT_WIDTH_PCT_OF_SPOT` of spot."""
+
     kind: StrategyKind = "put_credit_spread"
-    width_points: float | None = Field(5.0, gt=0, le=10_000)
+    width_points: float | None = Field(None, gt=0, le=10_000)
+    width_pct_of_spot: float | None = Field(None, gt=0, le=0.5, description="width as a fraction of spot")
     long_delta: float | None = Field(None, gt=0, lt=1, description="width by the long leg's |delta|")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_width(cls, data: Any) -> Any:
+        if isinstance(data, dict) and all(data.get(k) is None
+                                          for k in ("width_points", "width_pct_of_spot", "long_delta")):
+            data = {**data, "width_pct_of_spot": DEFAULT_WIDTH_PCT_OF_SPOT}
+        return data
 
     @model_validator(mode="after")
     def _width(self) -> StrategyConfig:
-        spread = self.kind in ("put_credit_spread", "call_credit_spread", "iron_condor")
-        if spread and self.width_points is None and self.long_delta is None:
-            raise ValueError(f"{self.kind} needs width_points or long_delta")
-        if self.width_points is not None and self.long_delta is not None:
-            raise ValueError("give width_points or long_delta, not both")
+        given = [k for k in ("width_points", "width_pct_of_spot", "long_delta") if getattr(self, k) is not None]
+        if len(given) > 1:
+            raise ValueError(f"give one of width_points, width_pct_of_spot or long_delta, not {' and '.join(given)}")
         return self
 
 
@@ -509,7 +528,7 @@ def _unreachable(rules: ExitRulesConfig, kind: str, order: list[str], *,
     if credit and gp.enabled and gp.gamma_protection_pnl >= 1:
         yield "gamma_protection", "gamma_protection_pnl", f"{gp.gamma_protection_pnl:g} {never}"
     ts = rules.trailing_stop
-    if credit and ts.enabled and ts.activation_pct >= 100:
+    if credit and ts.enabled and ts.trail_credit and ts.activation_pct >= 100:
         yield "trailing_stop", "activation_pct", (
             f"{ts.activation_pct:g} can never activate: a credit premium can fall at most 100% "
             "(to 0); give a percent below 100, or enabled: false to turn the stop off")

@@ -9,9 +9,11 @@ to numpy once and hand out each day as zero-copy slices. Both give identical cha
   ask, are dropped, so a contract whose only row is unusable has *no* quote that day
   (positions holding it hold);
 - when two roots list the same (expiration, strike, right) (SPX monthly AM-settled ``SPX`` and
-  PM-settled ``SPXW`` on the third Friday), the PM-settled row is kept, because the backtest
-  settles at the day's close (see :mod:`riskpilot.backtest.engine`); any other repeated
-  (expiration, strike, right) keeps its first row in table order;
+  PM-settled ``SPXW`` on the third Friday), the PM-settled row is kept (the contract most
+  traded for a close-to-close strategy); any other repeated (expiration, strike, right) keeps
+  its first row in table order. A kept row of an AM-settled root (:data:`AM_SETTLED_ROOTS`, by
+  the ``root`` column) is flagged in :attr:`DayChain.am_settled`: positions opened on it settle
+  at the opening value (:mod:`riskpilot.trading.settlement`);
 - rows are ordered by expiration, so one expiration's rows are one contiguous block
   (:attr:`DayChain.expirations`, :meth:`DayChain.rows_of`) and a contract is found by a binary
   search plus a scan of its expiration's block. Within a block the input order is kept when it
@@ -89,6 +91,7 @@ class DayChain:
     ``expiration`` is days since 1970-01-01; ``is_call`` True for calls; ``volume`` is -1
     where unknown; ``delta`` is NaN where the vendor sent none. ``underlying_price`` is the
     day's close (NaN if unknown). ``model_priced``: some row of the day is model-priced.
+    ``am_settled``: True for a row of an AM-settled root (None: no such row that day).
 
     ``expirations`` (the day's distinct expirations, ascending) and ``expiration_starts``
     (``rows_of(e)`` is ``expiration_starts[j]:expiration_starts[j + 1]`` for
@@ -107,15 +110,19 @@ class DayChain:
     delta: FloatArray
     volume: IntArray
     model_priced: bool = False
+    am_settled: BoolArray | None = None
     expirations: IntArray = field(init=False, repr=False, compare=False)
     expiration_starts: IntArray = field(init=False, repr=False, compare=False)
     _timestamp: datetime = field(init=False, repr=False, compare=False)
     _blocks: dict[int, tuple[int, int]] = field(init=False, repr=False, compare=False)
+    _quoted: dict[OptionContract, Quote | None] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         e = self.expiration
         n = e.size
         sizes = {a.size for a in (self.strike, self.is_call, self.bid, self.ask, self.delta, self.volume)}
+        if self.am_settled is not None:
+            sizes.add(self.am_settled.size)
         if sizes != {n}:
             raise ValueError(f"DayChain {self.quote_date}: column arrays must be equally long, got sizes "
                              f"{sorted(sizes | {n})}")
@@ -130,6 +137,9 @@ class DayChain:
         # Python ints: a contract lookup is a dict hit, not a numpy call on a tiny array.
         object.__setattr__(self, "_blocks", {x: (b[j], b[j + 1]) for j, x in enumerate(exps.tolist())})
         object.__setattr__(self, "_timestamp", close_of(self.quote_date))
+        # Quotes handed out, by contract: a day's held contracts are asked for several times
+        # (marks, exits, the exit attribution), and a Quote is immutable.
+        object.__setattr__(self, "_quoted", {})
 
     @property
     def timestamp(self) -> datetime:
@@ -174,6 +184,10 @@ class DayChain:
         )
         return a + int(hit[0]) if hit.size else None
 
+    def is_am_settled(self, i: int) -> bool:
+        """Whether row ``i`` is of an AM-settled root."""
+        return self.am_settled is not None and bool(self.am_settled[i])
+
     def quote_at(self, i: int) -> Quote:
         v = int(self.volume[i])
         return Quote(bid=float(self.bid[i]), ask=float(self.ask[i]), timestamp=self._timestamp,
@@ -183,12 +197,17 @@ class DayChain:
         """Quotes for the contracts that have a usable row today (absent ones are left out;
         an option chain has no market for an event contract)."""
         out: dict[Contract, Quote] = {}
+        memo = self._quoted
         for c in contracts:
             if not isinstance(c, OptionContract):
                 continue
-            i = self.index_of(c)
-            if i is not None:
-                out[c] = self.quote_at(i)
+            if c in memo:
+                q = memo[c]
+            else:
+                i = self.index_of(c)
+                q = memo[c] = None if i is None else self.quote_at(i)
+            if q is not None:
+                out[c] = q
         return out
 
     def expiration_date(self, number: int) -> date:
@@ -399,6 +418,11 @@ def _split(table: pa.Table, underlying: str, what: str) -> Iterator[DayChain]:
     if keep is not None:
         rows = keep if rows is None else rows[keep]
         q, exp, strike, is_call = q[keep], exp[keep], strike[keep], is_call[keep]
+    am_rows: BoolArray | None = None
+    if table.schema.get_field_index("root") >= 0:
+        flags = _in_set(table.column("root"), sorted(AM_SETTLED_ROOTS))
+        if flags.any():
+            am_rows = flags if rows is None else flags[rows]
     delta_all = _floats(table, "delta")
     volume_all = _ints(table, "volume", -1)
     bid, ask = at(bid_all), at(ask_all)
@@ -421,6 +445,7 @@ def _split(table: pa.Table, underlying: str, what: str) -> Iterator[DayChain]:
             delta=delta[s],
             volume=volume[s],
             model_priced=bool(model_days[i]),
+            am_settled=None if am_rows is None or not am_rows[s].any() else am_rows[s],
         )
 
 

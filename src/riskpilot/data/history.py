@@ -24,14 +24,22 @@ from __future__ import annotations
 import io
 from functools import cache, lru_cache
 from importlib import resources
+from typing import TYPE_CHECKING
 
-import pandas as pd
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
+
+if TYPE_CHECKING:  # pandas is imported by the frame loaders only (~0.35 s): close_series needs none
+    import pandas as pd
 
 __all__ = [
     "UnknownSymbolError",
     "available_indices",
     "available_symbols",
+    "close_series",
     "load_index",
     "load_rates",
     "load_underlying",
@@ -100,7 +108,7 @@ def _normalize_name(name: str, known: dict[str, str], what: str, loader: str) ->
     return key
 
 
-def _read_bundled(filename: str) -> pd.DataFrame:
+def _bundled_table(filename: str) -> pa.Table:
     resource = resources.files("riskpilot.data").joinpath("bundled", filename)
     if not resource.is_file():
         raise FileNotFoundError(
@@ -108,7 +116,38 @@ def _read_bundled(filename: str) -> pd.DataFrame:
             "reinstall riskpilot (pip install -e .) so that package data is included"
         )
     # Read through bytes so that the package also works when installed as a zip.
-    frame = pq.read_table(io.BytesIO(resource.read_bytes())).to_pandas()
+    # ParquetFile, not read_table: read_table goes through pyarrow.dataset, which loads pandas.
+    return pq.ParquetFile(io.BytesIO(resource.read_bytes())).read()
+
+
+@cache
+def _close_arrays(filename: str) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    table = _bundled_table(filename).select(["date", "close"])
+    # Arrays, not chunked arrays: ChunkedArray.to_numpy converts through pandas.
+    day_col = pc.cast(table.column("date"), pa.date32()).combine_chunks().cast(pa.int32())
+    days = np.asarray(day_col.to_numpy(zero_copy_only=False), dtype=np.int64)
+    closes = np.asarray(table.column("close").combine_chunks().to_numpy(zero_copy_only=False), dtype=np.float64)
+    if days.size > 1 and not bool(np.all(np.diff(days) > 0)):
+        raise ValueError(f"bundled file {filename!r} has unsorted or duplicate dates")
+    days.setflags(write=False)
+    closes.setflags(write=False)
+    return days, closes
+
+
+def close_series(name: str) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    """Daily closes of a bundled ETF or index (``SPY``, ``QQQ``, ``IWM``, ``SPX``, ``VIX``, ...)
+    as two read-only arrays: days since 1970-01-01 (exchange dates, ascending) and closes.
+    Read with pyarrow alone, so a backtest that needs only closes (VIX filters, regimes) does
+    not load pandas. Raises :class:`UnknownSymbolError` naming the known ones."""
+    files = {**_UNDERLYING_FILES, **_INDEX_FILES}
+    key = _normalize_name(name, files, "symbol or index", "close_series")
+    return _close_arrays(files[key])
+
+
+def _read_bundled(filename: str) -> pd.DataFrame:
+    import pandas as pd
+
+    frame = _bundled_table(filename).to_pandas()
     index = pd.DatetimeIndex(pd.to_datetime(frame.pop("date")), name="date")
     frame.index = index
     if not frame.index.is_monotonic_increasing or not frame.index.is_unique:

@@ -260,6 +260,21 @@ class ExitExecutor:
         finally:
             self._busy.discard(position.id)
 
+    async def resume(self, position: Position) -> ExitOutcome | None:
+        """Continue ``position``'s WORKING exit where it stopped, with its own tactic (an exit
+        queued by ``riskpilot close``, or left by a restart or an outage); None when it has
+        none or one is already being worked here."""
+        if position.id in self._busy:
+            return None
+        working = self._working_exit(position.id)
+        if working is None:
+            return None
+        self._busy.add(position.id)
+        try:
+            return await self._resume(position, working)
+        finally:
+            self._busy.discard(position.id)
+
     async def resume_all(self) -> list[ExitOutcome]:
         """Resume every exit the store holds as WORKING (call once on start, after the
         reconciliation of orders and fills)."""

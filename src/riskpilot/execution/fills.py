@@ -34,8 +34,11 @@ over the legs (the day's volume, in contracts); the rest stays unfilled. Commiss
 favourable touch, or crossing its spread): the bid/ask that the exit tactics of
 :mod:`riskpilot.execution.tactics` price their limits against.
 
-A leg whose quote is missing or crossed prevents any fill (the result says why); staleness
-is the caller's to judge, since a pure function has no clock.
+A leg whose quote is missing or crossed prevents any fill (the result says why); so does a
+zero bid on a short leg that a closing order (a SELL of the held combo) must buy back: a
+market nobody bids is a placeholder ask, not a price to close at (the position is held, and
+settles at expiration, until the leg is bid again). Staleness is the caller's to judge, since
+a pure function has no clock.
 """
 
 from __future__ import annotations
@@ -174,6 +177,11 @@ def _trade_quantities(legs: Sequence[Leg], side: Side) -> list[int]:
     return [sign * leg.quantity for leg in legs]
 
 
+def _zero_bid(leg: Leg) -> str:
+    return (f"zero bid on short leg {leg.contract}, which the close must buy back: a one-sided market is "
+            f"no price to fill at")
+
+
 def combo_price(
     legs: Sequence[Leg],
     side: Side,
@@ -196,6 +204,8 @@ def combo_price(
             return f"no two-sided market for leg {leg.contract}"
         if q.is_crossed:
             return f"crossed quote for leg {leg.contract} (bid {q.bid} > ask {q.ask})"
+        if side is Side.SELL and leg.quantity < 0 and q.bid <= 0:
+            return _zero_bid(leg)
         px = slippage.leg_price(q.bid, q.ask, t > 0, n)
         prices.append(px)
         net += t * px
@@ -248,6 +258,8 @@ def combo_market(
             return f"no two-sided market for leg {leg.contract}"
         if q.is_crossed:
             return f"crossed quote for leg {leg.contract} (bid {q.bid} > ask {q.ask})"
+        if side is Side.SELL and leg.quantity < 0 and q.bid <= 0:
+            return _zero_bid(leg)
         if t > 0:
             passive += t * q.bid
             far += t * q.ask

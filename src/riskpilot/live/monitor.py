@@ -82,7 +82,7 @@ from riskpilot.live.settlement import StoreSettlement
 from riskpilot.live.workflows import ExitWorkflow, PositionMonitoringWorkflow
 from riskpilot.model.contract import Contract, exchange_date
 from riskpilot.model.decision import ExitDecision
-from riskpilot.model.enums import ExitAction, PositionStatus, PremiumType, Priority, TradingState
+from riskpilot.model.enums import PositionStatus, PremiumType, Priority, TradingState
 from riskpilot.model.mark import Mark, mark_position
 from riskpilot.model.position import Position, premium_at_profit
 from riskpilot.model.quote import Quote
@@ -387,8 +387,7 @@ class PositionMonitor:
         replaced by a more urgent one."""
         if self.exits is None or self.dry_run or self.broker_down is not None:
             return
-        exits = ExitRepository(self.store)
-        for pid, exit_id in working_exit_positions(self.store).items():
+        for pid in working_exit_positions(self.store):
             if pid in self.in_flight:
                 continue
             pos = self.positions.get(pid)
@@ -397,11 +396,12 @@ class PositionMonitor:
                     pos = self._positions_repo.get(pid).position
                 except NotFoundError:
                     continue
-            decision = ExitDecision(pid, ExitAction.CLOSE, "resume the working exit", rule="resume",
-                                    priority=exits.get_exit(exit_id).priority, quantity=pos.quantity)
-            self._spawn_exit(pos, decision, Mark(None, None, None, self.clock.now()))
+            # Resumed with its own tactic, from where its ladder stopped: never jumped to
+            # another, so a restart does not change how an exit is worked.
+            self._spawn_exit(pos, None, Mark(None, None, None, self.clock.now()))
 
-    def _spawn_exit(self, position: Position, decision: ExitDecision, mark: Mark) -> None:
+    def _spawn_exit(self, position: Position, decision: ExitDecision | None, mark: Mark) -> None:
+        """Work ``decision`` as its own task (None: resume the position's WORKING exit)."""
         if self.exits is None or position.id in self.in_flight:
             return
         self.positions.pop(position.id, None)
@@ -410,10 +410,13 @@ class PositionMonitor:
             self._exit_task(position, decision, mark), name=f"exit:{position.id}"
         )
 
-    async def _exit_task(self, position: Position, decision: ExitDecision, mark: Mark) -> None:
+    async def _exit_task(self, position: Position, decision: ExitDecision | None, mark: Mark) -> None:
         assert self.exits is not None
         try:
-            outcome = await self.exits.execute(position, decision, mark)
+            if decision is None:
+                outcome = await self.exits.resume(position)
+            else:
+                outcome = await self.exits.execute(position, decision, mark)
             if outcome is not None:
                 log.info("exit of %s: %s, %d of %d filled", position.id, outcome.status.value,
                          outcome.filled_quantity, outcome.requested_quantity)

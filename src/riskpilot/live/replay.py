@@ -38,7 +38,6 @@ from riskpilot.model.enums import PositionStatus
 from riskpilot.model.mark import MarkBasis, mark_position
 from riskpilot.model.position import Position
 from riskpilot.model.quote import Quote
-from riskpilot.risk.manager import RiskManager
 from riskpilot.store import LeaseRecord, PositionRepository, Store
 from riskpilot.trading.step import EntryResult
 
@@ -129,15 +128,16 @@ class ClockLimiter:
 
 class MarkedEquity:
     """Account equity as the backtest counts it, for entry sizing in a replay: ``start`` plus
-    the risk book's realized P&L (net of every commission, opening ones included) plus each
-    open position's P&L at its mark from the replayed day's quotes (``basis`` as the
-    monitor's), or at its last good mark (its entry premium before any) when today's is bad.
-    Quantities are the store's, so a partial exit of today counts what is left."""
+    the realized P&L the store holds (net of every commission, opening ones included) plus
+    each open position's P&L at its mark from the replayed day's quotes (``basis`` as the
+    monitor's), or at its last good mark when today's is bad (the last one seen here, else
+    the last the store recorded, else its entry premium). Quantities are the store's, so a
+    partial exit of today counts what is left. Read from the store, not the risk book, so a
+    replay restarted after a kill sizes its entries as an uninterrupted one does."""
 
-    def __init__(self, start: float, risk: RiskManager, store: Store, market: ReplayMarket, clock: SimulatedClock,
+    def __init__(self, start: float, store: Store, market: ReplayMarket, clock: SimulatedClock,
                  basis: MarkBasis) -> None:
         self.start = start
-        self.risk = risk
         self.market = market
         self.clock = clock
         self.basis = basis
@@ -146,16 +146,18 @@ class MarkedEquity:
 
     def __call__(self) -> float:
         now = self.clock.now()
-        held = [sp.position for sp in self._positions.load_open((PositionStatus.OPEN, PositionStatus.CLOSING))]
-        quotes = self.market.quotes([leg.contract for p in held for leg in p.legs], now)
-        total = self.start + self.risk.realized_pnl
-        for p in held:
+        held = self._positions.load_open((PositionStatus.OPEN, PositionStatus.CLOSING))
+        quotes = self.market.quotes([leg.contract for sp in held for leg in sp.position.legs], now)
+        total = self.start + self._positions.realized_net()
+        for sp in held:
+            p = sp.position
             if p.quantity <= 0:
                 continue
             mark = mark_position(p, quotes, now, basis=self.basis)
             if mark.is_valid and mark.premium is not None:
                 self._last[p.id] = mark.premium
-            total += p.pnl_dollars(self._last.get(p.id, p.entry_premium))
+            last = self._last.get(p.id, sp.monitoring.current_price)
+            total += p.pnl_dollars(last if last is not None else p.entry_premium)
         return total
 
 

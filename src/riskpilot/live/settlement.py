@@ -60,9 +60,11 @@ class StoreSettlement:
 
 
 class DayCloses:
-    """Settlement values from a chain store's days, as the backtest takes them from the chain
-    it reads (:class:`riskpilot.trading.settlement.ChainCloses`): the underlying's close of
-    the last day on or before the expiration that carries one. ``chain(day)`` reads a day."""
+    """The chain store's own underlying closes, as the backtest takes them from the chain it
+    reads (:class:`riskpilot.trading.settlement.ChainCloses`): the close of the last day on or
+    before the expiration that carries one. ``chain(day)`` reads a day. The fallback of
+    :class:`riskpilot.trading.settlement.OfficialValues`, which the replay settles by, as the
+    backtest does."""
 
     def __init__(self, underlying: str, days: Callable[[date | None, date], list[date]],
                  chain: Callable[[date], DayChain]) -> None:
@@ -70,7 +72,14 @@ class DayCloses:
         self._days = days
         self._chain = chain
 
-    def on(self, underlying: str, expiration: date) -> SettlementPrice:
+    def close_on(self, day: date) -> float | None:
+        """The chain's close of ``day`` when the store has that day with a price, else None."""
+        if day not in self._days(day, day):
+            return None
+        px = self._chain(day).underlying_price
+        return px if math.isfinite(px) else None
+
+    def on(self, underlying: str, expiration: date, am: bool = False) -> SettlementPrice:
         for d in reversed(self._days(None, expiration)):
             px = self._chain(d).underlying_price
             if math.isfinite(px):

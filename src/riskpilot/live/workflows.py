@@ -131,6 +131,16 @@ class ExitWorkflow:
             await self.reopen(position, self.executor.clock.now())
         return outcome
 
+    async def resume(self, position: Position) -> ExitOutcome | None:
+        """Continue the position's WORKING exit with its own tactic (see
+        :meth:`ExitExecutor.resume`), then give the risk book its fills."""
+        if self.dry_run:
+            return None
+        outcome = await self.executor.resume(position)
+        if outcome is not None:
+            await self.sync_risk(outcome)
+        return outcome
+
     async def sync_risk(self, outcome: ExitOutcome) -> None:
         """Give the risk book the exit's fills (each applied once, by fill id)."""
         coids = {a.client_order_id for a in outcome.attempts}

@@ -145,8 +145,9 @@ def check_columns(
     evaluators: list[ExitEvaluator] = []
     for method, rows in _groups([p.method for p in good]):
         ev, trail_config = host._rules_for(method, regime)
-        if trail_config is not None:
-            _step_trails(trails, rows, ids, entry, credit, premium, trail_config, cols.trail_action, good_at,
+        trailed = rows if trail_config is None or trail_config.trail_credit else rows[~credit[rows]]
+        if trail_config is not None and trailed.size:
+            _step_trails(trails, trailed, ids, entry, credit, premium, trail_config, cols.trail_action, good_at,
                          trail_of, host._trail_columns(method, regime))
         if not ev.rules:
             continue

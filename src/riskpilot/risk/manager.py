@@ -455,6 +455,12 @@ class RiskManager:
         return ev
 
     # --- day boundary ---------------------------------------------------------------------
+    def start_day(self, today: date) -> None:
+        """Enter the trading day ``today`` (exchange date): the day's P&L starts afresh and a
+        circuit-breaker halt of an earlier day lifts. Called by the cycle step at every step,
+        so a halt lifts on the next trading day even when no position is left to check."""
+        self._roll_day(today)
+
     def _roll_day(self, today: date) -> None:
         book = self._book
         if book.day is None:
@@ -504,6 +510,17 @@ class RiskManager:
     @property
     def heat(self) -> float:
         return self._book.heat
+
+    def forget(self, position_id: str) -> None:
+        """Drop what the manager keeps of a position it only ever checked, never filled (its
+        marks of the day and its trailing stop): for positions followed outside the book,
+        such as the backtest's exit attribution. A booked position is left as it is."""
+        book = self._book
+        if position_id in book.entries or position_id in book.pending:
+            return
+        book.last_unrealized.pop(position_id, None)
+        book.sod_unrealized.pop(position_id, None)
+        self.trails.pop(position_id, None)
 
     def open_quantity(self, position_id: str) -> int:
         e = self._book.entries.get(position_id)

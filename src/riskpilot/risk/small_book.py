@@ -86,7 +86,7 @@ def check_small_book(
         ev, trail_config = found
         trail = trails.get(pos.id)
         action = _HOLD_ACTION
-        if trail_config is not None:
+        if trail_config is not None and (trail_config.trail_credit or pos.premium_type is not _CREDIT):
             if trail is None:
                 trail = TrailState.new(pos.entry_premium, credit=pos.premium_type is _CREDIT)
             trail, action = trail_step(trail, premium, trail_config)

@@ -220,7 +220,7 @@ def observe(
     """The state transition of one good observation: the position's tracked state updated and
     the trailing stop stepped (when it has a config). The caller has checked the quote."""
     position = position.marked(premium, now, today)
-    if trail is not None and trail_config is not None:
+    if trail is not None and trail_config is not None and (trail_config.trail_credit or not trail.credit):
         trail, action = trail_step(trail, premium, trail_config)
         return position, trail, action
     return position, trail, TrailingStopAction.HOLD

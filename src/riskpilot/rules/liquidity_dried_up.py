@@ -1,5 +1,12 @@
 """liquidity_dried_up (HIGH): the close-out market got too wide, or too thin.
 
+Which legs are judged: the legs the close must trade to take the risk off
+(:func:`closing_legs`): a credit position's short legs (the long wings of a credit spread or
+an iron condor are its protection: they carry no risk and can be left to expire, and their
+end-of-day quotes, often 0.05 x 0.15 far out of the money, say nothing about whether the
+position can be closed), a debit position's long legs. The cycle step puts their measures in
+the mark it hands the rules (:func:`riskpilot.trading.marking.mark_for_rules`).
+
 Spread: for event contracts (multiplier 1, priced in dollars) the absolute spread is compared
 with ``max_spread`` (3 cents); for options the relative spread with ``max_relative_spread``,
 measured on the widest *leg* (its spread over its own mid, ``Mark.leg_relative_spread``) when
@@ -17,11 +24,15 @@ test alone, and ``min_volume`` to 0 to disable it."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 from pydantic import Field
 
+from riskpilot.model.contract import Contract, Leg
 from riskpilot.model.decision import RuleFiring
 from riskpilot.model.enums import ExitAction, Priority
+from riskpilot.model.quote import Quote
 from riskpilot.rules.base import RuleContext, RuleParams, RuleSpec
 from riskpilot.rules.screen import BoolArray, ScreenBatch
 
@@ -33,6 +44,39 @@ class LiquidityParams(RuleParams):
     thin_market_relative_spread: float = Field(
         0.10, ge=0, le=10, description="volume counts only above this widest-leg relative spread"
     )
+
+
+def closing_legs(legs: tuple[Leg, ...], credit: bool) -> tuple[Leg, ...]:
+    """The legs whose market decides whether a position can be closed (module docstring):
+    the short legs of a credit position, the long legs of a debit one (all legs when that
+    leaves none)."""
+    judged = tuple(leg for leg in legs if (leg.quantity < 0) == credit)
+    return judged or legs
+
+
+def closing_liquidity(legs: tuple[Leg, ...], credit: bool,
+                      quotes: Mapping[Contract, Quote]) -> tuple[float | None, int | None]:
+    """The widest relative spread (spread over mid; None when a judged leg has no positive
+    mid or no quote) and the thinnest volume (None when a judged leg's volume is unknown)
+    over :func:`closing_legs`."""
+    widest: float | None = 0.0
+    volume: int | None = None
+    known = True
+    for leg in closing_legs(legs, credit):
+        q = quotes.get(leg.contract)
+        if q is None or q.bid is None or q.ask is None:
+            return None, None
+        mid = (q.bid + q.ask) / 2.0
+        if mid > 0 and widest is not None:
+            rel = (q.ask - q.bid) / mid
+            widest = rel if rel > widest else widest
+        else:
+            widest = None
+        if q.volume is None:
+            known = False
+        else:
+            volume = q.volume if volume is None else min(volume, q.volume)
+    return widest, volume if known else None
 
 
 def evaluate(ctx: RuleContext, p: LiquidityParams) -> RuleFiring | None:

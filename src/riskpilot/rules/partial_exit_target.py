@@ -1,11 +1,17 @@
 """partial_exit_target (MEDIUM): staged partial exits.
 
 By default 50% of the *original* quantity at +15% profit, then 25% at +25%; the rest rides
-with the trailing stop. Each stage fires once (the position's ``state.stages_done`` remembers
-it) and stages fire in order, one per evaluation: a jump straight to +30% closes the first stage
-now and the second at the next evaluation. Quantities are whole contracts: a stage rounds down
-but closes at least one contract while any remain, and never more than remain. A stage that
-would close everything left is reported as CLOSE.
+with the trailing stop. A stage fires only when it still locks in a profit after the exit's
+cost at the current quotes (``lock_in_profit``, on by default): the close-out priced at the
+natural side of the mark (what crossing the whole spread would pay: its ask to buy back a
+credit position, its bid to sell a debit one) must still be a profit. A +15% stage measured at
+the mid of a spread quoted 30% wide would otherwise pay more in slippage than it locks in (on
+the real SPX 2019 chain, 20 such partial exits lost $188). Each stage fires once (the
+position's ``state.stages_done`` remembers it) and stages fire in order, one per evaluation:
+a jump straight to +30% closes the first stage now and the second at the next evaluation.
+Quantities are whole contracts: a stage rounds down but closes at least one contract while
+any remain, and never more than remain. A stage that would close everything left is reported
+as CLOSE.
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ def _default_stages() -> tuple[PartialStage, ...]:
 
 class PartialExitParams(RuleParams):
     stages: tuple[PartialStage, ...] = Field(default_factory=_default_stages)
+    lock_in_profit: bool = Field(True, description="fire only when the natural side still shows a profit")
 
     @model_validator(mode="after")
     def _check_stages(self) -> PartialExitParams:
@@ -63,6 +70,12 @@ def stage_quantity(original: int, open_qty: int, exit_percentage: float) -> int:
     return min(max(q, 1), open_qty)
 
 
+def _locks_in_profit(ctx: RuleContext) -> bool:
+    """Whether closing at the natural side of the mark (module docstring) is a profit."""
+    natural = ctx.mark.ask if ctx.position.is_credit else ctx.mark.bid
+    return natural is not None and ctx.position.profit(natural) > EPS
+
+
 def evaluate(ctx: RuleContext, p: PartialExitParams) -> RuleFiring | None:
     pos = ctx.position
     done = pos.state.stages_done
@@ -70,6 +83,8 @@ def evaluate(ctx: RuleContext, p: PartialExitParams) -> RuleFiring | None:
         if stage.name in done:
             continue
         if ctx.profit_pct + EPS < stage.profit_threshold:
+            return None
+        if p.lock_in_profit and not _locks_in_profit(ctx):
             return None
         qty = stage_quantity(pos.original_quantity, pos.quantity, stage.exit_percentage)
         action = ExitAction.CLOSE if qty >= pos.quantity else ExitAction.PARTIAL_CLOSE

@@ -52,12 +52,15 @@ class TrailingStopAction(str, Enum):
 @dataclass(frozen=True, slots=True)
 class TrailingStopConfig:
     """Percentages are in percent (2.0 = 2%). ``tick_size`` is the minimum price increment of
-    the premium (0.01 for most options; 0.05 for SPX above $3)."""
+    the premium (0.01 for most options; 0.05 for SPX above $3). ``trail_credit``: whether a
+    risk manager trails credit positions with it too (debit positions always); a stop built
+    by hand trails whatever it is given."""
 
     activation_pct: float = 2.0
     trailing_pct: float = 1.5
     min_move_pct: float = 0.5
     tick_size: float = 0.01
+    trail_credit: bool = True
 
     def __post_init__(self) -> None:
         for name in ("activation_pct", "trailing_pct", "min_move_pct", "tick_size"):

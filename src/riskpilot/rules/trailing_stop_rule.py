@@ -2,7 +2,12 @@
 
 The state machine lives in :mod:`riskpilot.rules.trailing_stop`; the evaluator's caller steps it
 with the current premium (only when the quote is good) and hands the result in the context.
-These params are that state machine's settings."""
+These params are that state machine's settings.
+
+SPEC's 2% activation and 1.5% trail were chosen for long (debit) premium. On a credit spread
+worth 0.10-1.00 they sit inside the quoted spread and fire on noise (on the README's SPY run
+they closed a third of the trades after five days on average and lost half of its loss), so
+credit positions are not trailed unless ``trail_credit`` is set."""
 
 from __future__ import annotations
 
@@ -20,6 +25,7 @@ class TrailingStopParams(RuleParams):
     trailing_pct: float = Field(1.5, gt=0, lt=100)
     min_move_pct: float = Field(0.5, ge=0, le=100)
     tick_size: float = Field(0.01, gt=0, le=1)
+    trail_credit: bool = Field(False, description="also trail credit (premium sold) positions")
 
     def to_config(self) -> TrailingStopConfig:
         return TrailingStopConfig(
@@ -27,6 +33,7 @@ class TrailingStopParams(RuleParams):
             trailing_pct=self.trailing_pct,
             min_move_pct=self.min_move_pct,
             tick_size=self.tick_size,
+            trail_credit=self.trail_credit,
         )
 
 

@@ -194,7 +194,8 @@ class HeldLease:
                   broker_connected: bool | None = None) -> None:
         self._lock.check()
         self.record = self._repo._beat(self.account, self.holder.holder_id, now, self.ttl_seconds,
-                                       last_cycle_at=last_cycle_at, broker_connected=broker_connected)
+                                       clock=self.holder.clock, last_cycle_at=last_cycle_at,
+                                       broker_connected=broker_connected)
 
     def release(self, now: datetime) -> None:
         try:
@@ -218,6 +219,15 @@ class LeaseRepository:
         with self.store.read() as s:
             return [_record(r) for r in s.execute(select(MonitorLeaseRow).order_by(MonitorLeaseRow.account))
                     .scalars()]
+
+    def market_now(self, wall: datetime) -> datetime:
+        """The store's "now": the last monitor's clock at its last cycle when that monitor
+        was a replay (a store a replay wrote lives at the replay's market time, so DTE and
+        "today" are counted there), else ``wall``."""
+        latest = max(self.all(), key=lambda r: r.heartbeat_at, default=None)
+        if latest is not None and latest.clock == "simulated" and latest.last_cycle_at is not None:
+            return latest.last_cycle_at
+        return wall
 
     def acquire(self, account: str, holder: LeaseHolder, now: datetime, *,
                 ttl_seconds: float = DEFAULT_TTL_SECONDS) -> HeldLease:
@@ -249,13 +259,15 @@ class LeaseRepository:
                 row.pid = holder.pid
                 row.command = holder.command
                 row.broker = holder.broker
-                row.clock = holder.clock
                 row.acquired_at = now
                 row.heartbeat_at = now
                 row.expires_at = now + timedelta(seconds=ttl_seconds)
                 row.released_at = None
-                row.last_cycle_at = None
                 row.broker_connected = None
+                # ``clock`` and ``last_cycle_at`` stay the last cycling monitor's until this one
+                # cycles (a run refused before its first cycle leaves a replay's progress intact).
+                if row.clock is None:
+                    row.clock = holder.clock
                 s.flush()
                 record = _record(row)
         except BaseException:
@@ -263,7 +275,7 @@ class LeaseRepository:
             raise
         return HeldLease(self, lock, holder, record, ttl_seconds, previous)
 
-    def _beat(self, account: str, holder_id: str, now: datetime, ttl_seconds: float, *,
+    def _beat(self, account: str, holder_id: str, now: datetime, ttl_seconds: float, *, clock: str,
               last_cycle_at: datetime | None, broker_connected: bool | None) -> LeaseRecord:
         now = utc(now, "now")
         with self.store.transaction() as s:
@@ -274,6 +286,7 @@ class LeaseRepository:
             row.expires_at = now + timedelta(seconds=ttl_seconds)
             if last_cycle_at is not None:
                 row.last_cycle_at = utc(last_cycle_at, "last_cycle_at")
+                row.clock = clock
             if broker_connected is not None:
                 row.broker_connected = broker_connected
             s.flush()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime
@@ -90,6 +91,13 @@ class PositionRepository:
         tracked state and trailing state, in three queries whatever their number."""
         with self.store.read() as s:
             return self._load(s, None, tuple(statuses))
+
+    def realized_net(self) -> float:
+        """Dollars realized by every position the store holds, net of every commission (entry
+        and exit): the sum the risk book's total realized P&L would be, from the store."""
+        with self.store.read() as s:
+            rows = s.execute(select(PositionRow.realized_pnl, PositionRow.commissions).order_by(PositionRow.id)).all()
+        return math.fsum(r - c for r, c in rows)
 
     def count_opened(self, underlying: str, method: str, since: datetime, until: datetime) -> int:
         """How many positions of ``underlying`` and ``method`` were opened in ``[since, until)``,

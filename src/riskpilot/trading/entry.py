@@ -7,7 +7,8 @@ One attempt on a chain snapshot (a :class:`~riskpilot.data.daychain.DayChain` of
    within ``vix_min``/``vix_max``, IV rank and percentile of *t*'s ATM IV over the trailing
    window (``iv_warmup`` until it is full), a known regime of *t* when market data is given.
 2. **Strategy** (:meth:`EntryPlanner.candidate`): :func:`riskpilot.trading.strategies.select_entry`,
-   never into an expiration already held in the underlying (``no_candidate``).
+   never into an expiration already held in the underlying (``no_candidate``; the cycle step
+   says ``expirations_held`` when every expiration of the DTE window is held).
 3. **Price** (:meth:`EntryPlanner.price`): every leg needs a quote that is not missing,
    crossed or stale, and the combo a two-sided market (``unfillable``); the entry premium
    is the fill model's market price for one unit when a fill model is given (the backtest's
@@ -39,7 +40,7 @@ from riskpilot.model.quote import Quote
 from riskpilot.risk.manager import OrderRequest, OrderValidation, RiskManager
 from riskpilot.risk.sizing import max_loss_per_unit
 from riskpilot.trading.signals import IV_WINDOW, IVReading, IVTracker, MarketData, entry_refusal, iv_filters_set
-from riskpilot.trading.strategies import EntryCandidate, select_entry
+from riskpilot.trading.strategies import EntryCandidate, expirations_by_preference, select_entry
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +116,13 @@ class EntryPlanner:
     def candidate(self, day: DayChain, held_expirations: frozenset[int]) -> EntryCandidate | None:
         return select_entry(day, self.mcfg.strategy, self.mcfg.entry, multiplier=self.multiplier,
                             exclude_expirations=held_expirations)
+
+    def window_all_held(self, day: DayChain, held_expirations: frozenset[int]) -> bool:
+        """Whether ``day`` lists expirations in the DTE window and every one is held (the
+        refusal ``expirations_held`` rather than ``no_candidate``)."""
+        entry = self.mcfg.entry
+        return bool(expirations_by_preference(day, entry).size) and \
+            not expirations_by_preference(day, entry, held_expirations).size
 
     def price(self, cand: EntryCandidate, quotes: Mapping[Contract, Quote],
               now: datetime) -> float | EntryRefused:

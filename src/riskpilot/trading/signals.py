@@ -52,16 +52,18 @@ from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
-from typing import TypeAlias
+from typing import TYPE_CHECKING, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
 
 from riskpilot.config.schema import EntryFilters, RegimeConfig, RegimeName
 from riskpilot.data import history
 from riskpilot.data.daychain import DayChain, day_number
 from riskpilot.risk.regime import classify_regime
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 #: Trailing IV observations for rank and percentile (about one trading year).
 IV_WINDOW = 252
@@ -75,23 +77,31 @@ MAX_STALE_DAYS = 5
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
-#: A daily series: a pandas Series indexed by date, or a ``{date: value}`` mapping.
-SeriesLike: TypeAlias = "pd.Series[float] | Mapping[date, float]"
+#: A daily series: a pandas Series indexed by date, a ``{date: value}`` mapping, or a pair of
+#: arrays (days since 1970-01-01, values) as :func:`riskpilot.data.history.close_series` gives.
+SeriesLike: TypeAlias = "pd.Series[float] | Mapping[date, float] | tuple[IntArray, FloatArray]"
 
 
 def _as_arrays(name: str, series: SeriesLike) -> tuple[IntArray, FloatArray]:
     """Day numbers and values of a daily series, sorted, refusing duplicates and bad values."""
-    if isinstance(series, pd.Series):
-        idx = pd.DatetimeIndex(pd.to_datetime(series.index))
-        days = np.asarray(idx.values.astype("datetime64[D]").astype(np.int64), dtype=np.int64)
-        values = series.to_numpy(dtype=np.float64)
+    if isinstance(series, tuple):
+        days = np.asarray(series[0], dtype=np.int64)
+        values = np.asarray(series[1], dtype=np.float64)
+        if days.shape != values.shape:
+            raise ValueError(f"{name}: days and values must be arrays of one length")
     elif isinstance(series, Mapping):
         items = sorted(series.items())
         days = np.array([day_number(d) for d, _ in items], dtype=np.int64)
         values = np.array([float(v) for _, v in items], dtype=np.float64)
     else:
-        raise TypeError(f"{name} must be a pandas Series indexed by date or a {{date: value}} mapping, "
-                        f"got {type(series).__name__}")
+        import pandas as pd  # only when a caller hands a pandas Series (~0.35 s to import)
+
+        if not isinstance(series, pd.Series):
+            raise TypeError(f"{name} must be a pandas Series indexed by date, a {{date: value}} mapping or "
+                            f"(days, values) arrays, got {type(series).__name__}")
+        idx = pd.DatetimeIndex(pd.to_datetime(series.index))
+        days = np.asarray(idx.values.astype("datetime64[D]").astype(np.int64), dtype=np.int64)
+        values = series.to_numpy(dtype=np.float64)
     keep = np.isfinite(values)  # vendor gaps (NaN) are days without a value, not zeros
     days, values = days[keep], values[keep]
     order = np.argsort(days, kind="stable")
@@ -124,10 +134,8 @@ class MarketData:
         and VIX closes. Raises :class:`riskpilot.data.history.UnknownSymbolError` naming the
         known symbols for a ticker without bundled history."""
         key = ticker.strip().upper() if isinstance(ticker, str) else ticker
-        if key in history.available_symbols():
-            closes = history.load_underlying(key)["close"]
-        elif key in history.available_indices():
-            closes = history.load_index(key)["close"]
+        if key in history.available_symbols() or key in history.available_indices():
+            closes = history.close_series(key)
         else:
             raise history.UnknownSymbolError(
                 f"no bundled history for {ticker!r}: MarketData.from_bundled knows the ETFs "
@@ -135,7 +143,7 @@ class MarketData:
                 f"{', '.join(history.available_indices())}; build MarketData(underlying, closes, vix) "
                 f"from your own series otherwise"
             )
-        return cls(key, closes, history.load_index("VIX")["close"])
+        return cls(key, closes, history.close_series("VIX"))
 
     @staticmethod
     def _asof(days: IntArray, d: date) -> int | None:

@@ -5,12 +5,15 @@ each phase sees in each driver):
 
 0. **Begin** (``venue.begin``): what the venue carries over from before (the backtest fills
    orders it queued on the previous day under ``--fill next``; the live loop takes the
-   trading state set outside and picks up exits queued in the store).
+   trading state set outside and picks up exits queued in the store); then the risk manager
+   enters the day (a circuit-breaker halt of an earlier day lifts, even with nothing to check).
 1. **Expiries the data skipped**: positions whose expiration is before today settle first,
-   at the underlying's value on their expiration (:mod:`riskpilot.trading.settlement`).
+   at the underlying's value on their expiration (:mod:`riskpilot.trading.settlement`); so do
+   AM-settled positions expiring today, whose settlement instant (the opening) has passed.
 2. **Mark**: every position due now is marked from the venue's quotes
-   (:func:`riskpilot.model.mark.mark_position`; a missing, crossed or stale leg quote gives
-   a bad mark, on which no rule acts).
+   (:func:`riskpilot.trading.marking.mark_for_rules`: the close-out mark, with the liquidity
+   of the legs that matter to the close; a missing, crossed or stale leg quote gives a bad
+   mark, on which no rule acts).
 3. **Decide**: ``RiskManager.check_position_exits`` under the day's regime (its exit-rule
    overrides apply) advances the tracked state and the trailing stops; the venue observes
    every check (``venue.observe``: the backtest keeps the last good mark for equity, the
@@ -41,13 +44,20 @@ from riskpilot.config.schema import RegimeName, RiskPilotConfig
 from riskpilot.data.daychain import DayChain, day_number
 from riskpilot.model.contract import Contract
 from riskpilot.model.enums import ExitAction, PositionStatus
-from riskpilot.model.mark import Mark, mark_position
+from riskpilot.model.mark import Mark
 from riskpilot.model.position import Position
 from riskpilot.model.quote import Quote
 from riskpilot.risk.checks import ExitChecks, PositionCheck
 from riskpilot.risk.manager import RiskManager
 from riskpilot.trading.entry import EntryPlan, EntryPlanner, EntryRefused
-from riskpilot.trading.settlement import Settlement, SettlementPrice, settlement_close
+from riskpilot.trading.marking import mark_for_rules
+from riskpilot.trading.settlement import (
+    Settlement,
+    SettlementPrice,
+    is_am_settled,
+    settlement_close,
+    settles_before,
+)
 
 #: Features handed to the rules per position (e.g. ``edge`` for event contracts), computed
 #: from the marks of this step.
@@ -73,12 +83,13 @@ class EntryResult:
 
 
 class SettlementPrices(Protocol):
-    """Where settlement values come from (the chain's close today; #15 adds official
-    series)."""
+    """Where settlement values come from (:class:`riskpilot.trading.settlement.OfficialValues`:
+    the official series, the chain's close where there is none)."""
 
-    def on(self, underlying: str, expiration: date) -> SettlementPrice:
-        """The value positions of ``underlying`` expiring on ``expiration`` settle at; raises
-        ``ValueError`` naming what is missing when there is none."""
+    def on(self, underlying: str, expiration: date, am: bool = False) -> SettlementPrice:
+        """The value positions of ``underlying`` expiring on ``expiration`` settle at (``am``:
+        AM-settled, at the opening value; else the close); raises ``ValueError`` naming what
+        is missing when there is none."""
         ...
 
 
@@ -190,12 +201,13 @@ class TradingStep:
         now, d = inputs.now, inputs.day
         report = StepReport(now)
         await venue.begin(now)
+        self.risk.start_day(d)
         if inputs.settle:
-            await self._settle(venue, d, report, skipped_only=True)
+            await self._settle(venue, d, now, report, skipped_only=True)
         due = venue.due(now)
         if due:
             quotes = await venue.quotes({leg.contract for p in due for leg in p.legs}, now)
-            marks = {p.id: mark_position(p, quotes, now, basis=self.basis, max_age_seconds=self.max_quote_age)
+            marks = {p.id: mark_for_rules(p, quotes, now, basis=self.basis, max_age_seconds=self.max_quote_age)
                      for p in due}
             checks = self.risk.check_position_exits(due, marks, now, regime=inputs.regime, features=inputs.features)
             report.checks = checks
@@ -209,7 +221,7 @@ class TradingStep:
             await self._enter(venue, inputs.chain, inputs.regime, now, report)
         if inputs.settle:
             await venue.exits_done()
-            await self._settle(venue, d, report, skipped_only=False)
+            await self._settle(venue, d, now, report, skipped_only=False)
         return report
 
     async def _enter(self, venue: Venue, day: DayChain, regime: RegimeName | None, now: datetime,
@@ -234,7 +246,10 @@ class TradingStep:
         for _ in range(self.max_new_positions_per_day - venue.entries_on(day.quote_date)):
             cand = planner.candidate(day, frozenset(held))
             if cand is None:
-                report.refuse("no_candidate")
+                # Every expiration of the window already held is a refusal of its own: the
+                # delta and DTE ranges found something, the book's one-per-expiration rule did not.
+                report.refuse("expirations_held" if held and planner.window_all_held(day, frozenset(held))
+                              else "no_candidate")
                 return
             quotes = await venue.quotes([leg.contract for leg in cand.legs], now)
             premium = planner.price(cand, quotes, now)
@@ -257,7 +272,7 @@ class TradingStep:
                 return
             held.add(day_number(cand.legs[0].contract.expiration))
 
-    async def _settle(self, venue: Venue, d: date, report: StepReport, *, skipped_only: bool) -> None:
+    async def _settle(self, venue: Venue, d: date, now: datetime, report: StepReport, *, skipped_only: bool) -> None:
         for pos in list(venue.holding()):
             if self.underlying is not None and pos.underlying != self.underlying:
                 continue
@@ -265,12 +280,12 @@ class TradingStep:
             # settles it once its order is final and it is OPEN again.
             if pos.status is not PositionStatus.OPEN or pos.quantity <= 0:
                 continue
-            if pos.expiration > d or (skipped_only and pos.expiration >= d):
+            if pos.expiration > d or (skipped_only and pos.expiration == d and not settles_before(pos, now)):
                 continue
             if self.prices is None:
                 raise ValueError(f"{d}: position {pos.id} expired on {pos.expiration} but the step has no "
                                  "settlement prices (TradingStep(prices=...))")
-            spot = self.prices.on(pos.underlying, pos.expiration)
+            spot = self.prices.on(pos.underlying, pos.expiration, is_am_settled(pos))
             price, reason = settlement_close(pos, spot.spot, self.settlement)
             report.settled.append((pos, price, reason))
             await venue.settle(pos, price, reason, spot, d)

@@ -35,9 +35,11 @@ qualifies for a delta range.
 3. **Wing** (the bought leg of a credit spread, and each side of an iron condor), further out
    of the money than the short on the same expiration and right:
 
-   - width in points (``width_points``): the nearest listed strike at least ``width_points``
-     away (the highest put at or below ``short - width``, the lowest call at or above
-     ``short + width``), so the width is never narrower than asked;
+   - width in points (``width_points``), or as a share of the underlying's close on the
+     entry day (``width_pct_of_spot``, the default: 1% of spot): the nearest listed strike at
+     least that far away (the highest put at or below ``short - width``, the lowest call at or
+     above ``short + width``), so the width is never narrower than asked; no wing when the
+     chain carries no underlying price;
    - width by the long leg's |delta| (``long_delta``): among strikes beyond the short with a
      delta, the |delta| closest to ``long_delta``; ties to the further out-of-the-money
      strike.
@@ -53,6 +55,7 @@ the underlying from the entry day's close.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import get_args
@@ -61,8 +64,9 @@ import numpy as np
 
 from riskpilot.config.schema import EntryFilters, StrategyConfig, StrategyKind
 from riskpilot.data.daychain import DayChain, IntArray, day_number
-from riskpilot.model.contract import Leg, OptionContract
+from riskpilot.model.contract import DEFAULT_EXPIRY_TIME, Leg, OptionContract
 from riskpilot.model.enums import PremiumType, Right
+from riskpilot.trading.settlement import AM_SETTLEMENT_TIME
 
 SUPPORTED_KINDS: tuple[str, ...] = get_args(StrategyKind)
 
@@ -118,14 +122,20 @@ def _wing(day: DayChain, side: _Side, short_i: int, strategy: StrategyConfig) ->
     if beyond.size == 0:
         return None
     kb = day.strike[beyond]
-    if strategy.width_points is not None:
+    width = strategy.width_points
+    if width is None and strategy.width_pct_of_spot is not None:
+        spot = day.underlying_price
+        if not math.isfinite(spot) or spot <= 0:
+            return None
+        width = strategy.width_pct_of_spot * spot
+    if width is not None:
         if side.call:
-            ok = beyond[kb >= k_short + strategy.width_points - _EPS]
+            ok = beyond[kb >= k_short + width - _EPS]
             return int(ok[np.argmin(day.strike[ok])]) if ok.size else None
-        ok = beyond[kb <= k_short - strategy.width_points + _EPS]
+        ok = beyond[kb <= k_short - width + _EPS]
         return int(ok[np.argmax(day.strike[ok])]) if ok.size else None
     if strategy.long_delta is None:
-        raise ValueError(f"{strategy.kind} needs width_points or long_delta to place its long leg")
+        raise ValueError(f"{strategy.kind} needs width_points, width_pct_of_spot or long_delta to place its long leg")
     cand = beyond[np.isfinite(day.delta[beyond])]
     if cand.size == 0:
         return None
@@ -255,7 +265,8 @@ def select_entry(
         exp_date = day.expiration_date(int(exp))
         legs = tuple(
             Leg(OptionContract(day.underlying, exp_date, float(day.strike[i]),
-                               Right.CALL if day.is_call[i] else Right.PUT, multiplier), q)
+                               Right.CALL if day.is_call[i] else Right.PUT, multiplier,
+                               AM_SETTLEMENT_TIME if day.is_am_settled(i) else DEFAULT_EXPIRY_TIME), q)
             for i, q in picked
         )
         deltas = np.array([day.delta[i] for i, _ in picked])

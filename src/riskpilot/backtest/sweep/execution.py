@@ -84,6 +84,10 @@ def outcome_of(run: SweepRun, bt: BacktestRun) -> RunOutcome:
         "last_day": bt.result.dates[-1],
         "model_priced": bt.model_priced,
     }
+    for rule, a in bt.result.exit_attribution().items():
+        if f"edge_vs_expiration.{rule}" in row:  # rules; settlement reasons are their own path
+            row[f"edge_vs_expiration.{rule}"] = _finite(a.edge_vs_expiration)
+            row[f"edge_vs_next_rule.{rule}"] = _finite(a.edge_vs_next_rule)
     return RunOutcome(row, [(d, float(e)) for d, e in zip(bt.result.dates, bt.result.equity, strict=True)])
 
 

@@ -20,6 +20,7 @@ from riskpilot.backtest.export import METRIC_KEYS
 from riskpilot.backtest.runner import (
     BacktestSpec,
 )
+from riskpilot.config.schema import RULE_NAMES
 
 
 class SweepError(ValueError):
@@ -32,9 +33,17 @@ FLAGS: tuple[str, ...] = tuple(BacktestSpec.model_fields)
 #: Result columns of the parameters: the flags, named as the fields (``profit_target``...).
 PARAM_COLUMNS: tuple[str, ...] = FLAGS
 
+#: Exit attribution per rule (dollars: the rule's trades' P&L minus the same units held to
+#: expiration, or to the next rule; :mod:`riskpilot.backtest.attribution`), named
+#: ``edge_vs_expiration.<rule>`` and ``edge_vs_next_rule.<rule>``; empty for a rule that
+#: closed nothing.
+ATTRIBUTION_COLUMNS: tuple[str, ...] = tuple(
+    f"edge_vs_{path}.{rule}" for rule in RULE_NAMES for path in ("expiration", "next_rule")
+)
+
 #: Result columns of the metrics, named as in the backtest JSON, then facts of the run.
 METRIC_COLUMNS: tuple[str, ...] = (*METRIC_KEYS, "open_at_end", "trading_days", "first_day", "last_day",
-                                   "model_priced")
+                                   "model_priced", *ATTRIBUTION_COLUMNS)
 
 #: Every result column, in order. ``seconds`` (wall time of the run) is the only column that
 #: differs between two executions of the same run.
@@ -45,7 +54,8 @@ ROW_COLUMNS: tuple[str, ...] = (
 #: Metrics a sweep can be sorted and a walk-forward can select by.
 SELECTABLE_METRICS: tuple[str, ...] = (
     "cagr", "sharpe", "sortino", "max_drawdown", "calmar", "trade_count", "win_rate", "profit_factor",
-    "avg_days_held", "total_return", "total_pnl", "end_equity",
+    "avg_days_held", "total_return", "total_pnl", "end_equity", "exit_edge_vs_expiration", "exit_edge_vs_next_rule",
+    *ATTRIBUTION_COLUMNS,
 )
 
 #: Metrics where less is better (max_drawdown is a positive fraction: 0.12 = 12%).

@@ -17,6 +17,7 @@ from riskpilot.backtest.sweep.execution import (
     RunOutcome,
 )
 from riskpilot.backtest.sweep.grid import (
+    ATTRIBUTION_COLUMNS,
     PARAM_COLUMNS,
     ROW_COLUMNS,
     SweepError,
@@ -123,7 +124,7 @@ def _as_date(v: Any) -> date | None:
 def rows_frame(rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
     """Result rows as a DataFrame with :data:`ROW_COLUMNS` and stable dtypes."""
     frame = pd.DataFrame(list(rows), columns=list(ROW_COLUMNS))
-    for name in (*METRIC_KEYS, "seconds"):
+    for name in (*METRIC_KEYS, *ATTRIBUTION_COLUMNS, "seconds"):
         if name != "trade_count":
             frame[name] = pd.to_numeric(frame[name], errors="coerce").astype("float64")
     for name in ("trade_count", "open_at_end", "trading_days", "fold"):
@@ -156,7 +157,7 @@ def _typed(name: str, text: str) -> Any:
         return {"float": float, "int": int, "date": date.fromisoformat}.get(kind, str)(text)  # type: ignore[operator]
     if name in ("trade_count", "open_at_end", "trading_days", "fold"):
         return int(text)
-    if name in (*METRIC_KEYS, "seconds"):
+    if name in (*METRIC_KEYS, *ATTRIBUTION_COLUMNS, "seconds"):
         return float(text)
     if name in ("first_day", "last_day"):
         return date.fromisoformat(text)

@@ -108,7 +108,10 @@ def run_sweep(runs: Sequence[SweepRun], executor: SweepExecutor, *, results: Res
 def check_metric(metric: str, flag: str) -> None:
     """Refuse a ``metric`` (given with ``flag``) that is not one of :data:`SELECTABLE_METRICS`."""
     if metric not in SELECTABLE_METRICS:
-        raise SweepError(f"{flag} {metric!r}: not a metric; choose one of {', '.join(SELECTABLE_METRICS)}")
+        plain = [m for m in SELECTABLE_METRICS if "." not in m]
+        raise SweepError(f"{flag} {metric!r}: not a metric; choose one of {', '.join(plain)}, or a rule's exit "
+                         f"attribution as edge_vs_expiration.RULE or edge_vs_next_rule.RULE (e.g. "
+                         f"edge_vs_next_rule.stop_loss)")
 
 
 def sort_rows(rows: Iterable[Mapping[str, Any]], metric: str) -> list[Mapping[str, Any]]:
