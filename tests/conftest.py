@@ -6,6 +6,7 @@ import os
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -74,3 +75,50 @@ def spread() -> type[_Builders]:
 class _Builders:
     t0 = T0
     put_spread = staticmethod(put_spread)
+
+
+# --- the dashboard's tests (tests/web; helpers in tests/web/dashboard_rig.py) ---------------
+# Here rather than in a tests/web/conftest.py: a second module named "conftest" would shadow
+# this one for tests that import it by name.
+
+
+@pytest.fixture(scope="session")
+def replay_template(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """A store filled by one paper replay per run (tests take copies of it)."""
+    from dashboard_rig import replay_store
+
+    return replay_store(tmp_path_factory.mktemp("replay"))
+
+
+@pytest.fixture
+def replayed(replay_template: Any, tmp_path: Path) -> Any:
+    """A private copy of the replayed store (tests change it)."""
+    return replay_template.copy(tmp_path)
+
+
+@pytest.fixture
+def replayed_store(replayed: Any) -> Iterator[Store]:
+    s = Store.open(replayed.url, migrate=False)
+    try:
+        yield s
+    finally:
+        s.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """The distribution's headless Chromium through Playwright (skips with the reason when it
+    is missing)."""
+    from dashboard_rig import CHROMIUM, CHROMIUM_FLAGS, chromium_missing
+
+    reason = chromium_missing()
+    if reason is not None:
+        pytest.skip(reason)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        try:
+            yield b
+        finally:
+            b.close()

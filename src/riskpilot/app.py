@@ -3,11 +3,16 @@ clock, quote source, executor and store a run gets. Nothing below it asks which 
 
 - :func:`build_replay`: the live loop on a simulated clock over a stored chain, the paper
   broker filling by the backtest's fill model (``riskpilot monitor --replay``).
+- :func:`build_event_replay`: the live loop on a simulated clock over a recording of event
+  markets (``riskpilot monitor --replay FILE``), entering by the edge threshold and settling
+  at the results, the paper broker filling at the touch with Kalshi's fee.
 - :func:`build_live`: the live loop on the wall clock within the exchange's sessions,
   against a broker (``riskpilot monitor``); ``--broker paper`` without a replay trades on
   the paper broker's own random-walk market, seeded from what its account holds;
-  ``--broker ibkr`` connects to IB Gateway/TWS (:func:`connect_ibkr`: the store's account
-  checked, or bound on first use) and reconciles with the account before it acts.
+  ``--broker kalshi`` manages the account's event positions through Kalshi's API, the edge
+  rules fed by the configuration's ``fair_value``; ``--broker ibkr`` connects to IB
+  Gateway/TWS (:func:`connect_ibkr`: the account's lease taken, the store's account checked,
+  or bound on first use) and reconciles with the account before it acts.
 - :func:`read_ibkr_holdings` and :func:`adopt_holdings`: ``riskpilot positions adopt``.
 - The backtest's wiring is :func:`riskpilot.backtest.runner.run_spec` (a spec in, a run out).
 
@@ -19,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -30,28 +36,40 @@ from riskpilot.alerts import Alerter
 from riskpilot.brokers.paper import PaperBroker, RandomWalkMarket, ScriptedMarket
 from riskpilot.config import RiskPilotConfig
 from riskpilot.data.daychain import close_of
+from riskpilot.data.events import EventSnapshots, SnapshotFormatError
 from riskpilot.data.store import ChainStore
 from riskpilot.execution.clock import Clock, SimulatedClock, WallClock
 from riskpilot.execution.executor import ExitExecutor
+from riskpilot.execution.fees import event_fill_model
 from riskpilot.execution.fills import SlippageSpec, fill_model_for
 from riskpilot.execution.port import BrokerPort, BrokerPosition
 from riskpilot.live.adopt import AdoptionPlan
 from riskpilot.live.entries import EntryWorkflow
 from riskpilot.live.monitor import PositionMonitor
 from riskpilot.live.quotes import QuoteFetcher
-from riskpilot.live.reconcile import UnknownPositions
-from riskpilot.live.replay import ClockLimiter, MarkedEquity, ReplayMarket, ReplayReport, replay_days, resume_from
+from riskpilot.live.replay import (
+    ClockLimiter,
+    MarkedEquity,
+    ReplayMarket,
+    ReplayReport,
+    replay_days,
+    replay_events,
+    resume_from,
+)
 from riskpilot.live.session import AlwaysOpen, ExchangeSessions, Sessions
 from riskpilot.live.settlement import DayCloses, StoreSettlement
 from riskpilot.model.position import Position
 from riskpilot.risk.manager import RiskManager
-from riskpilot.store import HeldLease, StateRepository, Store
+from riskpilot.store import ExitRepository, HeldLease, PositionRepository, StateRepository, Store
 from riskpilot.store.lease import take_lease
+from riskpilot.trading.events import EVENTS, EventEntryPlanner, EventResults, VenueResults, snapshot_edges
+from riskpilot.trading.fair_value import EdgeFeatures, FairValueError, load_fair_values
 from riskpilot.trading.settlement import OfficialValues, settlement_for
 from riskpilot.trading.signals import IV_WINDOW, MarketData, iv_filters_set
 
-if TYPE_CHECKING:  # ib_async is the `live` extra: imported when an IBKR run is wired
+if TYPE_CHECKING:  # the live (ib_async) and kalshi extras: imported when a run needs them
     from riskpilot.brokers.ibkr_broker import IbkrBroker
+    from riskpilot.brokers.kalshi import KalshiBroker
     from riskpilot.config.brokers import IbkrConfig
 
 log = logging.getLogger("riskpilot.monitor")
@@ -71,8 +89,10 @@ class WiringError(ValueError):
 @dataclass(frozen=True, slots=True)
 class MonitorOptions:
     """What every monitor run is given. ``equity`` dollars (sizing); ``slippage`` and
-    ``commission`` (dollars per contract per leg) are the paper broker's fill model;
-    ``sessions``: ``exchange`` (XNYS sessions) or ``always`` (paper practice only)."""
+    ``commission`` (dollars per contract per leg) are the paper broker's fill model (for
+    options; event contracts fill at the touch with Kalshi's fee); ``sessions``: ``exchange``
+    (XNYS sessions), ``always`` (paper practice, or Kalshi, whose exchange is open around the
+    clock) or ``auto`` (``always`` for Kalshi, else ``exchange``)."""
 
     broker: str = "paper"
     dry_run: bool = False
@@ -82,7 +102,7 @@ class MonitorOptions:
     equity: float = 100_000.0
     slippage: str = "orats"
     commission: float = 0.65
-    sessions: Literal["exchange", "always"] = "exchange"
+    sessions: Literal["exchange", "always", "auto"] = "exchange"
     walk_seed: int = 0
     walk_step_seconds: float = 60.0
 
@@ -95,6 +115,26 @@ class ReplayOptions:
     start: date | None = None
     end: date | None = None
     speed: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class EventReplayOptions:
+    """A replay of recorded event markets: the snapshot file, the method whose exit rules and
+    sizing apply, the configuration file's folder (a relative ``fair_value.feed`` is read
+    from it), the exchange dates to replay and real seconds per instant."""
+
+    snapshots: Path
+    method: str
+    config_dir: Path | None = None
+    start: date | None = None
+    end: date | None = None
+    speed: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class EventReplay:
+    snapshots: EventSnapshots
+    times: list[datetime]
 
 
 @dataclass(slots=True)
@@ -125,7 +165,8 @@ class MonitorRun:
                  command: str, dry_run: bool, replay: ReplayMarket | None = None, speed: float = 0.0,
                  warm_up: list[date] | None = None, sessions: Sessions | None = None, account: str = "paper",
                  broker_name: str = "paper", lease: HeldLease | None = None,
-                 on_close: Callable[[], Awaitable[None]] | None = None) -> None:
+                 event_replay: EventReplay | None = None,
+                 closers: list[Callable[[], Awaitable[None]]] | None = None) -> None:
         self.store = store
         self.config = config
         self.config_text = config_text
@@ -146,26 +187,47 @@ class MonitorRun:
         #: The account's lease when the caller took it before wiring (so that a second monitor
         #: is refused before it builds anything); else :meth:`run` takes it.
         self.lease = lease
-        self._on_close = on_close
+        self.event_replay = event_replay
+        #: Called once when the run ends, whatever the way (the brokers' connections).
+        self.closers = closers or []
 
     async def run(self, stop: asyncio.Event) -> RunSummary:
         """Take the account's lease (a second monitor is refused with :class:`LeaseHeldError`
         naming the holder), then reconcile and monitor; the lease is beaten every cycle and
         released on the way out."""
-        lease = self.lease or take_lease(self.store, self.account, command=self.command, broker=self.broker_name,
-                                         simulated=isinstance(self.clock, SimulatedClock))
+        try:
+            lease = self.lease or take_lease(self.store, self.account, command=self.command,
+                                             broker=self.broker_name, simulated=isinstance(self.clock, SimulatedClock))
+        except BaseException:
+            await self.close_broker()
+            raise
 
         def beat(at: datetime) -> None:
             lease.heartbeat(datetime.now(UTC), last_cycle_at=at, broker_connected=self.monitor.broker_connected)
 
         self.monitor.on_cycle = beat
         if self.alerter is not None:
-            # The outbox: alerts stored with their change but not yet sent (a kill came between).
-            await self.alerter.deliver_pending(max_attempts=OUTBOX_MAX_ATTEMPTS)
+            # The outbox: alerts stored with their change but not yet sent (a kill came between);
+            # and those a reconciliation writes (a fill recorded on start or after a reconnect
+            # that completes an exit stores its exit_executed alert with it).
+            alerter = self.alerter
+            await alerter.deliver_pending(max_attempts=OUTBOX_MAX_ATTEMPTS)
+
+            async def deliver() -> None:
+                await alerter.deliver_pending(max_attempts=OUTBOX_MAX_ATTEMPTS)
+
+            self.monitor.after_reconcile = deliver
         state = StateRepository(self.store)
+        run_started = {e.id for e in ExitRepository(self.store).all_exits()}
         run_id = state.start_run(host=socket.gethostname(), version=__version__, dry_run=self.dry_run,
                                  started_at=datetime.now(UTC), config_text=self.config_text, command=self.command)
         try:
+            if self.event_replay is not None:
+                ev = self.event_replay
+                report = await replay_events(self.monitor, ev.snapshots, self.clock_as_simulated(), ev.times,
+                                             speed=self.speed, stop=stop)
+                await self.monitor.shutdown()
+                return self._event_summary(report, ev, run_started)
             if self.replay is not None:
                 report = await replay_days(self.monitor, self.replay, self.clock_as_simulated(), speed=self.speed,
                                            stop=stop, warm_up_days=self.warm_up)
@@ -184,6 +246,7 @@ class MonitorRun:
             return RunSummary(lines)
         finally:
             self.monitor.on_cycle = None
+            self.monitor.after_reconcile = None
             if self.alerter is not None:
                 await self.alerter.drain()
             await self.close_broker()
@@ -191,9 +254,9 @@ class MonitorRun:
             lease.release(datetime.now(UTC))
 
     async def close_broker(self) -> None:
-        """Disconnect from a broker this run connected to (IB Gateway/TWS); once."""
-        close, self._on_close = self._on_close, None
-        if close is not None:
+        """Close what the run opened at its broker (IB Gateway/TWS, Kalshi's HTTP session); once."""
+        closers, self.closers = self.closers, []
+        for close in closers:
             await close()
 
     def clock_as_simulated(self) -> SimulatedClock:
@@ -212,6 +275,41 @@ class MonitorRun:
             f"{len(report.settled)} settled at expiration, {len(self.monitor.positions)} positions open, "
             f"broker calls {calls}" + (" [dry run: nothing sent]" if self.dry_run else "")
         ]
+        refused = self.monitor.entries.refused if self.monitor.entries is not None else {}
+        if refused:
+            lines.append("entries refused: " + ", ".join(f"{k} {v}" for k, v in sorted(refused.items())))
+        return RunSummary(lines)
+
+    def _event_summary(self, report: ReplayReport, ev: EventReplay, before: set[int]) -> RunSummary:
+        """What an event replay prints: its span (SYNTHETIC when the recording says so), the
+        entries, every exit of this run with its rule, and the realized P&L after fees."""
+        exits = [e for e in ExitRepository(self.store).all_exits() if e.id not in before and e.filled_quantity > 0]
+        positions = PositionRepository(self.store)
+        opened = sum(1 for _, r in report.entries if r.quantity > 0)
+        how = "stopped by signal" if report.stopped_early else "replay finished"
+        label = "a SYNTHETIC recording (generated, not recorded)" if ev.snapshots.synthetic else "a recording"
+        span = (f"{report.instants[0]:%Y-%m-%d %H:%M} to {report.instants[-1]:%H:%M} UTC" if report.instants
+                else "nothing")
+        calls = getattr(self.broker, "total_api_calls", None)
+        lines = [f"{how}: {len(report.instants)} instants of {label} ({span}), {opened} entries, "
+                 f"{len(exits)} exits, {len(self.monitor.positions)} positions open, broker calls {calls}"
+                 + (" [dry run: nothing sent]" if self.dry_run else "")]
+        by_rule = Counter(e.rule or "-" for e in exits)
+        if by_rule:
+            lines.append("exits by rule: " + ", ".join(f"{k} {v}" for k, v in sorted(by_rule.items())))
+        realized = fees = 0.0
+        seen: set[str] = set()
+        for e in sorted(exits, key=lambda e: (e.executed_at or e.triggered_at, e.id)):
+            sp = positions.get(e.position_id)
+            pos = sp.position
+            why = e.reason if e.rule and e.reason.startswith(e.rule) else f"{e.rule}: {e.reason}"
+            lines.append(f"  {(e.executed_at or e.triggered_at):%H:%M:%S} {pos.legs[0].contract} x{e.filled_quantity} "
+                         f"bought {pos.entry_premium:.2f} sold {e.fill_price or 0.0:.2f}  {why}")
+            if e.position_id not in seen:
+                seen.add(e.position_id)
+                realized += sp.monitoring.realized_pnl
+                fees += sp.monitoring.commissions
+        lines.append(f"realized P&L ${realized - fees:,.2f} after ${fees:,.2f} of fees (${realized:,.2f} before)")
         refused = self.monitor.entries.refused if self.monitor.entries is not None else {}
         if refused:
             lines.append("entries refused: " + ", ".join(f"{k} {v}" for k, v in sorted(refused.items())))
@@ -270,6 +368,105 @@ def build_replay(store: Store, cfg: RiskPilotConfig, config_text: str | None, op
                       lease=lease)
 
 
+def _fair_values(cfg: RiskPilotConfig, config_dir: Path | None, what: str) -> EdgeFeatures | None:
+    return None if cfg.fair_value is None else EdgeFeatures(_fair_source(cfg, config_dir, what),
+                                                            max_quote_age_seconds=cfg.monitoring.max_quote_age_seconds)
+
+
+def _fair_source(cfg: RiskPilotConfig, config_dir: Path | None, what: str):  # type: ignore[no-untyped-def]
+    if cfg.fair_value is None:
+        raise WiringError(f"{what} needs fair values for its edge: add fair_value: {{feed: FILE}} (or callable: "
+                          "module:function) to the --config file")
+    try:
+        return load_fair_values(cfg.fair_value, base_dir=config_dir)
+    except FairValueError as exc:
+        raise WiringError(f"fair_value: {exc}") from None
+
+
+def build_event_replay(store: Store, cfg: RiskPilotConfig, config_text: str | None, opts: MonitorOptions,
+                       replay: EventReplayOptions, *, paper_broker: Callable[..., PaperBroker] | None = None,
+                       lease: HeldLease | None = None) -> MonitorRun:
+    """The live loop over the event markets recorded in ``replay.snapshots`` on a simulated
+    clock set to each recording instant (:func:`riskpilot.live.replay.replay_events`): the
+    step's entries by the edge threshold (``event_entries``), exits by ``replay.method``'s
+    rules with the edge from ``fair_value``, settlement at each market's result; the paper
+    broker quotes the recording and fills at the touch with Kalshi's taker fee, as the
+    backtest of the same file does. A store that already replayed part of the recording (the
+    account's lease says at which instant its last cycle ran) resumes after that instant."""
+    if opts.broker != "paper":
+        raise WiringError(f"--replay trades on the paper broker; --broker {opts.broker!r} cannot replay a recording")
+    try:
+        snapshots = EventSnapshots.from_path(replay.snapshots)
+    except SnapshotFormatError as exc:
+        raise WiringError(f"--replay {exc}") from None
+    fair = _fair_source(cfg, replay.config_dir, "an event replay")
+    times = snapshots.between(replay.start, replay.end)
+    previous = lease.previous if lease is not None else None
+    if previous is not None and previous.clock == "simulated" and previous.last_cycle_at is not None:
+        done = previous.last_cycle_at
+        if times and times[0] <= done:
+            log.warning("resuming the replay after %s (the store holds the instants before)", done.isoformat())
+        times = [t for t in times if t > done]
+        if not times:
+            raise WiringError(f"this store already replayed {replay.snapshots} through {done.isoformat()}: replay "
+                              "into a fresh --db")
+    if not times:
+        raise WiringError(f"--start/--end: {replay.snapshots} holds no instant between "
+                          f"{replay.start or 'its start'} and {replay.end or 'its end'} (it covers "
+                          f"{snapshots.first:%Y-%m-%d} to {snapshots.last:%Y-%m-%d})")
+    clock = SimulatedClock(times[0] - timedelta(seconds=1))
+    model = event_fill_model()
+    broker = (paper_broker or PaperBroker)(store, snapshots, account=opts.account, fill_model=model, clock=clock)
+
+    async def match(_now: datetime) -> None:
+        await broker.process()
+
+    clock.on_advance(match)
+    alerter = None if opts.dry_run else Alerter.from_config(store, cfg.alerts, clock=clock)
+    risk = RiskManager(cfg, equity=opts.equity)
+    quotes = QuoteFetcher.from_config(broker, clock, cfg.monitoring,
+                                      limiter=ClockLimiter(clock, cfg.monitoring.max_api_calls_per_minute))
+    planner = EventEntryPlanner(cfg, replay.method, fair, fill_model=model)
+    entries = EntryWorkflow(
+        store=store, broker=broker, risk=risk, config=cfg, clock=clock, method=replay.method, underlying=EVENTS,
+        quotes=quotes, dry_run=opts.dry_run, fill_model=model, planner=planner,
+        max_new_positions_per_day=cfg.event_entries.max_new_positions,
+        equity=MarkedEquity(opts.equity, store, snapshots, clock, cfg.monitoring.mark_basis),
+    )
+    settlement = None if opts.dry_run else StoreSettlement(store, risk, None, "cash", expire=broker.expire,
+                                                           settler=EventResults(snapshots.result))
+    monitor = PositionMonitor(
+        store, broker, risk, cfg, clock, executor=ExitExecutor(broker, store, cfg, clock, alerter), alerts=alerter,
+        quotes=quotes, dry_run=opts.dry_run, entries=entries, settlement=settlement,
+        features=snapshot_edges(snapshots, fair, cfg),
+    )
+    return MonitorRun(store=store, config=cfg, config_text=config_text, clock=clock, broker=broker, risk=risk,
+                      monitor=monitor, alerter=alerter, command="monitor --replay (event markets)",
+                      dry_run=opts.dry_run, speed=replay.speed, event_replay=EventReplay(snapshots, times),
+                      account=opts.account, broker_name="paper", lease=lease)
+
+
+async def kalshi_broker(cfg: RiskPilotConfig, clock: Clock) -> KalshiBroker:
+    """The Kalshi adapter on the configuration's ``kalshi`` block, credentials from the
+    environment or the key file it names (never from the YAML or the store)."""
+    try:
+        from riskpilot.brokers.kalshi import KalshiBroker, KalshiCredentials, KalshiCredentialsError
+    except ImportError:
+        raise WiringError("Kalshi needs its SDK: pip install 'riskpilot[kalshi]'") from None
+    try:
+        creds = KalshiCredentials.load(cfg.kalshi)
+    except KalshiCredentialsError as exc:
+        raise WiringError(str(exc)) from None
+    return KalshiBroker(cfg.kalshi, creds, clock=clock.now,
+                        limiter=_clock_limiter(clock, cfg.kalshi.max_api_calls_per_minute))
+
+
+def _clock_limiter(clock: Clock, per_minute: int) -> ClockLimiter | None:
+    """A call limit counted on a simulated clock (tests, benchmarks: real seconds would throttle
+    a run that compresses minutes into milliseconds); None for the wall clock (aiolimiter)."""
+    return ClockLimiter(clock, per_minute) if isinstance(clock, SimulatedClock) else None
+
+
 async def paper_walk_broker(store: Store, opts: MonitorOptions, clock: Clock) -> PaperBroker:
     """The paper broker on its own market: a seeded random walk (one step per
     ``opts.walk_step_seconds`` of the clock) starting from each contract the paper account
@@ -288,6 +485,20 @@ async def paper_walk_broker(store: Store, opts: MonitorOptions, clock: Clock) ->
     return broker
 
 
+#: Brokers ``riskpilot monitor`` runs live against.
+LIVE_BROKERS = ("paper", "kalshi", "ibkr")
+
+
+def _sessions(opts: MonitorOptions) -> Sessions:
+    mode = opts.sessions if opts.sessions != "auto" else ("always" if opts.broker == "kalshi" else "exchange")
+    if mode == "always":
+        if opts.broker not in ("paper", "kalshi"):
+            raise WiringError("--sessions always is for paper practice only (and Kalshi, open around the clock): a "
+                              "real options account trades in its exchange's sessions")
+        return AlwaysOpen()
+    return ExchangeSessions("XNYS")
+
+
 def _ibkr_settings(cfg: RiskPilotConfig, account: str | None) -> IbkrConfig:
     from riskpilot.config.brokers import BrokerSettingsError, ibkr_settings
 
@@ -295,6 +506,13 @@ def _ibkr_settings(cfg: RiskPilotConfig, account: str | None) -> IbkrConfig:
         return ibkr_settings(cfg.brokers.ibkr, account=account)
     except BrokerSettingsError as exc:
         raise WiringError(str(exc)) from None
+
+
+def _ibkr_run(cfg: RiskPilotConfig, opts: MonitorOptions) -> tuple[IbkrConfig, str]:
+    """An IBKR run's settings and the method holdings it adopts are managed by."""
+    settings = _ibkr_settings(cfg, opts.ib_account)
+    adopt_as = adopt_method_of(cfg, settings.adopt_method) if settings.unknown_positions == "adopt" else "default"
+    return settings, adopt_as
 
 
 def adopt_method_of(cfg: RiskPilotConfig, method: str | None) -> str:
@@ -386,57 +604,65 @@ def adopt_holdings(store: Store, plan: AdoptionPlan, *, broker: str, account: st
 
 async def build_live(store: Store, cfg: RiskPilotConfig, config_text: str | None, opts: MonitorOptions, *,
                      broker: BrokerPort | None = None, clock: Clock | None = None,
-                     sessions: Sessions | None = None, lease: HeldLease | None = None) -> MonitorRun:
+                     sessions: Sessions | None = None, lease: HeldLease | None = None,
+                     config_dir: Path | None = None) -> MonitorRun:
     """The live loop on ``clock`` (default: the wall clock) within ``sessions`` (default by
-    ``opts.sessions``) against ``broker`` (default by ``opts.broker``: the paper broker's
-    random walk, or IB Gateway/TWS through :func:`connect_ibkr`). It manages the exits of
-    what the store holds; entries need a chain source, which the live loop does not have yet
-    (they run in replays and backtests)."""
+    ``opts.sessions``) against ``broker`` (default by ``opts.broker``: ``paper``, ``kalshi``
+    through :func:`kalshi_broker`, or IB Gateway/TWS through :func:`connect_ibkr`, closed when
+    the run ends). It manages the exits of what the store holds; entries need a snapshot
+    source, which the live loop does not have yet (they run in replays and backtests). With a
+    ``fair_value`` in the configuration the edge rules read each event position's edge
+    (:class:`EdgeFeatures`; a relative feed is read from ``config_dir``); no alternative
+    markets are scanned, so ``rebalance`` stays silent live."""
     clock = clock or WallClock()
     if sessions is None:
-        if opts.sessions == "always":
-            if opts.broker != "paper":
-                raise WiringError("--sessions always is for paper practice only: a real account trades in its "
-                                  "exchange's sessions")
-            sessions = AlwaysOpen()
-        else:
-            sessions = ExchangeSessions("XNYS")
+        sessions = _sessions(opts)
+    if opts.broker not in LIVE_BROKERS and broker is None:
+        raise WiringError(f"--broker {opts.broker!r} is not wired to the monitor yet: use one of "
+                          f"{', '.join(LIVE_BROKERS)}")
+    features = _fair_values(cfg, config_dir, "the monitor")
     command = f"monitor --broker {opts.broker}" + (" --dry-run" if opts.dry_run else "")
-    unknown: UnknownPositions = "ignore"
-    adopt_as = "default"
+    closers: list[Callable[[], Awaitable[None]]] = []
+    results = None
     account = opts.account
-    on_close: Callable[[], Awaitable[None]] | None = None
-    if opts.broker == "ibkr":
-        settings = _ibkr_settings(cfg, opts.ib_account)
-        unknown = settings.unknown_positions
-        if unknown == "adopt":
-            adopt_as = adopt_method_of(cfg, settings.adopt_method)
-        if broker is None:
-            ib, lease = await connect_ibkr(store, settings, clock=clock.now, bind=not opts.dry_run, command=command,
-                                           lease=lease, simulated=isinstance(clock, SimulatedClock))
-            broker, account, on_close = ib, ib.account, ib.close
-    elif opts.broker != "paper":
-        raise WiringError(f"--broker {opts.broker!r}: use paper or ibkr")
-    if broker is not None and account == opts.account:
-        account = getattr(broker, "account", account)  # a broker handed in names its own account
+    ib = _ibkr_run(cfg, opts) if opts.broker == "ibkr" else None
     if broker is None:
-        broker = await paper_walk_broker(store, opts, clock)
+        if opts.broker == "kalshi":
+            kalshi = await kalshi_broker(cfg, clock)
+            closers.append(kalshi.close)
+            results = VenueResults(kalshi.market_results)
+            broker = kalshi
+        elif ib is not None:
+            ibkr, lease = await connect_ibkr(store, ib[0], clock=clock.now, bind=not opts.dry_run,
+                                             command=command, lease=lease, simulated=isinstance(clock, SimulatedClock))
+            closers.append(ibkr.close)
+            broker, account = ibkr, ibkr.account
+        else:
+            broker = await paper_walk_broker(store, opts, clock)
+    elif account == opts.account:
+        account = getattr(broker, "account", account)  # a broker handed in names its own account
     alerter = None if opts.dry_run else Alerter.from_config(store, cfg.alerts, clock=clock.now)
     risk = RiskManager(cfg, equity=opts.equity)
-    # On a simulated clock (a simulated trading day) the call limit counts simulated seconds.
-    limiter = (ClockLimiter(clock, cfg.monitoring.max_api_calls_per_minute) if isinstance(clock, SimulatedClock)
-               else None)
-    quotes = QuoteFetcher.from_config(broker, clock, cfg.monitoring, limiter=limiter)
+    quotes = QuoteFetcher.from_config(broker, clock, cfg.monitoring,
+                                      limiter=_clock_limiter(clock, cfg.monitoring.max_api_calls_per_minute))
     executor = ExitExecutor(broker, store, cfg, clock, alerter)
+    # Event positions settle at the venue's results (Kalshi pays them out on its own; the store
+    # books the payout); nothing is written in a dry run.
+    settlement = None if results is None or opts.dry_run else StoreSettlement(store, risk, None, "cash",
+                                                                              settler=results)
     monitor = PositionMonitor(store, broker, risk, cfg, clock, executor=executor, alerts=alerter, quotes=quotes,
-                              dry_run=opts.dry_run, unknown_positions=unknown, adopt_method=adopt_as)
+                              dry_run=opts.dry_run, features=features, settlement=settlement,
+                              unknown_positions=ib[0].unknown_positions if ib is not None else "ignore",
+                              adopt_method=ib[1] if ib is not None else "default")
     return MonitorRun(store=store, config=cfg, config_text=config_text, clock=clock, broker=broker, risk=risk,
                       monitor=monitor, alerter=alerter, command=command, dry_run=opts.dry_run, sessions=sessions,
-                      account=account, broker_name=opts.broker, lease=lease, on_close=on_close)
+                      account=account, broker_name=opts.broker, lease=lease, closers=closers)
 
 
 __all__ = [
+    "LIVE_BROKERS",
     "SLIPPAGES",
+    "EventReplayOptions",
     "MonitorOptions",
     "MonitorRun",
     "ReplayOptions",
@@ -444,9 +670,11 @@ __all__ = [
     "WiringError",
     "adopt_holdings",
     "adopt_method_of",
+    "build_event_replay",
     "build_live",
     "build_replay",
     "connect_ibkr",
+    "kalshi_broker",
     "paper_walk_broker",
     "read_ibkr_holdings",
 ]

@@ -229,11 +229,13 @@ def test_option_settlement_when_given_an_event_position_then_refused() -> None:
         settlement_close(event_position(), 100.0, "cash")
 
 
-def test_store_legs_when_given_an_event_position_then_refused_not_truncated(tmp_path: object) -> None:
-    from riskpilot.store.rows import legs_rows
+def test_store_legs_when_given_an_event_position_then_the_event_columns_not_option_ones(tmp_path: object) -> None:
+    from riskpilot.store.rows import leg_from, legs_rows
 
-    with pytest.raises(ValueError, match="position_legs table"):
-        legs_rows("e1", (Leg(YES, 1),))
+    [row] = legs_rows("e1", (Leg(YES, 1),))
+    assert (row.contract_kind, row.market_ticker, row.side, row.strike, row.right) == ("event", YES.ticker, YES.side,
+                                                                                       None, None)
+    assert leg_from(row) == Leg(YES, 1)
 
 
 # --- the rules on an event position -------------------------------------------------------------

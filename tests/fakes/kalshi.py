@@ -17,7 +17,10 @@ Scripting (all synchronous, between awaits):
   new order gets HTTP 400 with a code), :meth:`throttle` (the next requests get HTTP 429
   with a Retry-After), :meth:`settle` a market at a result (positions paid, settlements
   recorded);
-- ``requests`` lists every request (method, path, status) for assertions and call counts.
+- ``requests`` lists every request (method, path, status) for assertions and call counts;
+- ``clock`` stamps orders, fills and settlements (default: the wall clock; a test on a simulated
+  clock hands its own, so that fills read "since" a simulated instant are found). Signatures
+  are always checked against the wall clock, as the venue does.
 
 Endpoints: GET /exchange/status, /portfolio/balance, /markets, /markets/{ticker}/orderbook,
 /events/{event}, /series/{series}, /portfolio/orders, /portfolio/orders/{id},
@@ -30,6 +33,7 @@ from __future__ import annotations
 import base64
 import itertools
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -116,6 +120,7 @@ class FakeKalshi:
         self.settlement_rows: list[Json] = []
         self.requests: list[tuple[str, str, int]] = []
         self.balance_cents = 100_000_00
+        self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
         self._ids = itertools.count(1)
         self._throttle: list[str | None] = []
         self._rejects: list[tuple[str, str]] = []
@@ -206,7 +211,7 @@ class FakeKalshi:
             "ticker": ticker, "event_ticker": m.event, "market_result": result,
             "yes_count": yes_n, "yes_total_cost": pos[1] if pos and count > 0 else 0,
             "no_count": no_n, "no_total_cost": pos[1] if pos and count < 0 else 0,
-            "revenue": revenue, "settled_time": _iso(datetime.now(UTC)), "fee_cost": _d(pos[2] if pos else 0),
+            "revenue": revenue, "settled_time": _iso(self.clock()), "fee_cost": _d(pos[2] if pos else 0),
             "value": 100 if result == "yes" else 0,
         })
 
@@ -352,7 +357,7 @@ class FakeKalshi:
         reduce_only = bool(body.get("reduce_only"))
         if reduce_only and self._would_grow(ticker, side, action, count):
             return _error(400, "reduce_only_violation", "the order would open or grow a position")
-        now = datetime.now(UTC)
+        now = self.clock()
         o = FakeOrder(f"ord-{next(self._ids):06d}", cid, ticker, side, action, price, count,
                       body.get("time_in_force"), reduce_only, now, remaining=count, updated=now)
         self.orders[o.order_id] = o
@@ -389,7 +394,7 @@ class FakeKalshi:
                 self._execute(o, take, b, taker=True)
 
     def _execute(self, o: FakeOrder, count: int, price: int, *, taker: bool) -> None:
-        now = datetime.now(UTC)
+        now = self.clock()
         o.fill_count += count
         o.remaining -= count
         if o.remaining == 0:
@@ -452,7 +457,7 @@ class FakeKalshi:
         if o.status != "resting":
             return _error(400, "order_not_resting", f"order is {o.status}")
         reduced = o.remaining
-        o.remaining, o.status, o.updated = 0, "canceled", datetime.now(UTC)
+        o.remaining, o.status, o.updated = 0, "canceled", self.clock()
         return web.json_response({"order": _order_json(o), "reduced_by": reduced})
 
     async def _amend(self, request: web.Request) -> web.Response:
@@ -470,7 +475,7 @@ class FakeKalshi:
             return _error(400, "invalid_parameters", "bad price or count")
         old = _order_json(o)
         o.client_order_id = body["updated_client_order_id"]
-        o.price, o.remaining, o.updated = price, count - o.fill_count, datetime.now(UTC)
+        o.price, o.remaining, o.updated = price, count - o.fill_count, self.clock()
         if o.remaining == 0:
             o.status = "executed"
         self._match(o)

@@ -31,7 +31,9 @@ fractions (0.10 = 10%), a figure that is undefined (no losing trade, no drawdown
   ``<position_id>.<n>`` for the n-th closing of that position), ``position_id``, ``underlying``,
   ``strategy``, ``method``, ``premium_type`` (``credit``/``debit``), ``legs`` per ONE unit of
   the position (``expiration``, ``strike``, ``right`` ``"P"``/``"C"``, ``quantity``: -1 short,
-  +1 long), ``quantity`` (units closed), ``multiplier`` (shares per contract),
+  +1 long; for an event contract ``market``, ``event``, ``side`` ``yes``/``no``,
+  ``close_time`` and ``quantity``), ``quantity`` (units closed), ``multiplier`` (shares per
+  contract; 1 for an event contract),
   ``entry_date``/``entry_price``, ``exit_date``/``exit_price`` (net premium per share of one
   unit as filled, after slippage; positive, 0 for an option that expired worthless),
   ``commission`` (dollars, opening share plus closing), ``pnl`` (dollars after commissions:
@@ -68,7 +70,7 @@ from riskpilot.backtest.attribution import Outcome, TradeAttribution
 from riskpilot.backtest.explain import refusal_advice
 from riskpilot.backtest.trade import Trade
 from riskpilot.config.redact import redact_mapping
-from riskpilot.model.contract import Leg, OptionContract, require_option
+from riskpilot.model.contract import EventContract, Leg, OptionContract, require_option
 from riskpilot.model.enums import PremiumType
 from riskpilot.trading.settlement import official_series
 from riskpilot.trading.strategies import PREMIUM_TYPES
@@ -105,11 +107,19 @@ def _num(x: float | int | None, digits: int | None = None) -> float | int | None
 
 
 def _premium_type(trade: Trade) -> str:
+    if trade.legs and isinstance(trade.legs[0].contract, EventContract):
+        return "debit"  # an event position is one side bought
     return "debit" if PREMIUM_TYPES.get(trade.strategy) is PremiumType.DEBIT else "credit"
 
 
-def _option(leg: Leg) -> OptionContract:
-    return require_option(leg.contract, "the backtest trade export")
+def _leg(leg: Leg) -> dict[str, Any]:
+    c = leg.contract
+    if isinstance(c, EventContract):
+        return {"market": c.ticker, "event": c.event, "side": c.side.value, "close_time": c.close_time.isoformat(),
+                "quantity": leg.quantity}
+    o: OptionContract = require_option(c, "the backtest trade export")
+    return {"expiration": o.expiration.isoformat(), "strike": o.strike, "right": o.right.value,
+            "quantity": leg.quantity}
 
 
 def _path(o: Outcome) -> dict[str, Any]:
@@ -134,15 +144,7 @@ def trade_rows(trades: list[Trade], attribution: Sequence[TradeAttribution] = ()
             "strategy": t.strategy,
             "method": t.method,
             "premium_type": _premium_type(t),
-            "legs": [
-                {
-                    "expiration": leg.contract.expiration.isoformat(),
-                    "strike": _option(leg).strike,
-                    "right": _option(leg).right.value,
-                    "quantity": leg.quantity,
-                }
-                for leg in t.legs
-            ],
+            "legs": [_leg(leg) for leg in t.legs],
             "quantity": t.quantity,
             "multiplier": multiplier,
             "entry_date": t.opened.isoformat(),

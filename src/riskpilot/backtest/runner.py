@@ -7,6 +7,13 @@ for ``data``, else the model-priced chain generated from the bundled daily histo
 :func:`riskpilot.backtest.engine.run_backtest`; :func:`riskpilot.backtest.export.to_json_dict`
 turns the outcome into the JSON document of the command line.
 
+``data`` may also name an event-market snapshot file (``.csv`` or ``.parquet``, the format of
+:mod:`riskpilot.data.events`): :func:`run_spec` then backtests binary event contracts over it
+(:func:`riskpilot.backtest.events.run_event_backtest`) with the configuration's ``fair_value``
+source and ``event_entries``, filling at the touch with Kalshi's taker fee; the option-only flags
+(strategy, deltas, DTEs, IV, time exit, volume share, correlated exposure, settlement) are
+refused there, and ``ticker``, ``slippage`` and ``commission`` do not apply.
+
 A spec is a small frozen pydantic model and :func:`run_spec` a plain function of it, so both
 pickle and can be shipped to worker processes (parameter sweeps). Nothing here keeps global
 settings. Inputs worth sharing between runs in one process are cached explicitly:
@@ -42,6 +49,7 @@ from cachetools import LRUCache
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from riskpilot.backtest.engine import run_backtest
+from riskpilot.backtest.events import run_event_backtest
 from riskpilot.backtest.explain import MAX_GAP_TRADING_DAYS, find_holes
 from riskpilot.backtest.metrics import Metrics
 from riskpilot.backtest.result import BacktestResult
@@ -68,8 +76,16 @@ __all__ = [
     "process_chain_cache",
     "resolve_data",
     "resolve_method",
+    "run_event_spec",
     "run_spec",
 ]
+
+#: ``--data`` naming one of these is an event-market snapshot file, not a chain store.
+EVENT_FILE_SUFFIXES = (".csv", ".parquet")
+#: Flags that choose or filter option entries: meaningless over event markets.
+OPTION_ONLY_FLAGS = ("strategy", "width", "long_delta", "min_delta", "max_delta", "min_dte", "max_dte",
+                     "min_iv_percentile", "max_iv_percentile", "time_exit_dte", "volume_share",
+                     "max_correlated_exposure", "settlement")
 
 SlippageName = Literal["none", "pct", "spread", "orats", "volume"]
 SLIPPAGE_MODELS: tuple[str, ...] = ("none", "pct", "spread", "orats", "volume")
@@ -281,13 +297,14 @@ class DataSource:
     """Where a run's chains come from. ``first_day``/``last_day`` span the whole source for
     the ticker; ``days`` are the trading days the engine is fed (warm-up included)."""
 
-    kind: Literal["model", "store"]
+    kind: Literal["model", "store", "events"]
     ticker: str
     description: str
     first_day: date
     last_day: date
     days: tuple[date, ...]
     path: Path | None = None
+    synthetic: bool = False
 
     @property
     def model_priced(self) -> bool:
@@ -515,6 +532,8 @@ def run_spec(spec: BacktestSpec, progress: Progress | None = None, *,
 
     Raises :class:`BacktestSpecError` for a spec that does not fit the configuration or the
     data (the message names the flag and the fix)."""
+    if spec.data is not None and spec.data.suffix.lower() in EVENT_FILE_SUFFIXES:
+        return run_event_spec(spec)
     t0 = time.perf_counter()
     config = build_config(spec)
     method = resolve_method(spec, config)
@@ -552,3 +571,88 @@ def run_spec(spec: BacktestSpec, progress: Progress | None = None, *,
     return BacktestRun(spec, config, method, source, trade_from, end, result, metrics,
                        time.perf_counter() - t0, warnings)
 
+
+
+# ---------------------------------------------------------------------------------------------
+# Event markets
+# ---------------------------------------------------------------------------------------------
+
+
+def _event_config(spec: BacktestSpec) -> tuple[RiskPilotConfig, str]:
+    """The configuration of an event backtest: ``spec.config`` with ``--profit-target`` and
+    ``--stop-loss`` written over the method's rules as a debit position's (every event
+    position is bought for a debit)."""
+    set_flags = [f"--{name.replace('_', '-')}" for name in OPTION_ONLY_FLAGS if getattr(spec, name) is not None]
+    if set_flags:
+        raise BacktestSpecError(
+            f"{', '.join(set_flags)}: option settings have no meaning over event markets (--data {spec.data} is an "
+            "event snapshot file); entries follow the configuration's event_entries"
+        )
+    base = build_config(spec.model_copy(update={"profit_target": None, "stop_loss": None}))
+    method = resolve_method(spec, base)
+    if spec.profit_target is None and spec.stop_loss is None:
+        return base, method
+    if spec.stop_loss is not None and spec.stop_loss > 100:
+        raise BacktestSpecError(f"--stop-loss {spec.stop_loss:g} is above 100: an event contract bought for a debit "
+                                "cannot lose more than 100% of its price; give a stop of at most 100")
+    data = base.model_dump(mode="python")
+    overrides: dict[str, dict[str, Any]] = {}
+    if spec.profit_target is not None:
+        overrides["profit_target"] = {"profit_target_pct": spec.profit_target / 100.0}
+    if spec.stop_loss is not None:
+        overrides["stop_loss"] = {"debit_stop_loss_pct": spec.stop_loss / 100.0}
+    for rule, values in overrides.items():
+        data["methods"][method]["exit_rules"][rule].update(values, enabled=True)
+        for regime in data["regimes"]["exit_rules"].values():
+            if rule in regime:
+                regime[rule] = {**regime[rule], **values}
+    try:
+        return config_from_dict(data, source=f"{spec.config or 'the defaults'} with the command-line flags"), method
+    except ConfigError as exc:
+        raise BacktestSpecError(str(exc)) from None
+
+
+def run_event_spec(spec: BacktestSpec) -> BacktestRun:
+    """Backtest the event markets of the snapshot file ``spec.data`` (module docstring):
+    fair values from the configuration's ``fair_value`` (a relative feed path is read from the
+    configuration file's folder), entries by its ``event_entries``, exits by the method's
+    rules. Raises :class:`BacktestSpecError` naming the fix for a file or setting that cannot
+    run."""
+    from riskpilot.data.events import EventSnapshots, SnapshotFormatError
+    from riskpilot.trading.fair_value import FairValueError, load_fair_values
+
+    t0 = time.perf_counter()
+    if spec.data is None:
+        raise BacktestSpecError("an event backtest needs --data FILE (an event snapshot file)")
+    config, method = _event_config(spec)
+    try:
+        snapshots = EventSnapshots.from_path(spec.data)
+    except SnapshotFormatError as exc:
+        raise BacktestSpecError(f"--data {exc}") from None
+    if config.fair_value is None:
+        raise BacktestSpecError(
+            "an event backtest needs fair values: add fair_value: {feed: FILE} (or callable: module:function) to "
+            "the --config file"
+        )
+    try:
+        fair = load_fair_values(config.fair_value, base_dir=spec.config.parent if spec.config else None)
+    except FairValueError as exc:
+        raise BacktestSpecError(f"fair_value: {exc}") from None
+    days = tuple(snapshots.days())
+    start = spec.start if spec.start is not None else days[0]
+    end = spec.end if spec.end is not None else days[-1]
+    span = f"{spec.data} covers {days[0]} .. {days[-1]}"
+    if start > days[-1] or end < days[0]:
+        raise BacktestSpecError(f"--start {start} / --end {end} lie outside the recording: {span}")
+    synthetic = " (generated, not recorded)" if snapshots.synthetic else ""
+    source = DataSource("events", "events", f"event snapshots {spec.data}{synthetic}", days[0], days[-1],
+                        tuple(d for d in days if start <= d <= end), spec.data, synthetic=snapshots.synthetic)
+    try:
+        result = run_event_backtest(snapshots, config, method=method, equity=spec.equity, fair_values=fair,
+                                    start=start, end=end)
+    except ValueError as exc:
+        raise BacktestSpecError(str(exc)) from None
+    warnings = ["fills take the touch (buy at the ask, sell at the bid) and pay Kalshi's taker fee; --slippage "
+                "and --commission do not apply to event contracts"]
+    return BacktestRun(spec, config, method, source, start, end, result, result.metrics(),
+                       time.perf_counter() - t0, warnings)

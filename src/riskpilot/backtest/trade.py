@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 from riskpilot.model.contract import Leg
 
@@ -18,8 +18,10 @@ class Trade:
     pro-rata share of the opening commission. ``mfe``/``mae`` are the best and worst
     unrealized P&L seen at the daily marks, in dollars for this quantity. ``exit_reason`` is
     the winning rule's name, or ``expiration_settlement`` (cash-settled, or OTM at expiry) or
-    ``assignment`` (an ITM physically settled option at expiry). ``entry_short_delta`` is the
-    delta per share, at entry, of the leg the delta range picked (None when unknown).
+    ``assignment`` (an ITM physically settled option at expiry), or ``event_settlement`` (an
+    event market settled at its result). ``entry_short_delta`` is the delta per share, at
+    entry, of the leg the delta range picked (None when unknown). ``opened_at``/``closed_at``
+    are the instants of the opening and closing steps (an event backtest steps many times a day).
     """
 
     position_id: str
@@ -40,6 +42,8 @@ class Trade:
     mfe: float
     mae: float
     entry_short_delta: float | None = None
+    opened_at: datetime | None = None
+    closed_at: datetime | None = None
 
     @property
     def entry_dte(self) -> int:

@@ -1,6 +1,8 @@
 """The backtest's venue: a book in memory and a simulated executor filling against the
-day's quotes (:mod:`riskpilot.backtest.engine` for the timing). It implements
-:class:`riskpilot.trading.step.Venue` and never suspends, so the step runs synchronously.
+snapshot's quotes (a day's chain, :mod:`riskpilot.backtest.engine` for the timing; or the event
+markets at an instant, :mod:`riskpilot.backtest.events`). It implements
+:class:`riskpilot.trading.step.Venue` and never suspends, so the step runs synchronously. A
+fill is stamped with the step's instant (the close of the day for a chain).
 
 Fill timing (``fill``):
 
@@ -24,7 +26,7 @@ from typing import Literal
 
 from riskpilot.backtest.result import BacktestResult
 from riskpilot.backtest.trade import Event, Trade
-from riskpilot.data.daychain import DayChain, close_of
+from riskpilot.data.daychain import close_of
 from riskpilot.execution.fills import FillModel, simulate_fill
 from riskpilot.execution.tactics import TacticBook, simulate_exit
 from riskpilot.model.contract import Contract
@@ -40,7 +42,7 @@ from riskpilot.risk.sizing import max_loss_per_unit
 from riskpilot.rules.trailing_stop import TrailState
 from riskpilot.trading.entry import EntryPlan
 from riskpilot.trading.settlement import SettlementPrice, settles_before
-from riskpilot.trading.step import EntryResult, closes_all
+from riskpilot.trading.step import EntryResult, QuotedSnapshot, closes_all
 
 #: When an order decided on day *t* fills: at *t*'s quotes, or at the next day's.
 FillTiming = Literal["close", "next"]
@@ -99,17 +101,18 @@ class SimulatedVenue:
         self.cash = float(equity)
         self.positions: dict[str, Position] = {}
         self.book: dict[str, _Open] = {}
-        self.day: DayChain | None = None
+        self.day: QuotedSnapshot | None = None
+        self._now: datetime | None = None
         self.working_exits: dict[str, _WorkingExit] = {}
         self.working_entries: list[EntryPlan] = []
         self._unfilled_warned: set[str] = set()
         self._seq = 0
 
     # --- the day ---------------------------------------------------------------------------
-    def start_day(self, day: DayChain) -> None:
+    def start_day(self, day: QuotedSnapshot) -> None:
         self.day = day
 
-    def _today(self) -> DayChain:
+    def _today(self) -> QuotedSnapshot:
         if self.day is None:
             raise RuntimeError("SimulatedVenue.start_day(day) comes before the day's step")
         return self.day
@@ -117,6 +120,7 @@ class SimulatedVenue:
     async def begin(self, now: datetime) -> None:
         """Under ``fill="next"``: fill what the previous days decided, exits first (they free
         the risk the entries may need), against today's quotes."""
+        self._now = now
         if self.fill == "close":
             return
         for pid in list(self.working_exits):
@@ -238,7 +242,8 @@ class SimulatedVenue:
         info.closes += 1
         coid = client_order_id(pos.id, OrderPurpose.CLOSE, info.closes)
         self.risk.record_fill(Fill(
-            fill_id=f"{coid}-{kind}", client_order_id=coid, quantity=qty, price=price, timestamp=close_of(day),
+            fill_id=f"{coid}-{kind}", client_order_id=coid, quantity=qty, price=price,
+            timestamp=self._now if self._now is not None else close_of(day),
             side=Side.SELL,  # disposes of the held combo (the order convention)
             position_id=pos.id, commission=commission,
         ))
@@ -253,6 +258,7 @@ class SimulatedVenue:
             commission=commission + open_comm, exit_reason=reason, priority=priority,
             days_held=(day - info.opened).days,
             mfe=pos.state.mfe * mult * qty, mae=pos.state.mae * mult * qty, entry_short_delta=info.short_delta,
+            opened_at=pos.opened_at, closed_at=self._now,
         )
         self.result.trades.append(trade)
         self.result.events.append(Event(day, kind, pos.id, qty, price, reason))
@@ -306,7 +312,8 @@ class SimulatedVenue:
             self._refuse("next_day_no_credit" if credit else "next_day_no_debit")
             return
         # The book's worst loss per unit follows the price actually paid.
-        spot = day.underlying_price if day.underlying_price == day.underlying_price else None
+        px = getattr(day, "underlying_price", float("nan"))  # an event snapshot has none
+        spot = px if px == px else None
         mlpu = max_loss_per_unit(cand.legs, premium, cand.premium_type, underlying_price=spot)
         self.risk.register_position(plan.position_id, replace(plan.request, max_loss_per_unit=max(mlpu, 0.0)))
         self._book_entry(plan, premium, res.filled_quantity, res.commission, day.quote_date, now)
@@ -331,7 +338,7 @@ class SimulatedVenue:
         mult = plan.request.multiplier
         self.cash += -premium_sign(cand.premium_type) * premium * mult * qty - commission
         self.positions[pid] = self._position_of(plan, premium, qty, at)
-        delta = cand.short_delta
+        delta = getattr(cand, "short_delta", float("nan"))  # an event candidate has no delta range
         self.book[pid] = _Open(day, commission / qty, premium, short_delta=delta if delta == delta else None,
                                decided=plan.day)
         self.result.events.append(Event(day, "OPEN", pid, qty, premium, plan.verdict.reason))

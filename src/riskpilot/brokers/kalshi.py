@@ -650,6 +650,9 @@ class KalshiBroker:
             cursor = resp.cursor or None
             if cursor is None:
                 break
+        # One batched GET /markets for every market not seen yet (not one call per position: a
+        # restart with 200 open markets would otherwise spend minutes of the call budget here).
+        await self.markets([t for t, _, _ in rows if t not in self._markets])
         out: list[BrokerPosition] = []
         for ticker, count, avg in rows:
             side = ContractSide.YES if count > 0 else ContractSide.NO

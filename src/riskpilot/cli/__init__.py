@@ -16,9 +16,9 @@ app = typer.Typer(
 def _register() -> None:
     # Command groups register themselves on import; keep imports here so `riskpilot --help`
     # lists every group. Each module defines `register(app)`.
-    from riskpilot.cli import backtest, broker, config_cmd, data, db, evaluate, monitor, ops
+    from riskpilot.cli import backtest, broker, config_cmd, dashboard, data, db, evaluate, monitor, ops
 
-    for module in (evaluate, config_cmd, data, db, backtest, ops, monitor, broker):
+    for module in (evaluate, config_cmd, data, db, backtest, ops, monitor, broker, dashboard):
         module.register(app)
 
 

@@ -49,13 +49,23 @@ def _signed_money(x: float) -> str:
     return f"-${-x:,.0f}" if x < 0 else f"+${x:,.0f}"
 
 
+def _data_label(run: BacktestRun) -> tuple[str, str]:
+    """(table title, data cell): model-priced and synthetic data say so wherever shown."""
+    if run.model_priced:
+        return "Results (MODEL-PRICED chain)", "[bold yellow]MODEL-PRICED[/bold yellow]"
+    if run.source.synthetic:
+        return "Results (SYNTHETIC recording)", "[bold yellow]SYNTHETIC[/bold yellow]"
+    return "Results (market quotes)", "market quotes"
+
+
 def results_table(run: BacktestRun) -> Table:
     m = run.metrics
-    table = Table(title="Results (MODEL-PRICED chain)" if run.model_priced else "Results (market quotes)")
+    title, label = _data_label(run)
+    table = Table(title=title)
     table.add_column("metric")
     table.add_column("value", justify="right")
     rows = [
-        ("data", "[bold yellow]MODEL-PRICED[/bold yellow]" if run.model_priced else "market quotes"),
+        ("data", label),
         ("CAGR", _pct(m.cagr)),
         ("Sharpe", _num(m.sharpe)),
         ("Sortino", _num(m.sortino)),
@@ -72,6 +82,16 @@ def results_table(run: BacktestRun) -> Table:
     ]
     for name, value in rows:
         table.add_row(name, value)
+    return table
+
+
+def reasons_table(run: BacktestRun) -> Table:
+    table = Table(title="P&L by exit reason (after commissions)")
+    table.add_column("exit reason")
+    table.add_column("trades", justify="right")
+    table.add_column("P&L", justify="right")
+    for reason, s in sorted(run.metrics.by_exit_reason.items(), key=lambda kv: -kv[1].count):
+        table.add_row(reason, f"{s.count:,}", _money(s.pnl))
     return table
 
 
@@ -128,7 +148,8 @@ def register(app: typer.Typer) -> None:
         start: Annotated[datetime | None, typer.Option(formats=_DATE, help="First day (default: the data's)")] = None,
         end: Annotated[datetime | None, typer.Option(formats=_DATE, help="Last day (default: the data's)")] = None,
         data: Annotated[Path | None, typer.Option(
-            help="Chain store directory (default: the bundled model-priced chain)")] = None,
+            help="Chain store directory (default: the bundled model-priced chain), or an event-market "
+            "snapshot file (.csv/.parquet) to backtest event contracts")] = None,
         equity: Annotated[float | None, typer.Option(help="Starting equity, dollars {spec:equity}",
                                                      show_default=False)] = None,
         config: Annotated[Path | None, typer.Option(
@@ -237,14 +258,22 @@ def register(app: typer.Typer) -> None:
 def _print_run(run: BacktestRun, err: Console) -> None:
     console = Console()
     days = run.result.dates
-    kind = run.config.method(run.method).strategy.kind
-    console.print(f"Backtest {run.spec.ticker} {days[0]} .. {days[-1]}, method {run.method} ({kind})",
-                  highlight=False)
-    priced = "[bold yellow]MODEL-PRICED[/bold yellow]: " if run.model_priced else ""
+    if run.source.kind == "events":
+        entries = run.config.event_entries
+        console.print(f"Backtest event markets {days[0]} .. {days[-1]}, method {run.method} (buy a side when "
+                      f"fair value - ask >= {entries.min_edge:g})", highlight=False)
+    else:
+        kind = run.config.method(run.method).strategy.kind
+        console.print(f"Backtest {run.spec.ticker} {days[0]} .. {days[-1]}, method {run.method} ({kind})",
+                      highlight=False)
+    priced = ("[bold yellow]MODEL-PRICED[/bold yellow]: " if run.model_priced
+              else "[bold yellow]SYNTHETIC[/bold yellow]: " if run.source.synthetic else "")
     console.print(f"data: {priced}{run.source.description}", highlight=False)
     console.print(timing_line(run), highlight=False, soft_wrap=True)
     console.print(results_table(run))
-    if run.metrics.trade_count:
+    if run.metrics.trade_count and run.source.kind == "events":
+        console.print(reasons_table(run))  # no attribution for event markets: P&L by reason
+    elif run.metrics.trade_count:
         console.print(attribution_table(run))
     refusals = refusals_table(run)
     if run.metrics.trade_count == 0 and not run.result.open_positions:

@@ -3,6 +3,10 @@ one quote and one contract's market rule, and exit. Nothing is sent but requests
 
 Settings: ``brokers.ibkr`` of ``--config FILE``, then ``RISKPILOT_IBKR_*`` variables, then the
 flags. A gateway that does not answer ends with the one-line reason and exit code 2.
+
+`riskpilot broker check --broker kalshi`: where the API key id and private key are read from
+(never their values), the exchange's status, a signed request accepted (the balance) and the
+rate limit, from the ``kalshi`` block of ``--config FILE``; a ``FAIL`` line ends with exit code 2.
 """
 
 from __future__ import annotations
@@ -62,13 +66,29 @@ async def _check(settings: IbkrConfig, symbol: str) -> None:
         await broker.close()
 
 
+def _check_kalshi(config: Path | None) -> None:
+    from riskpilot.cli.common import load_cfg
+    from riskpilot.config.redact import install_log_redaction
+
+    install_log_redaction()  # no key reaches a log line
+    cfg = load_cfg(config)
+    try:
+        from riskpilot.brokers.kalshi import kalshi_check
+    except ImportError:
+        raise _fail("Kalshi needs its SDK: pip install 'riskpilot[kalshi]'") from None
+    lines = kalshi_check(cfg)
+    typer.echo("\n".join(lines))
+    if any(line.startswith("FAIL") for line in lines):
+        raise typer.Exit(2)
+
+
 def register(app: typer.Typer) -> None:
     broker_app = typer.Typer(help="Check the connection to a broker.", no_args_is_help=True)
 
     @broker_app.command("check")
     def check(
-        broker: str = typer.Option(..., "--broker", help="the broker: ibkr"),
-        config: Path | None = typer.Option(None, "--config", help="YAML with a brokers.ibkr block"),
+        broker: str = typer.Option(..., "--broker", help="the broker: ibkr or kalshi"),
+        config: Path | None = typer.Option(None, "--config", help="YAML with a brokers.ibkr or a kalshi block"),
         host: str | None = typer.Option(None, "--host", help="IB Gateway/TWS host (127.0.0.1)"),
         port: int | None = typer.Option(None, "--port", help="API port (4002 Gateway paper, 7497 TWS paper)"),
         client_id: int | None = typer.Option(None, "--client-id", help="API client id"),
@@ -76,13 +96,17 @@ def register(app: typer.Typer) -> None:
         symbol: str = typer.Option("SPY", "--symbol", help="underlying to quote when no option is held"),
         verbose: bool = typer.Option(False, "--verbose", help="show ib_async's log"),
     ) -> None:
-        """Connect, print account, buying power, positions, one quote and a market rule, exit."""
+        """Connect, print account, buying power, positions, one quote and a market rule, exit
+        (ibkr); or credentials' origin, exchange status, balance and rate limit (kalshi)."""
         from riskpilot.config import ConfigError, load_config
         from riskpilot.config.brokers import BrokerSettingsError, ibkr_settings
         from riskpilot.execution.port import BrokerError
 
+        if broker == "kalshi":
+            _check_kalshi(config)
+            return
         if broker != "ibkr":
-            raise _fail(f"--broker {broker!r} has no check: use --broker ibkr")
+            raise _fail(f"--broker {broker!r} has no check: use --broker ibkr or kalshi")
         if not verbose:  # ib_async logs every failed connect attempt at ERROR; our one line says it
             logging.getLogger("ib_async").setLevel(logging.CRITICAL)
         try:

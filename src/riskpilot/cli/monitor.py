@@ -3,8 +3,13 @@ exits for it).
 
 ``monitor --broker paper --replay STORE`` replays a chain store day by day through the live
 monitor, entry and exit workflows and the paper broker (see :mod:`riskpilot.live.replay`
-for the timing); SIGTERM or SIGINT stop it cleanly: no new decision is taken, exits in flight
-get a grace period, the rest stay WORKING in the store and resume on the next start.
+for the timing); ``--replay FILE`` (a ``.csv`` or ``.parquet`` event-market recording,
+:mod:`riskpilot.data.events`) replays event markets instant by instant instead. SIGTERM or
+SIGINT stop it cleanly: no new decision is taken, exits in flight get a grace period, the rest
+stay WORKING in the store and resume on the next start.
+
+``monitor --broker kalshi [--dry-run]`` manages the Kalshi account's event positions on the
+wall clock (credentials from the environment or the key file ``kalshi`` names; never printed).
 
 ``close`` does not talk to the broker: it records a WORKING exit for each selected position
 (the position becomes CLOSING) and the running monitor works it with the tactic of the
@@ -18,7 +23,7 @@ import logging
 import signal
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import typer
 
@@ -74,8 +79,10 @@ def register(app: typer.Typer) -> None:
     def monitor_cmd(
         config: Path | None = typer.Option(None, "--config", help="configuration YAML (default: built-in defaults)"),
         db: str | None = typer.Option(None, "--db", envvar=DB_URL_ENV, help=DB_HELP),
-        broker: str = typer.Option("paper", "--broker", help="the broker: paper, or ibkr (IB Gateway/TWS)"),
-        replay: Path | None = typer.Option(None, "--replay", help="chain store directory to replay day by day"),
+        broker: str = typer.Option("paper", "--broker", help="the broker: paper, kalshi or ibkr (IB Gateway/TWS)"),
+        replay: Path | None = typer.Option(
+            None, "--replay", help="chain store directory to replay day by day, or an event-market recording "
+            "(.csv/.parquet) to replay instant by instant"),
         underlying: str | None = typer.Option(None, "--underlying", help="symbol (default: the store's only one)"),
         method: str | None = typer.Option(None, "--method", help="method to enter with (default: the only one)"),
         start: str | None = typer.Option(None, "--start", help="first replayed day, YYYY-MM-DD"),
@@ -85,11 +92,13 @@ def register(app: typer.Typer) -> None:
         slippage: str = typer.Option("orats", "--slippage", help="paper fills: none, pct, spread, orats, volume"),
         commission: float = typer.Option(0.65, "--commission", min=0.0, help="dollars per contract per leg"),
         account: str | None = typer.Option(
-            None, "--account", help="paper: the paper account's name (paper); ibkr: the IB account to trade "
-            "(default brokers.ibkr.account, or the login's only account)"),
+            None, "--account", help="account name in the store: the lease and the paper book (default: paper; "
+            "kalshi with --broker kalshi); ibkr: the IB account to trade (default brokers.ibkr.account, or the "
+            "login's only account), which is also its lease"),
         sessions: str = typer.Option(
-            "exchange", "--sessions",
-            help="live runs: 'exchange' checks within XNYS sessions only; 'always' (paper practice) at any time"),
+            "auto", "--sessions",
+            help="live runs: 'exchange' checks within XNYS sessions only; 'always' at any time (paper practice; "
+            "Kalshi); 'auto': always for Kalshi, else exchange"),
         walk_seed: int = typer.Option(0, "--walk-seed", help="paper live runs: seed of the random-walk market"),
         dry_run: bool = typer.Option(False, "--dry-run", help="decide and log; send no order, write no position"),
         verbose: bool = typer.Option(False, "--verbose", "-v", help="log every hold line and decision"),
@@ -107,34 +116,39 @@ def register(app: typer.Typer) -> None:
 
         install_log_redaction()  # no alert URL, key or token reaches the log
 
-        if sessions not in ("exchange", "always"):
-            raise fail(f"--sessions {sessions!r}: use 'exchange' or 'always'")
-        if broker not in ("paper", "ibkr"):
-            raise fail(f"--broker {broker!r}: use paper or ibkr")
+        if sessions not in ("exchange", "always", "auto"):
+            raise fail(f"--sessions {sessions!r}: use 'exchange', 'always' or 'auto'")
+        mode: Literal["exchange", "always", "auto"] = (
+            "always" if sessions == "always" else "exchange" if sessions == "exchange" else "auto")
         if broker == "ibkr" and not verbose:  # ib_async logs each failed connect at ERROR; our one line says it
             logging.getLogger("ib_async").setLevel(logging.CRITICAL)
         if slippage not in SLIPPAGE_MODELS:
             raise fail(f"--slippage {slippage!r}: use one of {', '.join(SLIPPAGE_MODELS)}")
+        ib_account = account if broker == "ibkr" else None  # None: the settings', or the login's only one
+        account = account or ("kalshi" if broker == "kalshi" else "paper")
         cfg = load_cfg(config)
         config_text = config.read_text() if config is not None else None
+        config_dir = config.parent if config is not None else None
         if replay is None:
+            if broker not in ("paper", "kalshi", "ibkr"):
+                raise fail(f"--broker {broker!r}: use paper, kalshi or ibkr")
             from riskpilot.execution.port import BrokerError
 
             with open_store(db) as store:
                 # The lease first: a second monitor is refused before anything is wired. An IB
                 # account known only once connected (the login's only one) is leased by the
                 # wiring right after connecting, before the store is touched.
-                key = (account or "paper") if broker == "paper" else _ibkr_account(cfg, account)
+                key = _ibkr_account(cfg, ib_account) if broker == "ibkr" else account
                 lease = None if key is None else _lease(store, key, f"monitor --broker {broker}", broker,
                                                         simulated=False)
                 from riskpilot import app as wiring
 
-                opts = wiring.MonitorOptions(broker=broker, dry_run=dry_run, account=account or "paper",
-                                             ib_account=account if broker == "ibkr" else None, equity=equity,
-                                             slippage=slippage, commission=commission, sessions="always"
-                                             if sessions == "always" else "exchange", walk_seed=walk_seed)
+                opts = wiring.MonitorOptions(broker=broker, dry_run=dry_run, account=account, ib_account=ib_account,
+                                             equity=equity, slippage=slippage, commission=commission, sessions=mode,
+                                             walk_seed=walk_seed)
                 try:
-                    lines = asyncio.run(_run(wiring.build_live(store, cfg, config_text, opts, lease=lease)))
+                    lines = asyncio.run(_run(wiring.build_live(store, cfg, config_text, opts, lease=lease,
+                                                               config_dir=config_dir)))
                 except (wiring.WiringError, BrokerError) as exc:
                     if lease is not None:
                         lease.release(datetime.now(UTC))
@@ -143,6 +157,28 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(0)
         if broker != "paper":
             raise fail(f"--replay trades on the paper broker: drop --broker {broker!r}")
+        if replay.suffix.lower() in (".csv", ".parquet"):
+            if not replay.is_file():
+                raise fail(f"--replay {replay}: no event-market recording there")
+            name = method or (next(iter(cfg.methods)) if len(cfg.methods) == 1 else None)
+            if name is None or name not in cfg.methods:
+                raise fail(f"--method {method or '(none)'}: choose one of the config's methods {sorted(cfg.methods)}")
+            first, last = parse_date(start, "--start"), parse_date(end, "--end")
+            with open_store(db) as store:
+                lease = _lease(store, account, "monitor --replay (event markets)", "paper", simulated=True)
+                from riskpilot import app as wiring
+
+                opts = wiring.MonitorOptions(broker=broker, dry_run=dry_run, account=account, equity=equity)
+                eopts = wiring.EventReplayOptions(snapshots=replay, method=name, config_dir=config_dir, start=first,
+                                                  end=last, speed=speed)
+                try:
+                    run = wiring.build_event_replay(store, cfg, config_text, opts, eopts, lease=lease)
+                except wiring.WiringError as exc:
+                    lease.release(datetime.now(UTC))
+                    raise fail(str(exc)) from None
+                lines = asyncio.run(_run(run))
+            typer.echo("\n".join(lines))
+            raise typer.Exit(0)
         if not replay.is_dir():
             raise fail(f"--replay {replay}: no chain store directory there")
         from riskpilot.data.store import ChainStore
@@ -193,39 +229,21 @@ def register(app: typer.Typer) -> None:
         except KeyError:
             raise fail(f"--priority {priority!r}: use CRITICAL, HIGH, MEDIUM or LOW") from None
         from riskpilot.execution.tactics import TacticBook
-        from riskpilot.model.enums import PositionStatus
-        from riskpilot.store import OPEN_STATUSES, ExitRepository, PositionRepository
+        from riskpilot.store import operator
 
         tactic = TacticBook.from_config(load_cfg(config)).ladder(pri)[0].tactic.name
-        now = datetime.now(UTC)
         with open_store(db) as store:
-            repo = PositionRepository(store)
-            exits = ExitRepository(store)
-            stored = repo.load_open(OPEN_STATUSES)
-            if position is not None:
-                chosen = [sp for sp in stored if sp.position.id == position]
-                if not chosen:
-                    raise fail(f"--position {position}: no open position with that id (see `riskpilot positions`)")
-            elif underlying is not None:
-                chosen = [sp for sp in stored if sp.position.underlying == underlying.upper()]
-                if not chosen:
-                    raise fail(f"--underlying {underlying}: no open position in it (see `riskpilot positions`)")
-            else:
-                chosen = stored
-            queued = 0
-            for sp in chosen:
-                p = sp.position
-                if p.status is PositionStatus.PENDING:
-                    typer.echo(f"{p.id}: skipped, its entry order is still working")
-                    continue
-                if p.status is PositionStatus.CLOSING:
-                    typer.echo(f"{p.id}: skipped, an exit is already working")
-                    continue
-                exit_id = exits.begin_exit(
-                    p.id, reason=f"manual close: {reason}", priority=pri, quantity=p.quantity, tactic=tactic,
-                    triggered_at=now, rule="manual_close", unrealized_pnl_at_trigger=sp.monitoring.unrealized_pnl,
-                )
-                queued += 1
-                typer.echo(f"{p.id}: exit {exit_id} queued ({p.quantity} units, {tactic})")
+            try:
+                out = operator.queue_closes(store, position=position, underlying=underlying, close_all=close_all,
+                                            priority=pri, tactic=tactic, reason=reason, at=datetime.now(UTC))
+            except operator.NothingToCloseError:
+                flag = f"--position {position}" if position is not None else f"--underlying {underlying}"
+                what = "no open position with that id" if position is not None else "no open position in it"
+                raise fail(f"{flag}: {what} (see `riskpilot positions`)") from None
+        for pid, why in out.skipped:
+            typer.echo(f"{pid}: skipped, {why}")
+        for q in out.queued:
+            typer.echo(f"{q.position_id}: exit {q.exit_id} queued ({q.quantity} units, {tactic})")
+        queued = len(out.queued)
         typer.echo(f"{queued} exits queued; the running monitor works them on its next cycle "
                    "(a monitor started later resumes them)")

@@ -143,14 +143,11 @@ def register(app: typer.Typer) -> None:
         reason: str = typer.Option("operator request", "--reason", help="shown with the state"),
     ) -> None:
         """Halt new entries (exits still pass) until `riskpilot resume`."""
-        from riskpilot.model.enums import TradingState
-        from riskpilot.store import StateRepository
+        from riskpilot.store import operator
 
         with open_store(db) as store:
-            repo = StateRepository(store)
-            before = repo.trading_state()
-            repo.set_trading_state(TradingState.HALTED, f"manual halt: {reason}", datetime.now(UTC))
-        typer.echo(f"trading state: {before.state.value} -> HALTED (manual: lasts until `riskpilot resume`)")
+            change = operator.halt(store, reason, datetime.now(UTC))
+        typer.echo(f"trading state: {change.before.state.value} -> HALTED (manual: lasts until `riskpilot resume`)")
 
     @app.command("resume")
     def resume_cmd(
@@ -160,28 +157,17 @@ def register(app: typer.Typer) -> None:
         """Set the trading state back to ACTIVE (a circuit-breaker halt on its own day needs --force).
 
         A circuit-breaker halt lifts by itself once its trading day has rolled."""
-        from riskpilot.model.contract import exchange_date
-        from riskpilot.model.enums import TradingState
-        from riskpilot.store import StateRepository
+        from riskpilot.store import operator
 
         with open_store(db) as store:
-            repo = StateRepository(store)
-            st = repo.trading_state()
-            if st.state is TradingState.ACTIVE:
-                typer.echo("trading state is already ACTIVE; nothing to do")
-                return
-            today = exchange_date(datetime.now(UTC))
-            if st.state is TradingState.HALTED and st.halted_on is not None and today <= st.halted_on and not force:
-                raise fail(
-                    f"the circuit breaker halted entries on {st.halted_on.isoformat()} ({st.reason}); that trading "
-                    "day has not rolled yet. It lifts by itself on the next trading day; pass --force to resume now",
-                    code=1,
-                )
-            how = "forced, " if force and st.halted_on is not None and today <= st.halted_on else ""
-            repo.set_trading_state(
-                TradingState.ACTIVE, f"manual resume ({how}was {st.state.value}: {st.reason})", datetime.now(UTC)
-            )
-        typer.echo(f"trading state: {st.state.value} -> ACTIVE")
+            try:
+                change = operator.resume(store, datetime.now(UTC), force=force)
+            except operator.ResumeRefusedError as exc:
+                raise fail(f"{exc}; pass --force to resume now", code=1) from None
+        if not change.changed:
+            typer.echo("trading state is already ACTIVE; nothing to do")
+            return
+        typer.echo(f"trading state: {change.before.state.value} -> ACTIVE")
 
     @app.command("summary")
     def summary_cmd(

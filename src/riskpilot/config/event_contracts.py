@@ -10,9 +10,9 @@ no credential.
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 #: The Kalshi API's ceiling, calls per minute, under which the configured limit must stay.
 KALSHI_VENUE_CALLS_PER_MINUTE = 600
@@ -57,6 +57,36 @@ class FairValueConfig(_Strict):
         return self
 
 
+class EventEntryConfig(_Strict):
+    """Entries into binary event markets (a backtest or replay of recorded snapshots, and
+    any run that enters): buy the side of a market whose fair value minus its ask is at least
+    ``min_edge`` (dollars per contract, i.e. a fraction of the 1.00 payout), best edge first,
+    at most ``max_new_positions`` per snapshot, sized by the method's ``sizing.max_contracts``,
+    the ask's size and the risk limits (max loss = the price paid). ``sides`` limits which
+    sides are bought; no entry within ``min_minutes_to_close`` of a market's close (the
+    ``time_based_urgent`` rule would close it at once); a market whose spread or volume
+    would fire ``liquidity_dried_up`` at once is not entered either."""
+
+    min_edge: float = Field(0.05, gt=0, le=0.98, description="fair value - ask, dollars per contract")
+    max_new_positions: int = Field(1, ge=0, le=1000, description="per snapshot")
+    sides: tuple[Literal["yes", "no"], ...] = ("yes", "no")
+    min_minutes_to_close: float = Field(30.0, ge=0, le=7 * 24 * 60)
+
+    @field_validator("sides", mode="before")
+    @classmethod
+    def _quoted(cls, v: Any) -> Any:
+        if isinstance(v, list | tuple) and any(isinstance(x, bool) for x in v):
+            raise ValueError('write the sides in quotes, sides: ["yes", "no"]: YAML reads a bare yes or no as '
+                             "true or false")
+        return v
+
+    @model_validator(mode="after")
+    def _sides(self) -> EventEntryConfig:
+        if not self.sides or len(set(self.sides)) != len(self.sides):
+            raise ValueError(f"sides {list(self.sides)!r} must name yes, no or both, each once")
+        return self
+
+
 class KalshiConfig(_Strict):
     """The Kalshi venue. ``environment`` picks the API host (``base_url`` overrides it: a
     test's loopback fake). The API key id is read from the environment variable
@@ -95,4 +125,4 @@ class KalshiConfig(_Strict):
         return self.base_url.rstrip("/") if self.base_url else KALSHI_HOSTS[self.environment]
 
 
-__all__ = ["KALSHI_HOSTS", "KALSHI_VENUE_CALLS_PER_MINUTE", "FairValueConfig", "KalshiConfig"]
+__all__ = ["KALSHI_HOSTS", "KALSHI_VENUE_CALLS_PER_MINUTE", "EventEntryConfig", "FairValueConfig", "KalshiConfig"]

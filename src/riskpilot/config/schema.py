@@ -26,7 +26,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from riskpilot.config.brokers import BrokersConfig
-from riskpilot.config.event_contracts import FairValueConfig, KalshiConfig
+from riskpilot.config.event_contracts import EventEntryConfig, FairValueConfig, KalshiConfig
 from riskpilot.model.enums import Priority
 from riskpilot.model.mark import MarkBasis
 from riskpilot.rules.circuit_breaker import CircuitBreakerParams
@@ -381,6 +381,7 @@ class RiskPilotConfig(Strict):
     brokers: BrokersConfig = BrokersConfig()
     #: Binary event contracts: the fair-probability source of the edge rules, and the venue.
     fair_value: FairValueConfig | None = None
+    event_entries: EventEntryConfig = EventEntryConfig()
     kalshi: KalshiConfig = KalshiConfig()
 
     @model_validator(mode="before")

@@ -29,8 +29,10 @@ Exact decimal arithmetic: ``0.07 x 100 x 0.5 x 0.5`` is 1.75 dollars, and a floa
 from __future__ import annotations
 
 import enum
+from dataclasses import dataclass
 from decimal import ROUND_CEILING, Decimal
 
+from riskpilot.execution.fills import FillModel, TouchSlippage
 from riskpilot.model.contract import check_event_price
 
 #: Fee rates of the schedule's quadratic formula (dollars per contract at P(1-P) = 1).
@@ -76,4 +78,27 @@ def kalshi_fee(
     return float(exact.quantize(_CENT, rounding=ROUND_CEILING))
 
 
-__all__ = ["MAKER_RATE", "TAKER_RATE", "KalshiFeeType", "kalshi_fee"]
+@dataclass(frozen=True, slots=True)
+class KalshiFees:
+    """:func:`kalshi_fee` as a fill model's fee schedule
+    (:class:`riskpilot.execution.fills.FeeSchedule`): every fill pays the fee of its price
+    and contract count, as a taker unless ``maker``."""
+
+    maker: bool = False
+    fee_type: KalshiFeeType = KalshiFeeType.QUADRATIC
+    fee_multiplier: float = 1.0
+
+    def __call__(self, price: float, contracts: int) -> float:
+        return kalshi_fee(price, contracts, maker=self.maker, fee_type=self.fee_type,
+                          fee_multiplier=self.fee_multiplier)
+
+
+def event_fill_model(fees: KalshiFees | None = None) -> FillModel:
+    """How event-contract orders fill in a backtest and a paper replay: at the touch, as a
+    marketable order takes the book on Kalshi (buy at the ask, sell at the bid: the whole
+    spread, on the 1-cent grid the quotes sit on), paying Kalshi's taker fee on each fill. A
+    limit fills only once the touch reaches it."""
+    return FillModel(slippage=TouchSlippage(), fee=fees or KalshiFees())
+
+
+__all__ = ["MAKER_RATE", "TAKER_RATE", "KalshiFeeType", "KalshiFees", "event_fill_model", "kalshi_fee"]

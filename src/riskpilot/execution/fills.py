@@ -97,6 +97,15 @@ class FixedPctSlippage:
 
 
 @dataclass(frozen=True, slots=True)
+class TouchSlippage:
+    """A marketable order that takes the touch: buy at the ask, sell at the bid (exactly the
+    quoted prices, so fills stay on the quotes' tick grid)."""
+
+    def leg_price(self, bid: float, ask: float, buy: bool, n_legs: int) -> float:
+        return ask if buy else bid
+
+
+@dataclass(frozen=True, slots=True)
 class SpreadShareSlippage:
     """Pay ``share`` of each leg's spread (0 = the favourable side's touch, 0.5 = mid,
     1 = the natural side). ``share=None`` uses :func:`orats_share` by number of legs."""
@@ -115,14 +124,23 @@ class SpreadShareSlippage:
         return bid + s * spread if buy else ask - s * spread
 
 
+class FeeSchedule(Protocol):
+    """A venue's fee on one fill, in dollars: ``fee(price, contracts)`` with ``price`` the
+    fill's positive net premium per share and ``contracts`` the contracts it traded."""
+
+    def __call__(self, price: float, contracts: int) -> float: ...
+
+
 @dataclass(frozen=True, slots=True)
 class FillModel:
     """How orders fill: a slippage model, an optional volume cap (``volume_share`` of the
-    day's volume, a fraction), and commissions in dollars per contract per leg."""
+    day's volume, a fraction), and commissions in dollars per contract per leg, or ``fee``
+    (a :class:`FeeSchedule`) in their place when the venue charges by price."""
 
     slippage: Slippage = MidSlippage()
     volume_share: float | None = None
     commission_per_contract: float = 0.0
+    fee: FeeSchedule | None = None
 
     def __post_init__(self) -> None:
         non_negative("commission_per_contract", self.commission_per_contract)
@@ -330,7 +348,10 @@ def simulate_fill(
     if fill_qty == 0:
         return FillResult(0, quantity, None, None, 0.0, reason)
     contracts_per_unit = sum(abs(leg.quantity) for leg in legs)
-    commission = model.commission_per_contract * contracts_per_unit * fill_qty
+    if model.fee is not None:
+        commission = model.fee(priced.price, contracts_per_unit * fill_qty)
+    else:
+        commission = model.commission_per_contract * contracts_per_unit * fill_qty
     return FillResult(
         fill_qty,
         quantity - fill_qty,

@@ -11,7 +11,8 @@ backtest's entry fill models) or LIMIT at ``limit_fraction`` of the combo's spre
 
 :meth:`EntryWorkflow.run` runs the step's entry phase alone on one chain snapshot (the
 workflow is then the step's venue); the monitor delegates its venue's entry calls here.
-``dry_run``: decide and log; no order, no store write.
+``dry_run``: decide and log; no order, no store write. ``planner`` replaces the option
+planner (event markets: :class:`riskpilot.trading.events.EventEntryPlanner`).
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from datetime import date, datetime, time, timedelta
 from typing import Literal
 
 from riskpilot.config.schema import RiskPilotConfig
-from riskpilot.data.daychain import DayChain
 from riskpilot.execution.clock import Clock
 from riskpilot.execution.executor import EXECUTIONS_SLACK
 from riskpilot.execution.fills import ComboMarket, FillModel, combo_market
@@ -44,7 +44,7 @@ from riskpilot.store import NotFoundError, OrderRepository, PositionRepository, 
 from riskpilot.trading.entry import EntryPlan, EntryPlanner
 from riskpilot.trading.settlement import SettlementPrice
 from riskpilot.trading.signals import IV_WINDOW, MarketData
-from riskpilot.trading.step import EntryResult, StepInputs, TradingStep
+from riskpilot.trading.step import EntryResult, Planner, Snapshot, StepInputs, TradingStep
 
 log = logging.getLogger("riskpilot.monitor")
 
@@ -79,13 +79,18 @@ class EntryWorkflow:
         fill_model: FillModel | None = None,
         dry_run: bool = False,
         max_new_positions_per_day: int = 1,
+        planner: Planner | None = None,
     ) -> None:
         if not 0.0 <= limit_fraction <= 1.0:
             raise ValueError(f"limit_fraction is a share of the spread within [0, 1], got {limit_fraction!r}")
         if not timeout_seconds > 0 or not poll_seconds > 0:
             raise ValueError(f"timeout_seconds and poll_seconds must be > 0, got {timeout_seconds!r}, {poll_seconds!r}")
-        self.planner = EntryPlanner(config, method, underlying, market=market, fill_model=fill_model,
-                                    multiplier=multiplier, iv_window=iv_window)
+        self.planner: Planner = planner if planner is not None else EntryPlanner(
+            config, method, underlying, market=market, fill_model=fill_model, multiplier=multiplier,
+            iv_window=iv_window)
+        #: The underlying whose positions this workflow's run settles (None: every one; an
+        #: event planner spans many events).
+        self.scope: str | None = underlying if planner is None else None
         self.store = store
         self.broker = broker
         self.risk = risk
@@ -106,7 +111,7 @@ class EntryWorkflow:
         self._orders = OrderRepository(store)
         self._step: TradingStep | None = None
 
-    def warm_up(self, day: DayChain) -> None:
+    def warm_up(self, day: Snapshot) -> None:
         """Feed a day before the first traded one to the IV window (as ``trade_from`` does)."""
         self.planner.observe(day)
 
@@ -116,7 +121,7 @@ class EntryWorkflow:
             log.info("entry %s %s refused: %s", self.underlying, self.method, why)
 
     # --- the entry phase alone -----------------------------------------------------------
-    async def run(self, day: DayChain) -> EntryResult:
+    async def run(self, day: Snapshot) -> EntryResult:
         """One entry attempt on ``day`` through the cycle step's entry phase (call once per
         chain snapshot: it feeds the IV window)."""
         if self._step is None:

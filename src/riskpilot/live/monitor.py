@@ -10,6 +10,7 @@ last check, or ``monitoring.urgent_frequency`` (5 s) while its close-out premium
 - trailing stop: the active stop's premium;
 
 "within 2%" meaning ``|premium - trigger| <= 0.02 x trigger``. Disabled rules have no trigger.
+The levels and the band are :mod:`riskpilot.risk.levels` (the dashboard shows the same).
 
 One cycle (:meth:`PositionMonitor.check_once`) is one run of the shared cycle step
 (:class:`riskpilot.trading.step.TradingStep`), the monitor being its venue:
@@ -36,9 +37,13 @@ One cycle (:meth:`PositionMonitor.check_once`) is one run of the shared cycle st
    manager halts entries; the monitor stores the halt (with its day, so it lifts on the next
    trading day or on ``riskpilot resume --force``), raises a ``circuit_breaker`` alert and
    closes every position with CRITICAL tactics.
-7. With a chain snapshot (a replay's day), the exits started are awaited and the step's
-   entry phase runs through the :class:`~riskpilot.live.entries.EntryWorkflow`; with
-   ``settle``, expiries settle through the :class:`~riskpilot.live.settlement.StoreSettlement`.
+7. With a snapshot (a replay's day of chains, or its event markets at an instant), the exits
+   started are awaited and the step's entry phase runs through the
+   :class:`~riskpilot.live.entries.EntryWorkflow`; with ``settle``, what is due settles
+   through the :class:`~riskpilot.live.settlement.StoreSettlement`.
+
+``features`` (the rules' features, or a feature source called with each cycle's marks such as
+:class:`~riskpilot.trading.fair_value.EdgeFeatures`) feed the edge rules of event contracts.
 
 Broker outages: a broker whose link can drop (:class:`~riskpilot.execution.port.ConnectionAware`,
 IB Gateway/TWS) is listened to. While it is not CONNECTED the monitor holds every decision: a
@@ -58,12 +63,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from typing import Literal
 
-from riskpilot.config.schema import ExitRulesConfig, RegimeName, RiskPilotConfig, UrgentConditions
-from riskpilot.data.daychain import DayChain
+from riskpilot.config.schema import RegimeName, RiskPilotConfig
 from riskpilot.execution.clock import Clock
 from riskpilot.execution.executor import ExitExecutor
 from riskpilot.execution.port import AlertSink, BrokerError, BrokerPort, ConnectionAware, ConnectionState
@@ -82,11 +87,12 @@ from riskpilot.live.settlement import StoreSettlement
 from riskpilot.live.workflows import ExitWorkflow, PositionMonitoringWorkflow
 from riskpilot.model.contract import Contract, exchange_date
 from riskpilot.model.decision import ExitDecision
-from riskpilot.model.enums import PositionStatus, PremiumType, Priority, TradingState
+from riskpilot.model.enums import PositionStatus, Priority, TradingState
 from riskpilot.model.mark import Mark, mark_position
-from riskpilot.model.position import Position, premium_at_profit
+from riskpilot.model.position import Position
 from riskpilot.model.quote import Quote
 from riskpilot.risk.checks import ExitChecks, PositionCheck
+from riskpilot.risk.levels import Triggers, near_trigger
 from riskpilot.risk.manager import RiskManager
 from riskpilot.rules.trailing_stop import TrailState
 from riskpilot.store import (
@@ -99,7 +105,7 @@ from riskpilot.store import (
 )
 from riskpilot.trading.entry import EntryPlan
 from riskpilot.trading.settlement import SettlementPrice
-from riskpilot.trading.step import EntryResult, StepInputs, TradingStep
+from riskpilot.trading.step import EntryResult, Features, FeatureSource, Snapshot, StepInputs, TradingStep
 
 log = logging.getLogger("riskpilot.monitor")
 hold_log = logging.getLogger("riskpilot.live.hold")
@@ -126,43 +132,6 @@ class CycleReport:
     entries: list[EntryResult] = field(default_factory=list)
     refused: dict[str, int] = field(default_factory=dict)
     settled: list[tuple[Position, float, str]] = field(default_factory=list)
-
-
-@dataclass(frozen=True, slots=True)
-class _Triggers:
-    """Per method: what the near-trigger test needs of its rule settings."""
-
-    stop_loss: tuple[float, float] | None  # (credit stop_loss_pct, debit_stop_loss_pct)
-    profit_target: float | None
-
-
-def _triggers(rules: ExitRulesConfig) -> _Triggers:
-    sl = rules.stop_loss
-    pt = rules.profit_target
-    return _Triggers(
-        (sl.stop_loss_pct, sl.debit_stop_loss_pct) if sl.enabled else None,
-        pt.profit_target_pct if pt.enabled else None,
-    )
-
-
-def near_trigger(
-    position: Position, premium: float, trail: TrailState | None, triggers: _Triggers, cond: UrgentConditions
-) -> str | None:
-    """The trigger the premium is within ``cond`` of (module docstring), or None."""
-    e = position.entry_premium
-    pt = position.premium_type
-    if triggers.stop_loss is not None:
-        s = premium_at_profit(pt, e, -(triggers.stop_loss[0] if pt is PremiumType.CREDIT else triggers.stop_loss[1]))
-        if s > 0 and abs(premium - s) <= cond.near_stop_loss_pct * s:
-            return "stop_loss"
-    if triggers.profit_target is not None:
-        t = premium_at_profit(pt, e, triggers.profit_target)
-        if t > 0 and abs(premium - t) <= cond.near_profit_target_pct * t:
-            return "profit_target"
-    stop = trail.stop if trail is not None and trail.active else None
-    if stop is not None and stop > 0 and abs(premium - stop) <= cond.near_trailing_stop_pct * stop:
-        return "trailing_stop"
-    return None
 
 
 class PositionMonitor:
@@ -192,6 +161,7 @@ class PositionMonitor:
         underlying: str | None = None,
         unknown_positions: UnknownPositions = "ignore",
         adopt_method: str = "default",
+        features: Features | FeatureSource | None = None,
     ) -> None:
         self.store = store
         self.broker = broker
@@ -209,12 +179,14 @@ class PositionMonitor:
         self.exit_regime = exit_regime
         self.entries = entries
         self.settlement = settlement
+        self.features = features
         #: The cycle step this monitor drives (it is the step's venue).
         self.step = TradingStep(
-            config, risk, underlying=underlying or (entries.underlying if entries is not None else None),
+            config, risk, underlying=underlying or (entries.scope if entries is not None else None),
             planner=entries.planner if entries is not None else None,
             settlement=settlement.kind if settlement is not None else "cash",
             prices=settlement.prices if settlement is not None else None,
+            settler=settlement.settler if settlement is not None else None,
             max_new_positions_per_day=entries.max_new_positions_per_day if entries is not None else 1,
         )
         self._cycle: CycleReport | None = None
@@ -227,6 +199,9 @@ class PositionMonitor:
         self._acted_at: dict[str, datetime] = {}
         #: Called with the monitor's clock after every cycle (the wiring beats the lease).
         self.on_cycle: Callable[[datetime], None] | None = None
+        #: Awaited after every reconciliation that may have written (the wiring delivers the
+        #: alerts the recorded fills stored in the outbox).
+        self.after_reconcile: Callable[[], Awaitable[None]] | None = None
         #: Open positions being monitored, by id, with their tracked state.
         self.positions: dict[str, Position] = {}
         #: Unrealized P&L in dollars at the last good mark, by position id.
@@ -235,7 +210,7 @@ class PositionMonitor:
         self.urgent: set[str] = set()
         self.in_flight: dict[str, asyncio.Task[None]] = {}
         self._written: set[str] = set()
-        self._triggers: dict[tuple[str, RegimeName | None], _Triggers] = {}
+        self._triggers: dict[tuple[str, RegimeName | None], Triggers] = {}
         self._positions_repo = PositionRepository(store)
         self._state_repo = StateRepository(store)
         self._state_seen: tuple[TradingState, object] | None = None
@@ -277,6 +252,8 @@ class PositionMonitor:
                                  unknown_positions=self.unknown_positions, adopt_method=self.adopt_method,
                                  dry_run=self.dry_run)
         self.reconciles.append(report)
+        if self.after_reconcile is not None and not self.dry_run:
+            await self.after_reconcile()
         return report
 
     async def reconcile_after_reconnect(self) -> ReconcileReport:
@@ -436,18 +413,20 @@ class PositionMonitor:
             await asyncio.gather(*list(self.in_flight.values()), return_exceptions=True)
 
     # --- one cycle -----------------------------------------------------------------------
-    def _triggers_for(self, method: str, regime: RegimeName | None) -> _Triggers:
+    def _triggers_for(self, method: str, regime: RegimeName | None) -> Triggers:
         key = (method, regime)
         t = self._triggers.get(key)
         if t is None:
-            t = self._triggers[key] = _triggers(self.config.exit_rules_for(method, regime))
+            t = self._triggers[key] = Triggers.from_rules(self.config.exit_rules_for(method, regime))
         return t
 
-    async def check_once(self, *, force_all: bool = False, chain: DayChain | None = None,
-                         settle: bool = False) -> CycleReport:
+    async def check_once(self, *, force_all: bool = False, chain: Snapshot | None = None,
+                         settle: bool | Literal["before_marks"] = False) -> CycleReport:
         """One cycle over the positions due now (every one with ``force_all``): one run of
-        the cycle step with this monitor as its venue. ``chain`` (a day's chain snapshot)
-        runs the entry phase after the exits; ``settle`` settles the day's expiries."""
+        the cycle step with this monitor as its venue. ``chain`` (a market snapshot: a day's
+        chain, the event markets at an instant) runs the entry phase after the exits;
+        ``settle`` settles what is due (``"before_marks"``: only before the marks, never
+        waiting on exits in flight, as the live loop does)."""
         if not self.started:
             raise RuntimeError("call PositionMonitor.start() (reconciliation) before the first cycle")
         now = self.clock.now()
@@ -467,7 +446,7 @@ class PositionMonitor:
         self._marks = {}
         try:
             done = await self.step.run(self, StepInputs(now, exchange_date(now), chain=chain, settle=settle,
-                                                        regime=self._regime(now)))
+                                                        regime=self._regime(now), features=self.features))
         finally:
             self._cycle = None
         if self.on_cycle is not None:
@@ -725,7 +704,9 @@ class PositionMonitor:
                 if closed_logged:
                     log.warning("market open: monitoring resumes")
                     closed_logged = False
-                await self.check_once()
+                # With a settlement wired (event markets at their results), what is due settles
+                # first in each cycle; the loop never waits on the exits it has started.
+                await self.check_once(settle="before_marks" if self.settlement is not None else False)
                 wait = min(self.seconds_to_next(), cap)
             sleeper = asyncio.ensure_future(self.clock.sleep(max(wait, 0.05)))
             stopper = asyncio.ensure_future(stop.wait())

@@ -1,4 +1,5 @@
-"""Replaying stored end-of-day chains through the live monitor, in market time.
+"""Replaying stored end-of-day chains, or recorded event markets, through the live monitor, in
+market time.
 
 The live monitor, the workflows, the exit executor and the paper broker run unchanged; only
 the clock and the quotes differ. The clock is a
@@ -17,6 +18,13 @@ end on day *t*'s quotes, the entry phase runs on day *t*'s chain (IV window fed,
 sizing, order), the positions expiring on *t* settle at the underlying's close; then the
 replay waits ``speed`` seconds of real time (0: none) before day *t+1*. The backtest runs the
 very same step (:mod:`riskpilot.trading.step`).
+
+Event markets (:func:`replay_events`) replay the same way at every recording instant *t* of an
+event snapshot file (:mod:`riskpilot.data.events`), which is also the paper broker's quote
+source: the clock moves to *t*, one cycle runs with the event markets at *t* as its snapshot
+(settlement of results known at *t*, marks, exits worked to their end, entries), then the next
+instant. Exits whose tactics outlast the interval to the next instant push that cycle later (a
+warning says so); the backtest would still step at the recorded instant.
 """
 
 from __future__ import annotations
@@ -29,11 +37,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 
-from riskpilot.brokers.paper import DayChains
+from riskpilot.brokers.paper import DayChains, QuoteSource
 from riskpilot.data.daychain import DayChain, close_of
+from riskpilot.data.events import EventSnapshots
 from riskpilot.execution.clock import SimulatedClock
 from riskpilot.live.monitor import CycleReport, PositionMonitor
-from riskpilot.model.contract import EXCHANGE_TZ, Contract
+from riskpilot.model.contract import EXCHANGE_TZ, Contract, exchange_date
 from riskpilot.model.enums import PositionStatus
 from riskpilot.model.mark import MarkBasis, mark_position
 from riskpilot.model.position import Position
@@ -135,7 +144,7 @@ class MarkedEquity:
     partial exit of today counts what is left. Read from the store, not the risk book, so a
     replay restarted after a kill sizes its entries as an uninterrupted one does."""
 
-    def __init__(self, start: float, store: Store, market: ReplayMarket, clock: SimulatedClock,
+    def __init__(self, start: float, store: Store, market: QuoteSource, clock: SimulatedClock,
                  basis: MarkBasis) -> None:
         self.start = start
         self.market = market
@@ -201,6 +210,7 @@ class ReplayReport:
     days: list[date] = field(default_factory=list)
     cycles: list[CycleReport] = field(default_factory=list)
     stopped_early: bool = False
+    instants: list[datetime] = field(default_factory=list)
 
     @property
     def entries(self) -> list[tuple[date, EntryResult]]:
@@ -254,6 +264,48 @@ async def replay_days(
     return report
 
 
+async def replay_events(
+    monitor: PositionMonitor,
+    snapshots: EventSnapshots,
+    clock: SimulatedClock,
+    times: Sequence[datetime],
+    *,
+    speed: float = 0.0,
+    stop: asyncio.Event | None = None,
+) -> ReplayReport:
+    """Replay the recording instants ``times`` of ``snapshots`` through ``monitor`` (module
+    docstring); ``speed`` real seconds between instants (0: none)."""
+    if speed < 0:
+        raise ValueError(f"speed is real seconds per replayed instant, >= 0; got {speed!r}")
+    stop = stop or asyncio.Event()
+    report = ReplayReport()
+    if not monitor.started:
+        await monitor.start()
+    for t in times:
+        if stop.is_set():
+            report.stopped_early = True
+            break
+        gap = (t - clock.now()).total_seconds()
+        if gap > 0:
+            await clock.sleep(gap)
+        elif gap < 0:
+            log.warning("exits of the previous instant ran until %s, past the recording at %s: this cycle runs "
+                        "then", clock.now().isoformat(), t.isoformat())
+        now = clock.now()
+        report.instants.append(now)
+        if not report.days or report.days[-1] != exchange_date(now):
+            report.days.append(exchange_date(now))
+        cycle = await monitor.check_once(force_all=True, chain=snapshots.at(now), settle=monitor.settlement is not None)
+        await monitor.wait_exits()
+        report.cycles.append(cycle)
+        if speed > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=speed)
+        else:
+            await asyncio.sleep(0)
+    return report
+
+
 __all__ = [
     "ClockLimiter",
     "MarkedEquity",
@@ -261,5 +313,6 @@ __all__ = [
     "ReplayMarket",
     "ReplayReport",
     "replay_days",
+    "replay_events",
     "resume_from",
 ]

@@ -24,22 +24,25 @@ from riskpilot.model.position import Position
 from riskpilot.risk.manager import RiskManager
 from riskpilot.store import ExitRepository, PositionRepository, Store
 from riskpilot.trading.settlement import Settlement, SettlementPrice
-from riskpilot.trading.step import SettlementPrices
+from riskpilot.trading.step import SettlementPrices, Settler
 
 log = logging.getLogger("riskpilot.monitor")
 
 
 class StoreSettlement:
     """Books settlements in ``store`` and ``risk`` (module docstring); ``prices`` and
-    ``kind`` are what the cycle step settles with."""
+    ``kind`` are what the cycle step settles options with, ``settler`` (when given) what it
+    settles with instead (event markets at their result:
+    :class:`riskpilot.trading.events.EventResults`)."""
 
-    def __init__(self, store: Store, risk: RiskManager, prices: SettlementPrices, kind: Settlement, *,
-                 expire: Callable[[Sequence[Contract]], None] | None = None) -> None:
+    def __init__(self, store: Store, risk: RiskManager, prices: SettlementPrices | None, kind: Settlement, *,
+                 expire: Callable[[Sequence[Contract]], None] | None = None, settler: Settler | None = None) -> None:
         self.store = store
         self.risk = risk
         self.prices = prices
         self.kind: Settlement = kind
         self.expire = expire
+        self.settler = settler
         self._positions = PositionRepository(store)
         self._exits = ExitRepository(store)
 

@@ -31,6 +31,8 @@ from typing import TYPE_CHECKING, Any
 _LAZY: dict[str, str] = {
     "AccountMismatchError": "riskpilot.store.accounts",
     "AccountRepository": "riskpilot.store.accounts",
+    "ActionRecord": "riskpilot.store.actions",
+    "ActionRepository": "riskpilot.store.actions",
     "DEFAULT_TTL_SECONDS": "riskpilot.store.lease",
     "HeldLease": "riskpilot.store.lease",
     "LeaseHeldError": "riskpilot.store.lease",
@@ -89,6 +91,7 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:
     from riskpilot.store.accounts import AccountMismatchError, AccountRepository
+    from riskpilot.store.actions import ActionRecord, ActionRepository
     from riskpilot.store.database import (
         SchemaNotCurrentError,
         Store,
@@ -153,6 +156,8 @@ __all__ = [
     "OPEN_STATUSES",
     "AccountMismatchError",
     "AccountRepository",
+    "ActionRecord",
+    "ActionRepository",
     "AlertRecord",
     "AttemptRecord",
     "DailyPnl",

@@ -43,6 +43,7 @@ from sqlalchemy import Enum as SAEnum
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from riskpilot.model.enums import (
+    ContractSide,
     OrderType,
     PositionStatus,
     PremiumType,
@@ -63,6 +64,16 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+
+#: Revision 0005: an option leg fills the option columns, an event leg the event columns.
+LEG_KIND_CHECK = (
+    "(contract_kind = 'option' AND strike IS NOT NULL AND \"right\" IS NOT NULL AND expiry_time IS NOT NULL"
+    " AND market_ticker IS NULL AND side IS NULL)"
+    " OR (contract_kind = 'event' AND series IS NOT NULL AND event IS NOT NULL AND market_ticker IS NOT NULL"
+    " AND side IS NOT NULL AND close_time IS NOT NULL AND settlement_time IS NOT NULL AND strike IS NULL"
+    " AND \"right\" IS NULL AND expiry_time IS NULL AND multiplier = 1)"
+)
 
 
 class ExitStatus(enum.StrEnum):
@@ -126,7 +137,7 @@ class PositionRow(Base):
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     method: Mapped[str] = mapped_column(String(64), ForeignKey("methods.name"), index=True)
-    underlying: Mapped[str] = mapped_column(String(32), index=True)
+    underlying: Mapped[str] = mapped_column(String(64), index=True)  # 64 since 0005: event tickers
     premium_type: Mapped[PremiumType] = mapped_column(_enum(PremiumType, "premium_type"))
     entry_premium: Mapped[float]
     quantity: Mapped[int]
@@ -161,12 +172,20 @@ class PositionRow(Base):
 
 
 class LegRow(Base):
-    """One leg: the contract and its signed quantity per unit (-1 short, +1 long)."""
+    """One leg: the contract and its signed quantity per unit (-1 short, +1 long).
+
+    ``contract_kind`` says which columns describe the contract (revision 0005): an
+    ``option`` leg has ``strike``, ``right`` and ``expiry_time``; an ``event`` leg (one side
+    of a binary market, :class:`riskpilot.model.EventContract`) has ``series``, ``event``,
+    ``market_ticker``, ``side``, ``close_time`` and ``settlement_time``, with ``underlying``
+    the event, ``expiration`` the New York date of the close and ``multiplier`` 1. A CHECK
+    constraint keeps each kind's columns filled and the other kind's empty."""
 
     __tablename__ = "position_legs"
     __table_args__ = (
         UniqueConstraint("position_id", "leg_index", name="uq_position_legs_position_leg"),
         CheckConstraint("quantity <> 0", name="quantity_non_zero"),
+        CheckConstraint(LEG_KIND_CHECK, name="contract_columns"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -174,13 +193,21 @@ class LegRow(Base):
         String(64), ForeignKey("positions.id", ondelete="CASCADE"), index=True
     )
     leg_index: Mapped[int]
-    underlying: Mapped[str] = mapped_column(String(32))
+    contract_kind: Mapped[str] = mapped_column(String(8), default="option", server_default="option")
+    underlying: Mapped[str] = mapped_column(String(64))
     expiration: Mapped[date] = mapped_column(Date)
-    strike: Mapped[float]
-    right: Mapped[Right] = mapped_column(_enum(Right, "option_right"))
+    strike: Mapped[float | None]
+    right: Mapped[Right | None] = mapped_column(_enum(Right, "option_right"))
     multiplier: Mapped[int]
-    expiry_time: Mapped[time] = mapped_column(Time)
+    expiry_time: Mapped[time | None] = mapped_column(Time)
     quantity: Mapped[int]
+    # Revision 0005: the columns of an event leg (NULL on an option leg).
+    series: Mapped[str | None] = mapped_column(String(64))
+    event: Mapped[str | None] = mapped_column(String(64))
+    market_ticker: Mapped[str | None] = mapped_column(String(96))
+    side: Mapped[ContractSide | None] = mapped_column(_enum(ContractSide, "contract_side"))
+    close_time: Mapped[datetime | None]
+    settlement_time: Mapped[datetime | None]
 
     position: Mapped[PositionRow] = relationship(back_populates="legs")
 
@@ -376,6 +403,38 @@ class RunRow(Base):
     host: Mapped[str] = mapped_column(String(255))
     version: Mapped[str] = mapped_column(String(64))
     dry_run: Mapped[bool] = mapped_column(Boolean)
+
+
+class ActionOutcome(enum.StrEnum):
+    """How an operator action through the dashboard ended: recorded PENDING before it acts,
+    then DONE, REFUSED (the store said no: nothing to close, a halt not to resume yet) or
+    FAILED (an error)."""
+
+    PENDING = "PENDING"
+    DONE = "DONE"
+    REFUSED = "REFUSED"
+    FAILED = "FAILED"
+
+
+class DashboardActionRow(Base):
+    """One operator action taken through the dashboard (revision 0006): who (the name the
+    operator signed in with, and the client address), when, what (``action`` and its
+    ``target``: a position id, an underlying, or none), with which reason and priority, and
+    how it ended (``outcome``, ``detail``: what it changed or why it did not)."""
+
+    __tablename__ = "dashboard_actions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    requested_at: Mapped[datetime] = mapped_column(index=True)
+    operator: Mapped[str] = mapped_column(String(64))
+    client: Mapped[str | None] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(32))
+    target: Mapped[str | None] = mapped_column(String(64))
+    reason: Mapped[str | None] = mapped_column(Text)
+    priority: Mapped[Priority | None] = mapped_column(_enum(Priority, "priority"))
+    outcome: Mapped[ActionOutcome] = mapped_column(_enum(ActionOutcome, "action_outcome"))
+    detail: Mapped[str | None] = mapped_column(Text)
+    finished_at: Mapped[datetime | None]
 
 
 class MonitorLeaseRow(Base):

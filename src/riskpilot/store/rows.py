@@ -11,8 +11,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from riskpilot.model.contract import Leg, OptionContract, require_option
-from riskpilot.model.enums import PremiumType
+from riskpilot.model.contract import EventContract, Leg, OptionContract
+from riskpilot.model.enums import ContractSide, PremiumType
 from riskpilot.model.position import Position, PositionState, pnl_per_share
 from riskpilot.store.models import (
     AlertRow,
@@ -49,12 +49,32 @@ def utc(value: datetime, name: str) -> datetime:
 
 
 def legs_rows(position_id: str, legs: Sequence[Leg]) -> list[LegRow]:
+    """The ``position_legs`` rows of ``legs``: the option columns for an option, the event
+    columns for one side of a binary event market (see :class:`LegRow`)."""
     rows = []
     for i, leg in enumerate(legs):
-        c = require_option(leg.contract, "the store's position_legs table (option columns only)")
+        c = leg.contract
+        if isinstance(c, EventContract):
+            rows.append(LegRow(
+                position_id=position_id,
+                leg_index=i,
+                contract_kind="event",
+                underlying=c.underlying,
+                expiration=c.expiration,
+                multiplier=c.multiplier,
+                quantity=leg.quantity,
+                series=c.series,
+                event=c.event,
+                market_ticker=c.ticker,
+                side=c.side,
+                close_time=c.close_time,
+                settlement_time=c.settlement_time,
+            ))
+            continue
         rows.append(LegRow(
             position_id=position_id,
             leg_index=i,
+            contract_kind="option",
             underlying=c.underlying,
             expiration=c.expiration,
             strike=c.strike,
@@ -108,6 +128,23 @@ def monitoring_from(row: Any) -> Monitoring:
 
 
 def leg_from(row: Any) -> Leg:
+    """The leg a ``position_legs`` row (ORM or Core) describes."""
+    if row.contract_kind == "event":
+        return Leg(
+            EventContract(
+                series=row.series,
+                event=row.event,
+                ticker=row.market_ticker,
+                side=_side(row.side),
+                close_time=_aware(row.close_time),
+                settlement_time=_aware(row.settlement_time),
+            ),
+            row.quantity,
+        )
+    if row.contract_kind != "option":
+        raise InvariantError(
+            f"position leg {row.position_id}#{row.leg_index}: unknown contract kind {row.contract_kind!r}"
+        )
     return Leg(
         OptionContract(
             underlying=row.underlying,
@@ -119,6 +156,16 @@ def leg_from(row: Any) -> Leg:
         ),
         row.quantity,
     )
+
+
+def _side(value: Any) -> ContractSide:
+    # A Core select returns the enum type's value already converted; a name string otherwise.
+    return value if isinstance(value, ContractSide) else ContractSide[str(value)]
+
+
+def _aware(value: datetime) -> datetime:
+    # UTCDateTime re-attaches UTC on read; a Core row read without the type (raw SQL) does not.
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 def realized_pnl(premium_type: PremiumType, entry: float, price: float, qty: int, mult: int) -> float:

@@ -30,12 +30,14 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Literal, Protocol
 
 from riskpilot.config.schema import RegimeName, RiskPilotConfig
-from riskpilot.data.daychain import DayChain
+from riskpilot.data.daychain import DayChain, day_number
 from riskpilot.execution.fills import ComboMarket, FillModel, combo_market, simulate_fill
-from riskpilot.model.contract import Contract
+from riskpilot.model.contract import Contract, Leg
 from riskpilot.model.enums import OrderType, PremiumType, Side, TradingState
+from riskpilot.model.position import Position
 from riskpilot.model.quote import Quote
 from riskpilot.risk.manager import OrderRequest, OrderValidation, RiskManager
 from riskpilot.risk.sizing import max_loss_per_unit
@@ -52,6 +54,20 @@ class EntryRefused:
     detail: str = ""
 
 
+class Candidate(Protocol):
+    """What an entry executes: legs per unit, credit or debit, and the delta per share of one
+    unit (NaN when unknown; 0 for a binary event contract, which has no underlying delta)."""
+
+    @property
+    def legs(self) -> tuple[Leg, ...]: ...
+
+    @property
+    def premium_type(self) -> PremiumType: ...
+
+    @property
+    def delta_per_share(self) -> float: ...
+
+
 @dataclass(frozen=True, slots=True)
 class EntryPlan:
     """An entry ready to execute: ``quantity`` units of ``candidate.legs`` approved by
@@ -61,7 +77,7 @@ class EntryPlan:
     position_id: str
     day: date
     at: datetime
-    candidate: EntryCandidate
+    candidate: Candidate
     premium: float
     quantity: int
     request: OrderRequest
@@ -76,7 +92,10 @@ class EntryPlan:
 class EntryPlanner:
     """Entries of ``method`` in ``underlying`` (module docstring). ``market`` gives the VIX
     and trend behind the regime (None: no VIX filter and no regime, which the caller
-    reports); ``fill_model`` prices the entry (None: the combo's mid)."""
+    reports); ``fill_model`` prices the entry (None: the combo's mid). The step's entry cap
+    counts the day's entries (``entries_per``)."""
+
+    entries_per: Literal["day", "snapshot"] = "day"
 
     def __init__(
         self,
@@ -112,6 +131,15 @@ class EntryPlanner:
             return EntryRefused("trading_state", f"{risk.trading_state.value}: {risk.state_reason}")
         why = entry_refusal(self.mcfg.entry, self.market, d, reading, regime)
         return EntryRefused(why) if why is not None else None
+
+    def occupies(self, position: Position) -> int | None:
+        """What a held position takes from this planner: its expiration (as a day number)
+        when it is in the planner's underlying; None otherwise. Entries avoid expirations
+        held."""
+        return day_number(position.expiration) if position.underlying == self.underlying else None
+
+    def key_of(self, cand: EntryCandidate) -> int:
+        return day_number(cand.legs[0].contract.expiration)
 
     def candidate(self, day: DayChain, held_expirations: frozenset[int]) -> EntryCandidate | None:
         return select_entry(day, self.mcfg.strategy, self.mcfg.entry, multiplier=self.multiplier,
@@ -170,4 +198,4 @@ class EntryPlanner:
         return EntryPlan(position_id, day.quote_date, at, cand, premium, verdict.quantity, request, verdict, quotes)
 
 
-__all__ = ["EntryPlan", "EntryPlanner", "EntryRefused"]
+__all__ = ["Candidate", "EntryPlan", "EntryPlanner", "EntryRefused"]

@@ -22,7 +22,9 @@ position gets no features (so no edge rule acts) and :class:`EdgeReport` says wh
 from __future__ import annotations
 
 import importlib
+import logging
 import math
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -41,6 +43,9 @@ from riskpilot.model.position import Position
 from riskpilot.model.quote import DEFAULT_MAX_QUOTE_AGE_SECONDS, Quote
 
 REQUIRED_COLUMNS = ("timestamp", "market", "fair_probability")
+
+log = logging.getLogger(__name__)
+_DIGITS = re.compile(r"\d+(\.\d+)?")
 
 
 class FairValueError(ValueError):
@@ -340,9 +345,46 @@ def edge_features(
     return report
 
 
+class EdgeFeatures:
+    """The edge features as a cycle step's feature source
+    (:class:`riskpilot.trading.step.FeatureSource`): :func:`edge_features` of the step's
+    positions and marks at the step's instant, with ``candidates(now)`` (contracts one could
+    buy now, with their quotes) giving ``alternative_edge``. ``last`` keeps the last report
+    (``problems`` says which positions got no edge, and why); a problem is logged as a warning
+    when it first appears for a position (not on every cycle it lasts)."""
+
+    def __init__(
+        self,
+        source: FairValueSource,
+        *,
+        candidates: Callable[[datetime], Mapping[EventContract, Quote]] | None = None,
+        max_quote_age_seconds: float = DEFAULT_MAX_QUOTE_AGE_SECONDS,
+    ) -> None:
+        self.source = source
+        self.candidates = candidates
+        self.max_quote_age_seconds = max_quote_age_seconds
+        self.last = EdgeReport()
+        self._told: dict[str, str] = {}
+
+    def __call__(self, positions: Sequence[Position], marks: Mapping[str, Mark],
+                 now: datetime) -> dict[str, dict[str, float]]:
+        cands = self.candidates(now) if self.candidates is not None else None
+        self.last = edge_features(positions, marks, self.source, now, candidates=cands,
+                                  max_quote_age_seconds=self.max_quote_age_seconds)
+        for pid, why in self.last.problems.items():
+            kind = _DIGITS.sub("#", why)  # the same problem with another age is not news
+            if self._told.get(pid) != kind:
+                log.warning("no edge for %s, its edge rules are silent: %s", pid, why)
+            self._told[pid] = kind
+        for pid in self.last.features:
+            self._told.pop(pid, None)
+        return self.last.features
+
+
 __all__ = [
     "REQUIRED_COLUMNS",
     "CallableFairValues",
+    "EdgeFeatures",
     "EdgeReport",
     "FairValue",
     "FairValueError",

@@ -22,11 +22,23 @@ each phase sees in each driver):
    simulated tactics fill it against the same quotes; the live loop starts the urgency
    tactic at the broker), then ``venue.after_exits`` (the live loop closes what the
    circuit breaker caught outside this step's positions).
-5. **Entries** (only with a chain): the exits of this step are awaited (``venue.exits_done``),
-   then up to ``max_new_positions_per_day`` entries are planned by the shared
-   :class:`~riskpilot.trading.entry.EntryPlanner` (signal, strategy, price, size) and
-   executed by ``venue.enter``. The IV window is fed with every chain, traded or not.
-6. **Settlement** (only when asked): positions expiring today settle.
+5. **Entries** (only with a snapshot): the exits of this step are awaited (``venue.exits_done``),
+   then up to ``max_new_positions_per_day`` entries are planned by the step's
+   :class:`Planner` (signal, candidate, price, size) and executed by ``venue.enter``. The
+   planner observes every snapshot, traded or not (the option planner feeds its IV window).
+6. **Settlement** (only when asked): positions the :class:`Settler` says are due settle. A
+   live loop that must not wait on exits in flight asks for the first pass only
+   (``settle="before_marks"``: what is due settles before the marks, nothing after).
+
+What the step reads is small, so that more than one kind of market plugs in: a
+:class:`Snapshot` (a day's option chain, :class:`~riskpilot.data.daychain.DayChain`, or the
+event markets at an instant, :class:`~riskpilot.data.events.EventSnapshot`), a
+:class:`Planner` (the option :class:`~riskpilot.trading.entry.EntryPlanner`, or
+:class:`~riskpilot.trading.events.EventEntryPlanner`), a :class:`Settler` (expiries at the
+underlying's value, :class:`ExpirySettler`, or event markets at their result,
+:class:`~riskpilot.trading.events.EventResults`), and ``StepInputs.features``: fixed features,
+or a :class:`FeatureSource` computed from this step's marks (the edge of event contracts,
+:class:`~riskpilot.trading.fair_value.EdgeFeatures`).
 
 Both drivers are async-shaped: the backtest's venue never suspends, so :func:`run_sync`
 drives one step without an event loop; the live loop awaits it inside asyncio.
@@ -35,13 +47,12 @@ drives one step without an event loop; the live loop awaits it inside asyncio.
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Coroutine, Iterable, Mapping, Sequence
+from collections.abc import Collection, Coroutine, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Literal, Protocol, TypeVar
 
 from riskpilot.config.schema import RegimeName, RiskPilotConfig
-from riskpilot.data.daychain import DayChain, day_number
 from riskpilot.model.contract import Contract
 from riskpilot.model.enums import ExitAction, PositionStatus
 from riskpilot.model.mark import Mark
@@ -49,7 +60,7 @@ from riskpilot.model.position import Position
 from riskpilot.model.quote import Quote
 from riskpilot.risk.checks import ExitChecks, PositionCheck
 from riskpilot.risk.manager import RiskManager
-from riskpilot.trading.entry import EntryPlan, EntryPlanner, EntryRefused
+from riskpilot.trading.entry import Candidate, EntryPlan, EntryRefused
 from riskpilot.trading.marking import mark_for_rules
 from riskpilot.trading.settlement import (
     Settlement,
@@ -59,9 +70,70 @@ from riskpilot.trading.settlement import (
     settles_before,
 )
 
-#: Features handed to the rules per position (e.g. ``edge`` for event contracts), computed
-#: from the marks of this step.
+#: Features handed to the rules per position (e.g. ``edge`` for event contracts).
 Features = Mapping[str, Mapping[str, float]]
+
+
+class FeatureSource(Protocol):
+    """Features computed from this step's marks: called once per step with the positions
+    checked, their marks (by position id) and the step's instant."""
+
+    def __call__(self, positions: Sequence[Position], marks: Mapping[str, Mark], now: datetime) -> Features: ...
+
+
+class Snapshot(Protocol):
+    """What the step reads of a market snapshot: its exchange date, its instant, and how many
+    quotes it holds (an empty one enters nothing)."""
+
+    @property
+    def quote_date(self) -> date: ...
+
+    @property
+    def timestamp(self) -> datetime: ...
+
+    @property
+    def size(self) -> int: ...
+
+
+class QuotedSnapshot(Snapshot, Protocol):
+    """A snapshot that also answers quotes (what the backtest's venue fills against)."""
+
+    def quotes(self, contracts: Iterable[Contract]) -> Mapping[Contract, Quote]: ...
+
+
+class Planner(Protocol):
+    """What the entry phase calls, in order (:mod:`riskpilot.trading.entry` for the option
+    planner). ``occupies`` names what a held position takes (an expiration of the underlying,
+    a market), or None when the planner does not trade it; ``key_of`` names what a candidate
+    would take; no candidate is offered for a key held. ``entries_per`` says what the step's
+    ``max_new_positions_per_day`` counts: entries of the ``day`` (options, one snapshot a day)
+    or of the ``snapshot`` (event markets, many a day)."""
+
+    method: str
+    entries_per: Literal["day", "snapshot"]
+
+    def observe(self, snapshot: Any) -> Any: ...
+
+    def regime(self, d: date) -> RegimeName | None: ...
+
+    def signal(self, d: date, reading: Any, regime: RegimeName | None, risk: RiskManager) -> EntryRefused | None: ...
+
+    def occupies(self, position: Position) -> Hashable | None: ...
+
+    def key_of(self, candidate: Any) -> Hashable: ...
+
+    def candidate(self, snapshot: Any, held: frozenset[Any]) -> Candidate | None: ...
+
+    def window_all_held(self, snapshot: Any, held: frozenset[Any]) -> bool:
+        """When no candidate came: whether one would have, but for the keys held (the
+        refusal then reads ``expirations_held`` instead of ``no_candidate``)."""
+        ...
+
+    def price(self, cand: Any, quotes: Mapping[Contract, Quote], now: datetime) -> float | EntryRefused: ...
+
+    def size(self, cand: Any, premium: float, position_id: str, *, day: Any, at: datetime,
+             quotes: Mapping[Contract, Quote], risk: RiskManager, regime: RegimeName | None,
+             register: bool = True) -> EntryPlan | EntryRefused: ...
 
 _T = TypeVar("_T")
 
@@ -91,6 +163,41 @@ class SettlementPrices(Protocol):
         AM-settled, at the opening value; else the close); raises ``ValueError`` naming what
         is missing when there is none."""
         ...
+
+
+class Settler(Protocol):
+    """Who settles now and at what: ``settles(position, day, now, skipped_only)`` returns the
+    close-out premium (per share, >= 0), the exit reason and the value it settled at, or None
+    when the position does not settle in this pass. ``skipped_only`` is the step's first pass
+    (before marking): options settle there only when the data skipped their expiration day.
+    Async, so that a settler may ask a venue for a market's result."""
+
+    async def settles(self, position: Position, day: date, now: datetime, *,
+                      skipped_only: bool) -> tuple[float, str, SettlementPrice] | None: ...
+
+
+class ExpirySettler:
+    """Options at expiration (:func:`riskpilot.trading.settlement.settlement_close`): a
+    position settles on its expiration day (in the first pass, only when that day was skipped
+    by the data), at the value ``prices`` give for its underlying."""
+
+    def __init__(self, settlement: Settlement, prices: SettlementPrices | None) -> None:
+        self.settlement: Settlement = settlement
+        self.prices = prices
+
+    async def settles(self, position: Position, day: date, now: datetime, *,
+                      skipped_only: bool) -> tuple[float, str, SettlementPrice] | None:
+        # The first pass settles what expired before today, and what expires today at the
+        # morning's opening value (AM-settled roots); the last pass the rest of today's.
+        if position.expiration > day or (skipped_only and position.expiration == day
+                                         and not settles_before(position, now)):
+            return None
+        if self.prices is None:
+            raise ValueError(f"{day}: position {position.id} expired on {position.expiration} but the step has no "
+                             "settlement prices (TradingStep(prices=...))")
+        spot = self.prices.on(position.underlying, position.expiration, is_am_settled(position))
+        price, reason = settlement_close(position, spot.spot, self.settlement)
+        return price, reason, spot
 
 
 class Venue(Protocol):
@@ -156,23 +263,26 @@ class StepReport:
 
 @dataclass(frozen=True, slots=True)
 class StepInputs:
-    """One step's inputs. ``day`` is the exchange date of ``now``; ``chain`` (day's chain
-    snapshot) turns on the entries; ``settle`` the settlement of expiries; ``regime`` the
-    day's regime (its exit-rule overrides apply; None: the base rules)."""
+    """One step's inputs. ``day`` is the exchange date of ``now``; ``chain`` (the market
+    snapshot: a day's chain, the event markets at ``now``) turns on the entries; ``settle``
+    the settlement of what is due; ``regime`` the day's regime (its exit-rule overrides apply;
+    None: the base rules); ``features`` the rules' features by position id, or a
+    :class:`FeatureSource` the step calls with this step's marks."""
 
     now: datetime
     day: date
-    chain: DayChain | None = None
-    settle: bool = False
+    chain: Snapshot | None = None
+    settle: bool | Literal["before_marks"] = False
     regime: RegimeName | None = None
-    features: Features | None = None
+    features: Features | FeatureSource | None = None
 
 
 class TradingStep:
-    """The cycle step (module docstring). ``planner`` enters one method in its underlying
-    (None: the step never enters, e.g. a live loop that only manages what it holds);
-    ``settlement`` and ``prices`` settle expiries of ``underlying`` (None: of every
-    underlying held)."""
+    """The cycle step (module docstring). ``planner`` enters one method (None: the step never
+    enters, e.g. a live loop that only manages what it holds); ``settler`` settles what is
+    due (default: :class:`ExpirySettler` of ``settlement`` and ``prices``), positions of
+    ``underlying`` only when it is given. ``max_new_positions_per_day`` caps the entries of
+    one step (one snapshot)."""
 
     def __init__(
         self,
@@ -180,9 +290,10 @@ class TradingStep:
         risk: RiskManager,
         *,
         underlying: str | None = None,
-        planner: EntryPlanner | None = None,
+        planner: Planner | None = None,
         settlement: Settlement = "cash",
         prices: SettlementPrices | None = None,
+        settler: Settler | None = None,
         max_new_positions_per_day: int = 1,
     ) -> None:
         if max_new_positions_per_day < 0:
@@ -193,6 +304,7 @@ class TradingStep:
         self.planner = planner
         self.settlement = settlement
         self.prices = prices
+        self.settler: Settler = settler if settler is not None else ExpirySettler(settlement, prices)
         self.max_new_positions_per_day = max_new_positions_per_day
         self.basis = config.monitoring.mark_basis
         self.max_quote_age = config.monitoring.max_quote_age_seconds
@@ -209,7 +321,10 @@ class TradingStep:
             quotes = await venue.quotes({leg.contract for p in due for leg in p.legs}, now)
             marks = {p.id: mark_for_rules(p, quotes, now, basis=self.basis, max_age_seconds=self.max_quote_age)
                      for p in due}
-            checks = self.risk.check_position_exits(due, marks, now, regime=inputs.regime, features=inputs.features)
+            features = inputs.features
+            if features is not None and not isinstance(features, Mapping):
+                features = features(due, marks, now)
+            checks = self.risk.check_position_exits(due, marks, now, regime=inputs.regime, features=features)
             report.checks = checks
             venue.observe(checks, marks, now)
             for check in checks.exits():
@@ -219,31 +334,36 @@ class TradingStep:
         if inputs.chain is not None and self.planner is not None:
             await venue.exits_done()
             await self._enter(venue, inputs.chain, inputs.regime, now, report)
-        if inputs.settle:
+        if inputs.settle is True:
             await venue.exits_done()
             await self._settle(venue, d, now, report, skipped_only=False)
         return report
 
-    async def _enter(self, venue: Venue, day: DayChain, regime: RegimeName | None, now: datetime,
+    async def _enter(self, venue: Venue, day: Snapshot, regime: RegimeName | None, now: datetime,
                      report: StepReport) -> None:
         planner = self.planner
-        assert planner is not None  # checked by run()
-        reading = planner.observe(day)  # fed every day, whatever happens next
+        if planner is None:
+            raise RuntimeError("the entry phase needs a planner")  # run() calls it only with one
+        reading = planner.observe(day)  # fed every snapshot, whatever happens next
         if self.max_new_positions_per_day == 0 or day.size == 0:
             return
         refused = planner.signal(day.quote_date, reading, regime, self.risk)
         if refused is not None:
             report.refuse(refused.reason)
             return
-        held: set[int] = set()
+        held: set[Hashable] = set()
         for p in venue.holding():
-            if p.underlying != planner.underlying:
+            key = planner.occupies(p)
+            if key is None:
                 continue
             if p.status is PositionStatus.PENDING:
-                report.refuse("conflicting_position")  # an entry of this underlying is still working
+                report.refuse("conflicting_position")  # an entry the planner trades is still working
                 return
-            held.add(day_number(p.expiration))
-        for _ in range(self.max_new_positions_per_day - venue.entries_on(day.quote_date)):
+            held.add(key)
+        # A day's cap counts what the day already entered (a step run again for the same day
+        # after a restart enters no more); a snapshot's cap is the snapshot's own.
+        already = venue.entries_on(day.quote_date) if planner.entries_per == "day" else 0
+        for _ in range(self.max_new_positions_per_day - already):
             cand = planner.candidate(day, frozenset(held))
             if cand is None:
                 # Every expiration of the window already held is a refusal of its own: the
@@ -270,9 +390,10 @@ class TradingStep:
             if result.status == "refused":
                 report.refuse(result.reason)
                 return
-            held.add(day_number(cand.legs[0].contract.expiration))
+            held.add(planner.key_of(cand))
 
-    async def _settle(self, venue: Venue, d: date, now: datetime, report: StepReport, *, skipped_only: bool) -> None:
+    async def _settle(self, venue: Venue, d: date, now: datetime, report: StepReport, *,
+                      skipped_only: bool) -> None:
         for pos in list(venue.holding()):
             if self.underlying is not None and pos.underlying != self.underlying:
                 continue
@@ -280,13 +401,10 @@ class TradingStep:
             # settles it once its order is final and it is OPEN again.
             if pos.status is not PositionStatus.OPEN or pos.quantity <= 0:
                 continue
-            if pos.expiration > d or (skipped_only and pos.expiration == d and not settles_before(pos, now)):
+            due = await self.settler.settles(pos, d, now, skipped_only=skipped_only)
+            if due is None:
                 continue
-            if self.prices is None:
-                raise ValueError(f"{d}: position {pos.id} expired on {pos.expiration} but the step has no "
-                                 "settlement prices (TradingStep(prices=...))")
-            spot = self.prices.on(pos.underlying, pos.expiration, is_am_settled(pos))
-            price, reason = settlement_close(pos, spot.spot, self.settlement)
+            price, reason, spot = due
             report.settled.append((pos, price, reason))
             await venue.settle(pos, price, reason, spot, d)
 
@@ -309,9 +427,15 @@ def closes_all(action: ExitAction) -> bool:
 
 __all__ = [
     "EntryResult",
+    "ExpirySettler",
+    "FeatureSource",
     "Features",
+    "Planner",
+    "QuotedSnapshot",
     "SettlementPrice",
     "SettlementPrices",
+    "Settler",
+    "Snapshot",
     "StepInputs",
     "StepReport",
     "TradingStep",

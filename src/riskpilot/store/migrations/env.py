@@ -21,15 +21,33 @@ def run_migrations_online() -> None:
             "invocations are not supported"
         )
     with engine.connect() as connection:
-        context.configure(
-            connection=connection,
-            target_metadata=target_metadata,
-            # SQLite cannot ALTER most things in place; batch mode rebuilds the table.
-            render_as_batch=connection.dialect.name == "sqlite",
-            compare_type=True,
-        )
-        with context.begin_transaction():
-            context.run_migrations()
+        sqlite = connection.dialect.name == "sqlite"
+        raw = connection.connection.dbapi_connection if sqlite else None
+        if raw is not None:
+            # Batch mode rebuilds a table (create, copy, drop, rename). With foreign keys on,
+            # dropping a referenced table (positions) would cascade-delete its legs or refuse
+            # its orders, so, as Alembic's batch documentation advises, they are off for the
+            # migration (set outside any transaction: inside one the pragma does nothing) and
+            # every reference is checked once it is done.
+            raw.execute("PRAGMA foreign_keys=OFF")
+        try:
+            context.configure(
+                connection=connection,
+                target_metadata=target_metadata,
+                # SQLite cannot ALTER most things in place; batch mode rebuilds the table.
+                render_as_batch=sqlite,
+                compare_type=True,
+            )
+            with context.begin_transaction():
+                context.run_migrations()
+        finally:
+            if raw is not None:
+                connection.commit()
+                raw.execute("PRAGMA foreign_keys=ON")
+        if raw is not None:
+            broken = raw.execute("PRAGMA foreign_key_check").fetchall()
+            if broken:
+                raise RuntimeError(f"the migration left rows whose references are broken: {broken[:5]}")
 
 
 if context.is_offline_mode():

@@ -5,7 +5,7 @@
   account of that broker is refused.
 
 Revision ID: ib1 (the lead renumbers it at merge)
-Revises: 0004
+Revises: 0006
 Create Date: 2026-12-02
 """
 
@@ -19,7 +19,7 @@ from alembic import op
 from riskpilot.store.types import UTCDateTime
 
 revision: str = "ib1"
-down_revision: str | None = "0004"
+down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
