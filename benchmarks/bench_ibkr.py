@@ -54,6 +54,7 @@ from riskpilot.model import (
 )
 from riskpilot.model.mark import mark_position
 from riskpilot.store import PositionRepository, Store
+from riskpilot.store.ledger import StoreLedger
 
 CYCLES = 6
 
@@ -155,7 +156,7 @@ async def critical_exit_seconds(repeats: int = 15) -> dict[str, float]:
                 p = Position(f"crit{i}", pos.legs, PremiumType.CREDIT, 1.00, 2, pos.opened_at, "default")
                 PositionRepository(store).open_position(p)
                 clock = WallClock()
-                executor = ExitExecutor(broker, store, RiskPilotConfig(), clock)
+                executor = ExitExecutor(broker, StoreLedger(store), RiskPilotConfig(), clock)
                 quotes = await broker.get_quotes([leg.contract for leg in p.legs])
                 mark = mark_position(p, quotes, clock.now())
                 decision = ExitDecision(p.id, ExitAction.CLOSE, "bench", rule="stop_loss", priority=Priority.CRITICAL,

@@ -42,6 +42,8 @@ from riskpilot.model.mark import mark_position
 from riskpilot.model.order import OrderPurpose, client_order_id
 from riskpilot.risk.manager import RiskManager
 from riskpilot.store import PositionRepository, Store
+from riskpilot.store.ledger import StoreLedger
+from riskpilot.store.paper_book import StorePaperBook
 
 T0 = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
 
@@ -57,7 +59,7 @@ def _rig(path: Path, n: int, *, premium: float = 1.01, clock_start: datetime = T
     store = Store.open(f"sqlite:///{path / f'bench-{n}.db'}")
     clock = SimulatedClock(clock_start)
     market = ScriptedMarket()
-    broker = PaperBroker(store, market, fill_model=FillModel(), clock=clock)
+    broker = PaperBroker(StorePaperBook(store), market, fill_model=FillModel(), clock=clock)
     repo = PositionRepository(store)
     for i in range(n):
         legs = _legs(i)
@@ -69,7 +71,7 @@ def _rig(path: Path, n: int, *, premium: float = 1.01, clock_start: datetime = T
         market.set(legs[0].contract, mid - 0.05, mid + 0.05, 1000)
     cfg = RiskPilotConfig()
     risk = RiskManager(cfg, equity=10_000_000)
-    executor = ExitExecutor(broker, store, cfg, clock)
+    executor = ExitExecutor(broker, StoreLedger(store), cfg, clock)
     monitor = PositionMonitor(store, broker, risk, cfg, clock, executor=executor)
     return store, clock, broker, monitor
 
@@ -137,13 +139,13 @@ async def critical_exit_seconds(path: Path, *, reject_first: bool) -> float:
     faults = Faults(latency_seconds=0.05,
                     reject_client_ids=frozenset({client_order_id(pid, OrderPurpose.CLOSE, 1)} if reject_first else ()))
     clock = WallClock()
-    broker = PaperBroker(store, market, fill_model=FillModel(), faults=faults)
+    broker = PaperBroker(StorePaperBook(store), market, fill_model=FillModel(), faults=faults)
     now = clock.now()
     pos = Position(pid, legs, PremiumType.CREDIT, 1.00, 4, now - timedelta(days=5), "default")
     PositionRepository(store).open_position(pos)
     stop = asyncio.Event()
     matcher = asyncio.create_task(broker.run(0.1, stop))
-    executor = ExitExecutor(broker, store, RiskPilotConfig(), clock)
+    executor = ExitExecutor(broker, StoreLedger(store), RiskPilotConfig(), clock)
     mark = mark_position(pos, market.quotes([leg.contract for leg in legs], now), now)
     decision = ExitDecision(pid, ExitAction.CLOSE, "bench", rule="stop_loss", priority=Priority.CRITICAL, quantity=4)
     t = time.perf_counter()

@@ -62,6 +62,8 @@ from riskpilot.model.position import Position
 from riskpilot.risk.manager import RiskManager
 from riskpilot.store import ExitRepository, HeldLease, PositionRepository, StateRepository, Store
 from riskpilot.store.lease import take_lease
+from riskpilot.store.ledger import StoreLedger
+from riskpilot.store.paper_book import StorePaperBook
 from riskpilot.trading.events import EVENTS, EventEntryPlanner, EventResults, VenueResults, snapshot_edges
 from riskpilot.trading.fair_value import EdgeFeatures, FairValueError, load_fair_values
 from riskpilot.trading.settlement import OfficialValues, settlement_for
@@ -207,16 +209,13 @@ class MonitorRun:
 
         self.monitor.on_cycle = beat
         if self.alerter is not None:
-            # The outbox: alerts stored with their change but not yet sent (a kill came between);
-            # and those a reconciliation writes (a fill recorded on start or after a reconnect
-            # that completes an exit stores its exit_executed alert with it).
+            # The outbox: alerts stored with their change but not yet sent (a kill came between,
+            # or the reconciliation recorded the fill): delivered on start and after each cycle.
+            # Alerts whose delivery failed before are tried again on start (up to
+            # OUTBOX_MAX_ATTEMPTS times each); after a cycle, only those never tried.
+            await self.alerter.deliver_pending(max_attempts=OUTBOX_MAX_ATTEMPTS)
             alerter = self.alerter
-            await alerter.deliver_pending(max_attempts=OUTBOX_MAX_ATTEMPTS)
-
-            async def deliver() -> None:
-                await alerter.deliver_pending(max_attempts=OUTBOX_MAX_ATTEMPTS)
-
-            self.monitor.after_reconcile = deliver
+            self.monitor.outbox = lambda: alerter.deliver_pending(max_attempts=1)
         state = StateRepository(self.store)
         run_started = {e.id for e in ExitRepository(self.store).all_exits()}
         run_id = state.start_run(host=socket.gethostname(), version=__version__, dry_run=self.dry_run,
@@ -246,7 +245,6 @@ class MonitorRun:
             return RunSummary(lines)
         finally:
             self.monitor.on_cycle = None
-            self.monitor.after_reconcile = None
             if self.alerter is not None:
                 await self.alerter.drain()
             await self.close_broker()
@@ -332,14 +330,16 @@ def build_replay(store: Store, cfg: RiskPilotConfig, config_text: str | None, op
     market = ReplayMarket(chains, replay.underlying, start or date(1900, 1, 1), replay.end)
     clock = SimulatedClock(close_of(market.days[0]) - timedelta(seconds=1))
     model = _fill_model(opts)
-    broker = (paper_broker or PaperBroker)(store, market, account=opts.account, fill_model=model, clock=clock)
+    broker = (paper_broker or PaperBroker)(StorePaperBook(store), market, account=opts.account, fill_model=model,
+                                           clock=clock)
 
     async def match(_now: datetime) -> None:
         await broker.process()
 
     clock.on_advance(match)
     alerter = None if opts.dry_run else Alerter.from_config(store, cfg.alerts, clock=clock)
-    risk = RiskManager(cfg, equity=opts.equity)
+    # End-of-day quotes, as the backtest's: a jump confirmed by the next quote would act a day late.
+    risk = RiskManager(cfg, equity=opts.equity, confirm_jumps=cfg.monitoring.confirms_jumps(end_of_day=True))
     # The call limit counts the replay's clock: real seconds would throttle a --speed 0 replay.
     quotes = QuoteFetcher.from_config(broker, clock, cfg.monitoring,
                                       limiter=ClockLimiter(clock, cfg.monitoring.max_api_calls_per_minute))
@@ -347,7 +347,8 @@ def build_replay(store: Store, cfg: RiskPilotConfig, config_text: str | None, op
     entries = EntryWorkflow(
         store=store, broker=broker, risk=risk, config=cfg, clock=clock, method=replay.method,
         underlying=replay.underlying, quotes=quotes, market=md, dry_run=opts.dry_run, fill_model=model,
-        equity=MarkedEquity(opts.equity, store, market, clock, cfg.monitoring.mark_basis),
+        equity=MarkedEquity(opts.equity, store, market, clock, cfg.monitoring.mark_basis,
+                            cfg.monitoring.mark_checks()),
     )
     # Expiries settle as in the backtest (not in a dry run, which writes nothing).
     closes = DayCloses(replay.underlying, lambda lo, hi: chains.days(replay.underlying, lo, hi), market.chain)
@@ -355,7 +356,8 @@ def build_replay(store: Store, cfg: RiskPilotConfig, config_text: str | None, op
         store, risk, OfficialValues(replay.underlying, closes, warn=log.warning),
         settlement_for(replay.underlying), expire=broker.expire)
     monitor = PositionMonitor(
-        store, broker, risk, cfg, clock, executor=ExitExecutor(broker, store, cfg, clock, alerter), alerts=alerter,
+        store, broker, risk, cfg, clock, executor=ExitExecutor(broker, StoreLedger(store), cfg, clock, alerter),
+        alerts=alerter,
         quotes=quotes, dry_run=opts.dry_run, exit_regime=(lambda d: md.regime(d, cfg.regimes)) if md else None,
         entries=entries, settlement=settlement, underlying=replay.underlying,
     )
@@ -416,7 +418,8 @@ def build_event_replay(store: Store, cfg: RiskPilotConfig, config_text: str | No
                           f"{snapshots.first:%Y-%m-%d} to {snapshots.last:%Y-%m-%d})")
     clock = SimulatedClock(times[0] - timedelta(seconds=1))
     model = event_fill_model()
-    broker = (paper_broker or PaperBroker)(store, snapshots, account=opts.account, fill_model=model, clock=clock)
+    broker = (paper_broker or PaperBroker)(StorePaperBook(store), snapshots, account=opts.account,
+                                           fill_model=model, clock=clock)
 
     async def match(_now: datetime) -> None:
         await broker.process()
@@ -436,7 +439,8 @@ def build_event_replay(store: Store, cfg: RiskPilotConfig, config_text: str | No
     settlement = None if opts.dry_run else StoreSettlement(store, risk, None, "cash", expire=broker.expire,
                                                            settler=EventResults(snapshots.result))
     monitor = PositionMonitor(
-        store, broker, risk, cfg, clock, executor=ExitExecutor(broker, store, cfg, clock, alerter), alerts=alerter,
+        store, broker, risk, cfg, clock, executor=ExitExecutor(broker, StoreLedger(store), cfg, clock, alerter),
+        alerts=alerter,
         quotes=quotes, dry_run=opts.dry_run, entries=entries, settlement=settlement,
         features=snapshot_edges(snapshots, fair, cfg),
     )
@@ -472,7 +476,7 @@ async def paper_walk_broker(store: Store, opts: MonitorOptions, clock: Clock) ->
     ``opts.walk_step_seconds`` of the clock) starting from each contract the paper account
     holds at its average price. A contract without a positive price has no quote (its
     position holds)."""
-    broker = PaperBroker(store, ScriptedMarket(), account=opts.account, fill_model=_fill_model(opts),
+    broker = PaperBroker(StorePaperBook(store), ScriptedMarket(), account=opts.account, fill_model=_fill_model(opts),
                          clock=clock.now)
     walk = RandomWalkMarket({}, seed=opts.walk_seed, step_seconds=opts.walk_step_seconds)
     for held in await broker.positions():
@@ -642,10 +646,10 @@ async def build_live(store: Store, cfg: RiskPilotConfig, config_text: str | None
     elif account == opts.account:
         account = getattr(broker, "account", account)  # a broker handed in names its own account
     alerter = None if opts.dry_run else Alerter.from_config(store, cfg.alerts, clock=clock.now)
-    risk = RiskManager(cfg, equity=opts.equity)
+    risk = RiskManager(cfg, equity=opts.equity, confirm_jumps=cfg.monitoring.confirms_jumps(end_of_day=False))
     quotes = QuoteFetcher.from_config(broker, clock, cfg.monitoring,
                                       limiter=_clock_limiter(clock, cfg.monitoring.max_api_calls_per_minute))
-    executor = ExitExecutor(broker, store, cfg, clock, alerter)
+    executor = ExitExecutor(broker, StoreLedger(store), cfg, clock, alerter)
     # Event positions settle at the venue's results (Kalshi pays them out on its own; the store
     # books the payout); nothing is written in a dry run.
     settlement = None if results is None or opts.dry_run else StoreSettlement(store, risk, None, "cash",

@@ -41,6 +41,7 @@ from riskpilot.model import (
     client_order_id,
 )
 from riskpilot.store import OrderRepository, PositionRepository, Store
+from riskpilot.store.paper_book import StorePaperBook
 
 EXP = date(2024, 4, 19)
 P480 = OptionContract("SPY", EXP, 480.0, Right.PUT)
@@ -87,7 +88,7 @@ def clock() -> FakeClock:
 
 def _broker(store: Store, market: Any, clock: FakeClock, **kw: Any) -> PaperBroker:
     kw.setdefault("fill_model", FillModel(SpreadShareSlippage(), commission_per_contract=0.65))
-    return PaperBroker(store, market, clock=clock, **kw)
+    return PaperBroker(StorePaperBook(store), market, clock=clock, **kw)
 
 
 def test_paper_broker_satisfies_the_broker_port(store: Store, clock: FakeClock) -> None:

@@ -36,7 +36,9 @@ from riskpilot.model import (
 )
 from riskpilot.model.mark import Mark, mark_position
 from riskpilot.store import ExitRepository, PositionRepository, Store
+from riskpilot.store.ledger import StoreLedger
 from riskpilot.store.models import ExitStatus
+from riskpilot.store.paper_book import StorePaperBook
 from testkit import RecordingAlerts as Alerts
 
 T0 = datetime(2024, 3, 1, 15, 0, tzinfo=UTC)
@@ -78,7 +80,7 @@ class Rig:
         return await self.executor.execute(self.position, dec, self.mark())
 
     def new_executor(self, **kw: Any) -> ExitExecutor:
-        return ExitExecutor(self.broker, self.store, RiskPilotConfig(), self.clock, self.alerts, **kw)
+        return ExitExecutor(self.broker, StoreLedger(self.store), RiskPilotConfig(), self.clock, self.alerts, **kw)
 
 
 def _rig(store: Store, *, model: FillModel | None = None, faults: Faults | None = None, qty: int = 4,
@@ -87,14 +89,14 @@ def _rig(store: Store, *, model: FillModel | None = None, faults: Faults | None 
     market = ScriptedMarket()
     market.set(P480, 2.00, 2.20, 1000)
     market.set(P475, 1.00, 1.10, 1000)
-    broker = PaperBroker(store, market, fill_model=model or FillModel(commission_per_contract=0.65),
+    broker = PaperBroker(StorePaperBook(store), market, fill_model=model or FillModel(commission_per_contract=0.65),
                          faults=faults, clock=clock)
     pos = Position(PID, (Leg(P480, -1), Leg(P475, 1)), PremiumType.CREDIT, ENTRY, qty, T0 - timedelta(days=5),
                    "put-spread")
     PositionRepository(store).open_position(pos)
     alerts = Alerts()
-    rig = Rig(store, clock, market, broker, ExitExecutor(broker, store, RiskPilotConfig(), clock, alerts, **kw),
-              alerts, pos)
+    executor = ExitExecutor(broker, StoreLedger(store), RiskPilotConfig(), clock, alerts, **kw)
+    rig = Rig(store, clock, market, broker, executor, alerts, pos)
 
     async def tick(now: datetime) -> None:
         elapsed = (now - T0).total_seconds()
@@ -300,7 +302,8 @@ async def test_restart_mid_exit_resumes_the_same_order_and_never_duplicates_it(s
     (ex,) = ExitRepository(store).exits_for(PID)
     assert ex.status is ExitStatus.WORKING
     # A new process: a paper broker and an executor loaded from the same store.
-    rig.broker = PaperBroker(store, rig.market, fill_model=FillModel(SpreadShareSlippage(0.85)), clock=rig.clock)
+    rig.broker = PaperBroker(StorePaperBook(store), rig.market, fill_model=FillModel(SpreadShareSlippage(0.85)),
+                             clock=rig.clock)
     assert rig.broker.snapshot()["orders"] == {"SUBMITTED": 1}
     rig.executor = rig.new_executor()
     outs = await rig.executor.resume_all()
@@ -319,7 +322,7 @@ async def test_a_failing_alert_channel_does_not_stop_an_exit(store: Store) -> No
     async def broken(kind: str, message: str, **fields: Any) -> None:
         raise ConnectionError("webhook down")
 
-    rig.executor = ExitExecutor(rig.broker, store, RiskPilotConfig(), rig.clock, broken)
+    rig.executor = ExitExecutor(rig.broker, StoreLedger(store), RiskPilotConfig(), rig.clock, broken)
     out = await rig.run(ExitAction.CLOSE, Priority.CRITICAL)
     assert out.filled
 
@@ -369,7 +372,8 @@ async def test_a_stop_loss_during_a_working_low_exit_cancels_it_and_goes_critica
     rig.moves[20.0] = kill
     with pytest.raises(Killed):  # a LOW exit is working (its conservative limit is not reached)
         await rig.run(ExitAction.CLOSE, Priority.LOW)
-    rig.broker = PaperBroker(store, rig.market, fill_model=FillModel(SpreadShareSlippage(0.85)), clock=rig.clock)
+    rig.broker = PaperBroker(StorePaperBook(store), rig.market, fill_model=FillModel(SpreadShareSlippage(0.85)),
+                             clock=rig.clock)
     rig.executor = rig.new_executor()
     out = await rig.run(ExitAction.CLOSE, Priority.CRITICAL)
     assert out.filled and out.resumed and out.tactic == "CRITICAL:market"

@@ -14,6 +14,8 @@ from riskpilot.live import PositionMonitor
 from riskpilot.model import Leg, OptionContract, Position, PremiumType, Right
 from riskpilot.risk.manager import RiskManager
 from riskpilot.store import PositionRepository, Store
+from riskpilot.store.ledger import StoreLedger
+from riskpilot.store.paper_book import StorePaperBook
 from testkit import RecordingAlerts as Alerts
 
 # Friday 2024-03-01 15:00 UTC = 10:00 New York.
@@ -61,7 +63,7 @@ def make_rig(store: Store, *, config: RiskPilotConfig | None = None, faults: Fau
     cfg = config or RiskPilotConfig()
     clock = SimulatedClock(start)
     market = ScriptedMarket()
-    broker = PaperBroker(store, market, fill_model=FillModel(), faults=faults, clock=clock)
+    broker = PaperBroker(StorePaperBook(store), market, fill_model=FillModel(), faults=faults, clock=clock)
 
     async def match(_now: datetime) -> None:
         await broker.process()
@@ -69,7 +71,7 @@ def make_rig(store: Store, *, config: RiskPilotConfig | None = None, faults: Fau
     clock.on_advance(match)
     risk = RiskManager(cfg, equity=equity)
     alerts = Alerts()
-    executor = ExitExecutor(broker, store, cfg, clock, alerts)
+    executor = ExitExecutor(broker, StoreLedger(store), cfg, clock, alerts)
     monitor = PositionMonitor(store, broker, risk, cfg, clock, executor=executor, alerts=alerts, dry_run=dry_run)
     # Positions expire 49 days after T0 (2024-04-19), or after ``start``.
     exp = EXP if start == T0 else (start + timedelta(days=49)).date()

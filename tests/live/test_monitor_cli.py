@@ -102,6 +102,7 @@ async def _open_paper_spread(url: str) -> str:
     from riskpilot.live import entry_order_id
     from riskpilot.model import Leg, OptionContract, Order, OrderPurpose, OrderType, Position, PremiumType, Right, Side
     from riskpilot.store import OrderRepository
+    from riskpilot.store.paper_book import StorePaperBook
 
     clock = WallClock()
     now = clock.now()
@@ -112,7 +113,7 @@ async def _open_paper_spread(url: str) -> str:
     market.set(long_, 1.40, 1.50, 1000)
     store = Store.open(url)
     try:
-        broker = PaperBroker(store, market, fill_model=FillModel(), clock=clock.now)
+        broker = PaperBroker(StorePaperBook(store), market, fill_model=FillModel(), clock=clock.now)
         legs = (Leg(short, -1), Leg(long_, 1))
         pid = "SPY-live-1"
         PositionRepository(store).open_position(

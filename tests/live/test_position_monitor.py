@@ -191,7 +191,12 @@ async def test_the_circuit_breaker_closes_everything_at_market_and_halts_until_t
     for i in range(3):
         rig.quote_spread(400.0 + 10 * i, 2.10)  # 3 x $440 lost: past the limit, below every stop
     await rig.advance(30)
+    # Doubling in 30 s is a jump: held, and checked again one urgent interval later, past the cache.
     report = await rig.monitor.check_once()
+    assert not report.circuit_breaker and report.bad_marks == 3 and not report.exits_started
+    assert all(rig.monitor.next_due[f"p{i}"] == rig.clock.now() + timedelta(seconds=5) for i in range(3))
+    await rig.advance(5)
+    report = await rig.monitor.check_once()  # the next quote confirms the move
     assert report.circuit_breaker
     await rig.monitor.wait_exits()
     for i in range(3):

@@ -26,6 +26,7 @@ from riskpilot.model.order import client_order_id
 from riskpilot.risk.manager import RiskManager
 from riskpilot.store import ExitRepository, OrderRepository, PositionRepository, Store
 from riskpilot.store.models import ExitStatus
+from riskpilot.store.paper_book import StorePaperBook
 
 DAY = date(2020, 2, 3)
 
@@ -42,7 +43,7 @@ async def test_a_partially_filled_combo_entry_holds_what_filled_and_cancels_the_
 ) -> None:
     market = ReplayMarket(chains, "SPY", DAY)
     clock = SimulatedClock(close_of(DAY))
-    broker = PaperBroker(store, market, faults=Faults(partial_fill_ratio=0.5), clock=clock)
+    broker = PaperBroker(StorePaperBook(store), market, faults=Faults(partial_fill_ratio=0.5), clock=clock)
     moved = False
 
     async def market_runs_away(_now: datetime) -> None:
@@ -75,7 +76,7 @@ async def test_a_partially_filled_combo_entry_holds_what_filled_and_cancels_the_
 async def test_an_entry_is_refused_with_the_backtests_reasons(store: Store, chains: ChainStore) -> None:
     market = ReplayMarket(chains, "SPY", DAY)
     clock = SimulatedClock(close_of(DAY))
-    broker = PaperBroker(store, market, clock=clock)
+    broker = PaperBroker(StorePaperBook(store), market, clock=clock)
     cfg = RiskPilotConfig()
     risk = RiskManager(cfg, equity=100_000)
     wf = EntryWorkflow(store=store, broker=broker, risk=risk, config=cfg, clock=clock, method="default",

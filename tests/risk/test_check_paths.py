@@ -4,13 +4,18 @@ Two managers with the same configuration check the same books, cycle after cycle
 the small-book path (``small_book`` above any book drawn) and one to the column path
 (``small_book=0``); every check, the exits, the trailing stops, the day's P&L and the trading
 state must be equal. Books mix credit and debit positions, several methods, closed-out
-quantities, stages already done, features, and good, missing, stale and crossed marks; a small
-equity makes the circuit breaker fire now and then.
+quantities, stages already done, features, and good, missing, stale and crossed marks, and marks
+the manager vets (stamped ahead, naive, negative or not a number, outside the structure's
+bounds, jumps waiting for confirmation); a small equity makes the circuit breaker fire now and
+then.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from dataclasses import replace
+from datetime import datetime, timedelta
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -61,19 +66,27 @@ def books(draw: st.DrawFn) -> list[Position]:
     return out
 
 
-def draw_marks(draw: st.DrawFn, positions: Sequence[Position]) -> dict[str, Mark]:
+def draw_marks(draw: st.DrawFn, positions: Sequence[Position], now: datetime) -> dict[str, Mark]:
     marks = {}
     for p in positions:
-        kind = draw(st.sampled_from(["good", "good", "good", "good", "none", "stale", "crossed"]))
+        kind = draw(st.sampled_from(["good", "good", "good", "good", "none", "stale", "crossed", "ahead", "naive",
+                                     "negative", "nan", "spike"]))
         if kind == "none":
             continue
         prem = round(p.entry_premium * draw(st.floats(min_value=0.0, max_value=3.0)), 2)
-        marks[p.id] = make_mark(
-            prem,
-            spread=draw(st.sampled_from([0.0, 0.02, 0.10, 0.60])),
-            volume=draw(st.sampled_from([None, 0, 20, 500])),
-            problem=None if kind == "good" else kind,
-        )
+        spread = draw(st.sampled_from([0.0, 0.02, 0.10, 0.60]))
+        volume = draw(st.sampled_from([None, 0, 20, 500]))
+        if kind in ("stale", "crossed"):
+            marks[p.id] = make_mark(prem, spread=spread, volume=volume, problem=kind, now=now)
+            continue
+        m = make_mark(30.0 * prem if kind == "spike" else prem, spread=spread, volume=volume, now=now)
+        if kind == "ahead":
+            m = replace(m, timestamp=now + timedelta(minutes=5))
+        elif kind == "naive":
+            m = replace(m, timestamp=now.replace(tzinfo=None))
+        elif kind in ("negative", "nan"):
+            object.__setattr__(m, "premium", -prem - 0.01 if kind == "negative" else math.nan)
+        marks[p.id] = m
     return marks
 
 
@@ -110,15 +123,17 @@ def test_small_book_path_decides_exactly_as_the_column_path(
     columns = RiskManager(CONFIG, equity=equity, small_book=0)
     by_small, by_columns = list(positions), list(positions)
     for cycle in range(3):
-        marks = draw_marks(data.draw, positions)
+        now = NOW + timedelta(seconds=20 * cycle)
+        marks = draw_marks(data.draw, positions, now)
         features = draw_features(data.draw, positions)
-        now = NOW.replace(minute=cycle)
         a = small.check_position_exits(by_small, marks, now, features=features)
         b = columns.check_position_exits(by_columns, marks, now, features=features)
         same_checks(a, b)
         assert small.trails == columns.trails
         assert small._book.last_unrealized == columns._book.last_unrealized
         assert small.trading_state is columns.trading_state and small.state_reason == columns.state_reason
+        # The jump histories advance alike.
+        assert [small.marks.history(p.id) for p in positions] == [columns.marks.history(p.id) for p in positions]
         by_small = [c.position for c in a]
         by_columns = [c.position for c in b]
 

@@ -107,7 +107,8 @@ def test_check_position_exits_trailing_stop_on_credit_triggers_high() -> None:
     path = [0.90, 0.70, 0.50, 0.55, 0.64]
     actions = []
     for i, prem in enumerate(path):
-        [c] = rm.check_position_exits([pos], {"p1": Mark.from_premium(prem, DAY1)}, DAY1 + timedelta(minutes=i))
+        at = DAY1 + timedelta(minutes=i)
+        [c] = rm.check_position_exits([pos], {"p1": Mark.from_premium(prem, at)}, at)
         pos = c.position
         actions.append(c.trail_action)
     assert actions == [TrailingStopAction.HOLD, TrailingStopAction.ACTIVATE, TrailingStopAction.UPDATE,
@@ -151,7 +152,8 @@ def test_day_pnl_counts_only_todays_change_of_unrealized() -> None:
     rm.check_position_exits([a], {"a": Mark.from_premium(2.50, DAY1)}, DAY1)  # -750 on day 1
     assert rm.trading_state is TradingState.ACTIVE
     # Day 2: from 2.50 to 3.00 is -250 today, though -1,000 since entry.
-    rm.check_position_exits([a], {"a": Mark.from_premium(3.00, DAY1)}, DAY1 + timedelta(days=1))
+    day2 = DAY1 + timedelta(days=1)
+    rm.check_position_exits([a], {"a": Mark.from_premium(3.00, day2)}, day2)
     assert rm.trading_state is TradingState.ACTIVE
 
 

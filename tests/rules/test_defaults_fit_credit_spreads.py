@@ -49,7 +49,8 @@ def _trail_actions(credit: bool, **trailing: object) -> list[TrailingStopAction]
     path = [0.90, 0.70, 0.50, 0.55, 0.64] if credit else [1.10, 1.30, 1.50, 1.45, 1.10]
     actions = []
     for i, prem in enumerate(path):
-        [c] = rm.check_position_exits([pos], {pos.id: Mark.from_premium(prem, NOW)}, NOW + timedelta(minutes=i))
+        at = NOW + timedelta(minutes=i)  # each mark stamped at its check (an older one is stale)
+        [c] = rm.check_position_exits([pos], {pos.id: Mark.from_premium(prem, at)}, at)
         pos = c.position
         actions.append(c.trail_action)
     return actions

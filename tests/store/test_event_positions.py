@@ -33,6 +33,7 @@ from riskpilot.model import (
 )
 from riskpilot.store import ExitRepository, OrderRepository, PositionRepository, Store, downgrade, upgrade
 from riskpilot.store.models import ExitStatus
+from riskpilot.store.paper_book import StorePaperBook
 from riskpilot.store.testing import postgres_unreachable_reason, temporary_store
 
 T0 = datetime(2026, 12, 2, 15, 0, tzinfo=UTC)
@@ -138,12 +139,12 @@ async def test_paper_book_of_event_contracts_when_restarted_then_holdings_orders
     market = ScriptedMarket()
     market.set(YES, 0.40, 0.43, volume=500)
     now = T0
-    broker = PaperBroker(shared, market, fill_model=event_fill_model(), clock=lambda: now)
+    broker = PaperBroker(StorePaperBook(shared), market, fill_model=event_fill_model(), clock=lambda: now)
     pos = event_position("paper-1", qty=50, entry=0.43, status=PositionStatus.PENDING)
     order = _order(pos, OrderPurpose.OPEN, 50)
     state = await broker.place_order(order)
     assert state.status is OrderStatus.FILLED and state.avg_fill_price == 0.43  # the ask, exactly
-    again = PaperBroker(shared, market, fill_model=event_fill_model(), clock=lambda: now)
+    again = PaperBroker(StorePaperBook(shared), market, fill_model=event_fill_model(), clock=lambda: now)
     [held] = await again.positions()
     assert held.contract == YES and held.quantity == 50 and held.avg_price == 0.43
     [fill] = await again.executions()

@@ -149,6 +149,8 @@ def _quote_for_a_close(store: Store, pid: str) -> Any:
     from riskpilot.execution.fills import FillModel
     from riskpilot.live import PositionMonitor
     from riskpilot.risk.manager import RiskManager
+    from riskpilot.store.ledger import StoreLedger
+    from riskpilot.store.paper_book import StorePaperBook
 
     sp = PositionRepository(store).get(pid)
     premium = sp.monitoring.current_price or sp.position.entry_premium
@@ -161,7 +163,7 @@ def _quote_for_a_close(store: Store, pid: str) -> Any:
     for leg in shorts:
         market.set(leg.contract, mid - 0.05, mid + 0.05, 1000)
     clock = SimulatedClock(datetime.now(UTC))
-    broker = PaperBroker(store, market, account="paper", fill_model=FillModel(), clock=clock)
+    broker = PaperBroker(StorePaperBook(store), market, account="paper", fill_model=FillModel(), clock=clock)
 
     async def match(_now: datetime) -> None:
         await broker.process()
@@ -169,7 +171,8 @@ def _quote_for_a_close(store: Store, pid: str) -> Any:
     clock.on_advance(match)
     cfg = RiskPilotConfig()
     risk = RiskManager(cfg, equity=100_000)
-    return PositionMonitor(store, broker, risk, cfg, clock, executor=ExitExecutor(broker, store, cfg, clock, None))
+    executor = ExitExecutor(broker, StoreLedger(store), cfg, clock, None)
+    return PositionMonitor(store, broker, risk, cfg, clock, executor=executor)
 
 
 def test_a_close_from_the_browser_queues_an_exit_that_the_monitor_works(page: Any, replayed: Replayed,

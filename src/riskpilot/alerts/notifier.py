@@ -226,6 +226,8 @@ class Alerter:
                     "rpfile:///abs/path.log)"
                 )
         self._pending: set[asyncio.Task[AlertOutcome]] = set()
+        #: Alerts being delivered now (a background task's): the outbox never sends one twice.
+        self._delivering: set[int] = set()
         # Tokens and passwords of the channels: a channel's error may quote them (an HTTP
         # error naming the request path) and is logged and stored.
         self._secrets: set[str] = set().union(*(secret_fragments(u) for u in self.urls))
@@ -288,8 +290,11 @@ class Alerter:
         outbox row already delivered (by :meth:`deliver_pending` after a restart) is not sent
         again."""
         alert_id, k, severity, payload = self.record(kind, message, **fields)
-        if k is AlertKind.EXIT_EXECUTED and self._state.get_alert(alert_id).delivered_at is not None:
+        if alert_id in self._delivering or (
+            k is AlertKind.EXIT_EXECUTED and self._state.get_alert(alert_id).delivered_at is not None
+        ):
             return
+        self._delivering.add(alert_id)  # now, not when the task starts: the outbox must not race it
         task = asyncio.get_running_loop().create_task(self._deliver(alert_id, k, severity, message, payload))
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
@@ -313,11 +318,22 @@ class Alerter:
         for a in self._state.undelivered_alerts():
             if max_attempts is not None and a.delivery_attempts >= max_attempts:
                 continue
+            if a.id in self._delivering:
+                continue  # a background task is sending it
             outcomes.append(await self._deliver(a.id, _kind(a.kind), a.level, a.message, dict(a.payload or {})))
         return outcomes
 
     # --- delivery -----------------------------------------------------------------------
     async def _deliver(
+        self, alert_id: int, kind: AlertKind, severity: AlertLevel, message: str, payload: Any
+    ) -> AlertOutcome:
+        self._delivering.add(alert_id)
+        try:
+            return await self._send(alert_id, kind, severity, message, payload)
+        finally:
+            self._delivering.discard(alert_id)
+
+    async def _send(
         self, alert_id: int, kind: AlertKind, severity: AlertLevel, message: str, payload: Any
     ) -> AlertOutcome:
         title = f"[riskpilot] {severity.value} {kind.value}"

@@ -27,9 +27,10 @@ Trades closed by settlement are their own counterfactual (edge 0).
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
 
@@ -39,7 +40,7 @@ from riskpilot.data.daychain import DayChain
 from riskpilot.execution.fills import FillModel
 from riskpilot.execution.tactics import TacticBook, simulate_exit
 from riskpilot.model.decision import ExitDecision
-from riskpilot.model.mark import MarkBasis
+from riskpilot.model.mark import MarkBasis, MarkChecks
 from riskpilot.model.position import Position
 from riskpilot.risk.manager import RiskManager
 from riskpilot.rules.trailing_stop import TrailState
@@ -171,6 +172,11 @@ class AttributionTracker:
     _last_day: DayChain | None = None
     _last_now: datetime | None = None
 
+    @property
+    def mark_checks(self) -> MarkChecks:
+        """The marks' checks as the backtest's step applies them (``monitoring.marks``)."""
+        return replace(self.config.monitoring.mark_checks(), max_age_seconds=self.max_quote_age_seconds)
+
     def on_rule_close(self, trade_index: int, before: Position, trade: Trade, decision: ExitDecision,
                       trail: TrailState | None) -> None:
         self._seq += 1
@@ -190,7 +196,10 @@ class AttributionTracker:
         """A risk manager of the method with ``rule`` (and the circuit breaker) switched off."""
         rm = self._managers.get(rule)
         if rm is None:
-            rm = self._managers[rule] = RiskManager(_without(self.config, self.method, rule), equity=1.0)
+            # Marked as the backtest marks (jumps confirmed only where the backtest confirms them).
+            rm = self._managers[rule] = RiskManager(
+                _without(self.config, self.method, rule), equity=1.0,
+                confirm_jumps=self.config.monitoring.confirms_jumps(end_of_day=True))
         return rm
 
     def step(self, day: DayChain, now: datetime, regime: RegimeName | None) -> None:
@@ -212,8 +221,8 @@ class AttributionTracker:
         marks = {}
         for path in live:
             quotes = day.quotes([leg.contract for leg in path.position.legs])
-            mark = mark_for_rules(path.position, quotes, now, basis=self.basis,
-                                  max_age_seconds=self.max_quote_age_seconds)
+            mark = mark_for_rules(path.position, quotes, now, basis=self.basis, checks=self.mark_checks,
+                                  underlying_price=_spot(day))
             marks[path.position.id] = mark
             if mark.is_valid and mark.premium is not None:
                 path.last_premium = mark.premium
@@ -285,8 +294,8 @@ class AttributionTracker:
             pos = path.position
             if self._last_day is not None and self._last_now is not None:
                 quotes = self._last_day.quotes([leg.contract for leg in pos.legs])
-                mark = mark_for_rules(pos, quotes, self._last_now, basis=self.basis,
-                                      max_age_seconds=self.max_quote_age_seconds)
+                mark = mark_for_rules(pos, quotes, self._last_now, basis=self.basis, checks=self.mark_checks,
+                                      underlying_price=_spot(self._last_day))
                 if mark.is_valid and mark.premium is not None:
                     path.last_premium = mark.premium
             outcome = Outcome(pos.profit(path.last_premium) * pos.multiplier * pos.quantity - path.opened_commission,
@@ -295,6 +304,12 @@ class AttributionTracker:
             path.next_rule = path.next_rule or outcome
         self._retire()
         return sorted(self.results, key=lambda a: a.trade)
+
+
+def _spot(day: DayChain | None) -> float | None:
+    """The day's underlying close, which bounds each option by its intrinsic value."""
+    px = day.underlying_price if day is not None else math.nan
+    return px if math.isfinite(px) and px > 0 else None
 
 
 def _units(pos: Position, qty: int, pid: str) -> Position:

@@ -28,7 +28,11 @@ the ``fill`` timing (``--fill``; :mod:`riskpilot.backtest.venue`):
 1. **Mark.** Every open position is marked from day *t*'s EOD quotes (each leg's bid/ask row,
    :func:`riskpilot.trading.marking.mark_for_rules`, basis ``config.monitoring.mark_basis``),
    stamped at 16:00 America/New_York on *t*. A leg without a usable row (missing, or flagged
-   ``UNUSABLE_FOR_PRICING``) gives a bad mark: the rules engine holds that position. The
+   ``UNUSABLE_FOR_PRICING``) gives a bad mark: the rules engine holds that position; so
+   does a mark that cannot be true (a one-sided short leg, a leg under its intrinsic value
+   at the day's underlying close, a market outside the structure's bounds:
+   ``docs/marks.md``). Jumps are not held for confirmation here by default
+   (``monitoring.marks.confirm_jumps: live``): the next quote is the next day's. The
    liquidity rule judges the legs that matter to the close (a credit position's short legs,
    a debit position's long legs), not the long wings.
 2. **Exits.** ``RiskManager.check_position_exits(positions, marks, close_of(t), regime=...)``
@@ -172,7 +176,8 @@ def run_backtest(
         raise ValueError(f"max_new_positions_per_day must be >= 0, got {max_new_positions_per_day}")
     mcfg = config.method(method)
     model = fill_model_for(slippage, commission_per_contract, volume_share)
-    rm = RiskManager(config, equity=equity)
+    # End-of-day data: a jump confirmed by the next quote would act a day late (docs/marks.md).
+    rm = RiskManager(config, equity=equity, confirm_jumps=config.monitoring.confirms_jumps(end_of_day=True))
     result = BacktestResult(underlying=underlying, method=method, start_equity=float(equity))
     entry = mcfg.entry
     if market is None and vix_filters_set(entry):

@@ -33,8 +33,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
-
+from riskpilot.brokers.paper_book import PaperBook, PaperHolding
 from riskpilot.brokers.paper_markets import (
     ChainReplaySource,
     Clock,
@@ -60,20 +59,6 @@ from riskpilot.model.contract import Contract
 from riskpilot.model.enums import OrderType, Side
 from riskpilot.model.order import Fill, Order
 from riskpilot.model.quote import Quote
-from riskpilot.store.database import Store
-from riskpilot.store.models import (
-    PaperAccountRow,
-    PaperFillRow,
-    PaperOrderRow,
-    PaperPositionRow,
-)
-from riskpilot.store.serialize import (
-    contract_from_dict,
-    contract_key,
-    contract_to_dict,
-    order_from_dict,
-    order_to_dict,
-)
 
 # --- faults ----------------------------------------------------------------------------------
 
@@ -140,11 +125,13 @@ class _Changes:
 
 
 class PaperBroker:
-    """A simulated venue implementing :class:`riskpilot.execution.port.BrokerPort`."""
+    """A simulated venue implementing :class:`riskpilot.execution.port.BrokerPort`; its book
+    persists in ``book`` (:class:`riskpilot.brokers.paper_book.PaperBook`; the store's is
+    ``riskpilot.store.StorePaperBook``), so a restart resumes it."""
 
     def __init__(
         self,
-        store: Store,
+        book: PaperBook,
         source: QuoteSource,
         *,
         account: str = "paper",
@@ -154,7 +141,7 @@ class PaperBroker:
     ) -> None:
         if not account or len(account) > 32:
             raise ValueError(f"account must be a non-empty name of at most 32 characters, got {account!r}")
-        self.store = store
+        self.book = book
         self.source = source
         self.account = account
         self.fill_model = fill_model or FillModel()
@@ -163,7 +150,7 @@ class PaperBroker:
         self._faults = faults or Faults()
         self._orders: dict[str, _Book] = {}
         self._fills: list[Fill] = []
-        self._holdings: dict[str, _Holding] = {}
+        self._holdings: dict[Contract, _Holding] = {}
         self._order_seq = 0
         self._fill_seq = 0
         self._subscribers: list[asyncio.Queue[OrderEvent]] = []
@@ -192,112 +179,20 @@ class PaperBroker:
 
     # --- persistence ---------------------------------------------------------------------
     def _load(self) -> None:
-        now = self.clock()
-        with self.store.transaction() as s:
-            acct = s.get(PaperAccountRow, self.account)
-            if acct is None:
-                s.add(PaperAccountRow(account=self.account, order_seq=0, fill_seq=0, created_at=now))
-                return
-            self._order_seq, self._fill_seq = acct.order_seq, acct.fill_seq
-            for r in s.execute(select(PaperOrderRow).where(PaperOrderRow.account == self.account)).scalars():
-                order = order_from_dict(r.order)
-                self._orders[r.client_order_id] = _Book(
-                    order,
-                    OrderState(
-                        client_order_id=r.client_order_id,
-                        broker_order_id=r.broker_order_id,
-                        status=r.status,
-                        quantity=order.quantity,
-                        filled_quantity=r.filled_quantity,
-                        avg_fill_price=r.avg_fill_price,
-                        limit_price=order.limit_price,
-                        updated_at=r.updated_at,
-                        reason=r.reason,
-                    ),
-                )
-            fills = s.execute(
-                select(PaperFillRow)
-                .where(PaperFillRow.account == self.account)
-                .order_by(PaperFillRow.filled_at, PaperFillRow.fill_id)
-            ).scalars()
-            for f in fills:
-                self._fills.append(
-                    Fill(
-                        f.fill_id,
-                        f.client_order_id,
-                        f.quantity,
-                        f.price,
-                        f.filled_at,
-                        f.side,
-                        self._orders[f.client_order_id].order.position_id,
-                        f.commission,
-                    )
-                )
-            for p in s.execute(select(PaperPositionRow).where(PaperPositionRow.account == self.account)).scalars():
-                self._holdings[p.contract_key] = _Holding(contract_from_dict(p.contract), p.quantity, p.avg_price)
+        state = self.book.load(self.account, self.clock())
+        self._order_seq, self._fill_seq = state.order_seq, state.fill_seq
+        for order, st in state.orders:
+            self._orders[order.client_order_id] = _Book(order, st)
+        self._fills = [f for f, _ in state.fills]
+        for h in state.holdings:
+            self._holdings[h.contract] = _Holding(h.contract, h.quantity, h.avg_price)
 
     def _persist(self, ch: _Changes) -> None:
-        now = self.clock()
-        with self.store.transaction() as s:
-            acct = s.get(PaperAccountRow, self.account, with_for_update=True)
-            if acct is None:
-                raise RuntimeError(f"paper account {self.account!r} vanished from the store")
-            acct.order_seq, acct.fill_seq = self._order_seq, self._fill_seq
-            for b in ch.orders:
-                row = s.get(PaperOrderRow, b.state.broker_order_id)
-                if row is None:
-                    s.add(
-                        PaperOrderRow(
-                            broker_order_id=b.state.broker_order_id,
-                            account=self.account,
-                            client_order_id=b.order.client_order_id,
-                            order=order_to_dict(b.order),
-                            status=b.state.status,
-                            filled_quantity=b.state.filled_quantity,
-                            avg_fill_price=b.state.avg_fill_price,
-                            reason=b.state.reason,
-                            created_at=now,
-                            updated_at=b.state.updated_at,
-                        )
-                    )
-                    s.flush()
-                else:
-                    row.order = order_to_dict(b.order)
-                    row.status = b.state.status
-                    row.filled_quantity = b.state.filled_quantity
-                    row.avg_fill_price = b.state.avg_fill_price
-                    row.reason = b.state.reason
-                    row.updated_at = b.state.updated_at
-            for f, broker_id in ch.fills:
-                s.add(
-                    PaperFillRow(
-                        fill_id=f.fill_id,
-                        account=self.account,
-                        broker_order_id=broker_id,
-                        client_order_id=f.client_order_id,
-                        side=f.side,
-                        quantity=f.quantity,
-                        price=f.price,
-                        commission=f.commission,
-                        filled_at=f.timestamp,
-                    )
-                )
-            for h in ch.holdings:
-                key = contract_key(h.contract)
-                prow = s.get(PaperPositionRow, (self.account, key))
-                if prow is None:
-                    s.add(
-                        PaperPositionRow(
-                            account=self.account,
-                            contract_key=key,
-                            contract=contract_to_dict(h.contract),
-                            quantity=h.quantity,
-                            avg_price=h.avg_price,
-                            updated_at=now,
-                        )
-                    )
-                else:
-                    prow.quantity, prow.avg_price, prow.updated_at = h.quantity, h.avg_price, now
+        self.book.save(
+            self.account, self.clock(), order_seq=self._order_seq, fill_seq=self._fill_seq,
+            orders=[(b.order, b.state) for b in ch.orders], fills=ch.fills,
+            holdings=[PaperHolding(h.contract, h.quantity, h.avg_price) for h in ch.holdings],
+        )
 
     def _publish(self, events: list[OrderEvent]) -> None:
         for e in events:
@@ -487,7 +382,7 @@ class PaperBroker:
         Not a broker call; a replay calls it when it settles an expiring position."""
         ch = _Changes()
         for c in contracts:
-            h = self._holdings.get(contract_key(c))
+            h = self._holdings.get(c)
             if h is not None and h.quantity != 0:
                 h.quantity = 0
                 ch.holdings.append(h)
@@ -568,11 +463,10 @@ class PaperBroker:
             ch.holdings.append(self._apply_holding(leg.contract, sign * leg.quantity * qty, px))
 
     def _apply_holding(self, contract: Contract, delta: int, price: float) -> _Holding:
-        key = contract_key(contract)
-        h = self._holdings.get(key)
+        h = self._holdings.get(contract)
         if h is None:
             h = _Holding(contract, 0, 0.0)
-            self._holdings[key] = h
+            self._holdings[contract] = h
         new_qty = h.quantity + delta
         if h.quantity == 0 or (h.quantity > 0) == (delta > 0):
             h.avg_price = (abs(h.quantity) * h.avg_price + abs(delta) * price) / abs(new_qty)

@@ -47,11 +47,9 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(1)
         rm = RiskManager(cfg, equity=snap.equity)
         basis = cfg.monitoring.mark_basis
-        max_age = cfg.monitoring.max_quote_age_seconds
-        marks = {
-            p.id: mark_for_rules(p, snap.quotes, snap.as_of, basis=basis, max_age_seconds=max_age)
-            for p in snap.positions
-        }
+        mark_checks = cfg.monitoring.mark_checks()
+        marks = {p.id: mark_for_rules(p, snap.quotes, snap.as_of, basis=basis, checks=mark_checks)
+                 for p in snap.positions}
         checks = rm.check_position_exits(snap.positions, marks, snap.as_of)
         today = snap.as_of.date()
         rows = []

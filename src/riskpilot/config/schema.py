@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from riskpilot.config.brokers import BrokersConfig
 from riskpilot.config.event_contracts import EventEntryConfig, FairValueConfig, KalshiConfig
 from riskpilot.model.enums import Priority
-from riskpilot.model.mark import MarkBasis
+from riskpilot.model.mark import MarkBasis, MarkChecks
 from riskpilot.rules.circuit_breaker import CircuitBreakerParams
 from riskpilot.rules.early_exit import EarlyExitParams
 from riskpilot.rules.edge_disappeared import EdgeDisappearedParams
@@ -60,6 +60,27 @@ class UrgentConditions(Strict):
     near_trailing_stop_pct: float = Field(0.02, ge=0, le=1)
 
 
+class MarkSettings(Strict):
+    """Marks that cannot be true hold their position (``docs/marks.md``): a quote stamped
+    more than ``max_clock_skew_seconds`` in the future; a short leg bid at 0 whose half ask
+    (times its quantity) exceeds ``one_sided_error_pct`` of the entry premium, its ask above
+    ``one_sided_min_ask``; an option
+    under its intrinsic value less a carry of ``carry_rate`` a year, by more than its spread;
+    and (``confirm_jumps``) a move beyond ``jump_multiple`` x the range of the last
+    ``jump_lookback_marks`` good marks (at least ``jump_min_range_pct`` of the entry premium),
+    until the next quote confirms it. ``confirm_jumps``: ``live`` (the live monitor only:
+    an end-of-day backtest or replay would act a whole day late), ``always``, ``never``."""
+
+    max_clock_skew_seconds: float = Field(5, ge=0, le=300, description="seconds a quote may be ahead of now")
+    one_sided_error_pct: float = Field(0.10, gt=0, le=10, description="share of the entry premium")
+    one_sided_min_ask: float = Field(0.05, ge=0, le=100, description="dollars per share: never wide at or under")
+    carry_rate: float = Field(0.10, ge=0, le=1, description="per year, interest rate or dividend yield")
+    jump_multiple: float = Field(5, ge=1, le=1000, description="times the recent range")
+    jump_lookback_marks: int = Field(10, ge=1, le=1000, description="good marks the recent range spans")
+    jump_min_range_pct: float = Field(0.10, gt=0, le=10, description="share of the entry premium")
+    confirm_jumps: Literal["live", "always", "never"] = "live"
+
+
 class MonitoringConfig(Strict):
     normal_frequency: float = Field(30, gt=0, le=3600, description="seconds between checks")
     urgent_frequency: float = Field(5, gt=0, le=3600, description="seconds, near a trigger")
@@ -68,6 +89,18 @@ class MonitoringConfig(Strict):
     max_api_calls_per_minute: int = Field(60, ge=1, le=10_000)
     max_quote_age_seconds: float = Field(60, gt=0, le=86_400)
     mark_basis: MarkBasis = MarkBasis.MID
+    marks: MarkSettings = MarkSettings()
+
+    def mark_checks(self) -> MarkChecks:
+        """The checks :func:`riskpilot.model.mark.mark_position` and the risk manager apply."""
+        m = self.marks
+        return MarkChecks(self.max_quote_age_seconds, m.max_clock_skew_seconds, m.one_sided_error_pct,
+                          m.one_sided_min_ask, m.carry_rate)
+
+    def confirms_jumps(self, *, end_of_day: bool) -> bool:
+        """Whether jumps wait for confirmation on this data (``marks.confirm_jumps``)."""
+        mode = self.marks.confirm_jumps
+        return mode == "always" or (mode == "live" and not end_of_day)
 
     @model_validator(mode="after")
     def _urgent_not_slower(self) -> MonitoringConfig:

@@ -58,6 +58,7 @@ from typing import Any, TypeVar
 from riskpilot.config.schema import RiskPilotConfig
 from riskpilot.execution.clock import Clock
 from riskpilot.execution.fills import ComboMarket, combo_market
+from riskpilot.execution.ledger import AttemptView, ExitView, Ledger
 from riskpilot.execution.port import (
     AlertSink,
     BrokerDisconnectedError,
@@ -75,15 +76,7 @@ from riskpilot.model.enums import ExitAction, OrderType, PositionStatus, Priorit
 from riskpilot.model.mark import Mark
 from riskpilot.model.order import Order, OrderPurpose, client_order_id
 from riskpilot.model.position import Position
-from riskpilot.store import (
-    AttemptRecord,
-    ExitRecord,
-    ExitRepository,
-    OrderRepository,
-    PositionRepository,
-)
-from riskpilot.store.database import Store
-from riskpilot.store.models import ExitStatus
+from riskpilot.model.status import ExitStatus
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +162,7 @@ class _Run:
     """The state of one exit being worked."""
 
     position: Position
-    exit: ExitRecord
+    exit: ExitView
     ladder: tuple[Step, ...]
     filled_before: int  # units filled by orders that are final
     attempts: list[AttemptOutcome] = field(default_factory=list)
@@ -190,12 +183,13 @@ class _Run:
 
 class ExitExecutor:
     """Executes exit decisions at ``broker`` with the tactics of ``config.exit_execution``,
-    recording every exit and attempt in ``store``. See the module docstring."""
+    recording every exit and attempt in ``ledger`` (:mod:`riskpilot.execution.ledger`; the
+    store's is ``riskpilot.store.StoreLedger``). See the module docstring."""
 
     def __init__(
         self,
         broker: BrokerPort,
-        store: Store,
+        ledger: Ledger,
         config: RiskPilotConfig,
         clock: Clock,
         alerts: AlertSink | None = None,
@@ -213,7 +207,7 @@ class ExitExecutor:
                 f"{max_outage_seconds!r} and {retry_delay_seconds!r}"
             )
         self.broker = broker
-        self.store = store
+        self.ledger = ledger
         self.config = config
         self.clock = clock
         self.alerts = alerts
@@ -223,9 +217,9 @@ class ExitExecutor:
         self.max_outage_seconds = max_outage_seconds
         self.retry_delay_seconds = retry_delay_seconds
         self.max_quote_age_seconds = config.monitoring.max_quote_age_seconds
-        self._exits = ExitRepository(store)
-        self._orders = OrderRepository(store)
-        self._positions = PositionRepository(store)
+        self._exits = ledger.exits
+        self._orders = ledger.orders
+        self._positions = ledger.positions
         self._busy: set[str] = set()
 
     # --- public --------------------------------------------------------------------------
@@ -324,7 +318,7 @@ class ExitExecutor:
             reason=why,
         )
 
-    def _working_exit(self, position_id: str) -> ExitRecord | None:
+    def _working_exit(self, position_id: str) -> ExitView | None:
         working = [e for e in self._exits.exits_for(position_id) if e.status is ExitStatus.WORKING]
         return working[-1] if working else None
 
@@ -380,7 +374,7 @@ class ExitExecutor:
             seq += 1
         return seq
 
-    async def _resume(self, position: Position, record: ExitRecord, *, urgency: Priority | None = None) -> ExitOutcome:
+    async def _resume(self, position: Position, record: ExitView, *, urgency: Priority | None = None) -> ExitOutcome:
         """Continue a WORKING exit. With ``urgency`` above the exit's tactic (say a stop loss
         fires while a profit-target exit is working), the working order is cancelled at once
         and the ladder jumps to the first step of that priority's tactic."""
@@ -408,7 +402,7 @@ class ExitExecutor:
         self,
         run: _Run,
         start: int,
-        pending: AttemptRecord | None,
+        pending: AttemptView | None,
         *,
         resumed: bool,
         urgency: Priority | None = None,
@@ -477,7 +471,7 @@ class ExitExecutor:
         )
         await self._follow(run, step, attempt_no, order, state, deadline)
 
-    async def _follow_pending(self, run: _Run, step: Step, pending: AttemptRecord, *, cancel_now: bool) -> None:
+    async def _follow_pending(self, run: _Run, step: Step, pending: AttemptView, *, cancel_now: bool) -> None:
         """Pick up an attempt recorded before a restart: follow its order if the broker has
         it, re-send it (same client order id) if it never arrived; with ``cancel_now``, cancel
         it at once instead of waiting out its timeout."""
@@ -615,7 +609,7 @@ class ExitExecutor:
         return self._outcome(run, ExitOutcomeStatus.SUSPENDED, record, why, resumed)
 
     def _outcome(
-        self, run: _Run, status: ExitOutcomeStatus, record: ExitRecord, reason: str | None, resumed: bool
+        self, run: _Run, status: ExitOutcomeStatus, record: ExitView, reason: str | None, resumed: bool
     ) -> ExitOutcome:
         return ExitOutcome(
             position_id=run.position.id,

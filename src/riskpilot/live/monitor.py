@@ -21,8 +21,12 @@ One cycle (:meth:`PositionMonitor.check_once`) is one run of the shared cycle st
    the :class:`~riskpilot.live.quotes.QuoteFetcher` (10 s cache, 60 calls a minute, **one
    batched call** for every contract not cached), at ``monitoring.mark_basis``, with quotes
    older than ``max_quote_age_seconds`` counted stale. A broker failure leaves every mark
-   missing: the positions hold. A missing, crossed or stale quote never triggers an exit
-   (the rules engine holds such a position, naming the problem).
+   missing: the positions hold. A missing, crossed, naive, future-stamped or stale quote, a
+   one-sided short leg or a mark outside the structure's bounds never triggers an exit (the
+   rules engine holds such a position, naming the problem; ``docs/marks.md``). A mark that
+   jumped beyond the recent range holds too, and its position is checked again after
+   ``urgent_frequency`` with its legs' cached quotes dropped, so the next quote confirms
+   the move (or not) one urgent interval later.
 3. ``check_position_exits`` (the step's) decides and advances the trailing stops; every
    non-HOLD decision raises a ``decision`` alert and goes to the :class:`ExitWorkflow` as its
    own task, so an exit being worked never delays the others.
@@ -87,7 +91,7 @@ from riskpilot.live.settlement import StoreSettlement
 from riskpilot.live.workflows import ExitWorkflow, PositionMonitoringWorkflow
 from riskpilot.model.contract import Contract, exchange_date
 from riskpilot.model.decision import ExitDecision
-from riskpilot.model.enums import PositionStatus, Priority, TradingState
+from riskpilot.model.enums import PositionStatus, Priority, QuoteProblem, TradingState
 from riskpilot.model.mark import Mark, mark_position
 from riskpilot.model.position import Position
 from riskpilot.model.quote import Quote
@@ -199,9 +203,10 @@ class PositionMonitor:
         self._acted_at: dict[str, datetime] = {}
         #: Called with the monitor's clock after every cycle (the wiring beats the lease).
         self.on_cycle: Callable[[datetime], None] | None = None
-        #: Awaited after every reconciliation that may have written (the wiring delivers the
-        #: alerts the recorded fills stored in the outbox).
-        self.after_reconcile: Callable[[], Awaitable[None]] | None = None
+        #: Delivers the alerts stored but not sent (the outbox: an alert is written with the change
+        #: it reports, e.g. by a fill the reconciliation recorded); called after the start's
+        #: reconciliation and after every cycle. The wiring sets it to the alerter's.
+        self.outbox: Callable[[], Awaitable[object]] | None = None
         #: Open positions being monitored, by id, with their tracked state.
         self.positions: dict[str, Position] = {}
         #: Unrealized P&L in dollars at the last good mark, by position id.
@@ -252,8 +257,6 @@ class PositionMonitor:
                                  unknown_positions=self.unknown_positions, adopt_method=self.adopt_method,
                                  dry_run=self.dry_run)
         self.reconciles.append(report)
-        if self.after_reconcile is not None and not self.dry_run:
-            await self.after_reconcile()
         return report
 
     async def reconcile_after_reconnect(self) -> ReconcileReport:
@@ -294,6 +297,8 @@ class PositionMonitor:
                 self._track(sp.position, now)
         self._acted_at = ExitRepository(self.store).last_triggered(self.positions)
         self.started = True
+        if self.outbox is not None and not self.dry_run:
+            await self.outbox()  # what the reconciliation's fills stored (an exit completed while down)
         self._pick_up_working_exits()
         log.info("monitor started: %d open positions, trading %s", len(self.positions), self.risk.trading_state.value)
         return report
@@ -451,6 +456,8 @@ class PositionMonitor:
             self._cycle = None
         if self.on_cycle is not None:
             self.on_cycle(now)
+        if self.outbox is not None and not self.dry_run:
+            await self.outbox()
         report.checked = len(done.checks) if done.checks is not None else 0
         report.entries = done.entries
         report.refused = done.refused
@@ -529,7 +536,12 @@ class PositionMonitor:
             premium = mark.premium
             if mark.problem is not None or premium is None:
                 report.bad_marks += 1
-                self.next_due[pid] = now + normal
+                if mark.problem is QuoteProblem.UNCONFIRMED_JUMP:
+                    # Confirmation needs the next quote: ask for it soon, past the cache.
+                    self.quotes_fetcher.forget(leg.contract for leg in old.legs)
+                    self.next_due[pid] = now + urgent_dt
+                else:
+                    self.next_due[pid] = now + normal
                 if hold_on:
                     hold_log.info("HOLD %s %s %s: %s", pid, old.underlying, old.method, checks[i].decision.reason)
                 continue
@@ -656,7 +668,7 @@ class PositionMonitor:
                 quotes = {}
             mon = self.monitoring
             have = {**have, **{p.id: mark_position(p, quotes, now, basis=mon.mark_basis,
-                                                   max_age_seconds=mon.max_quote_age_seconds) for p in need}}
+                                                   checks=self.step.mark_checks) for p in need}}
         for p in rest:
             m = have.get(p.id)
             if m is None or not m.is_valid:

@@ -84,6 +84,13 @@ class QuoteFetcher:
         basis for a decision after)."""
         self._cache.clear()
 
+    def forget(self, contracts: Iterable[Contract]) -> None:
+        """Drop these contracts' cached quotes: the next :meth:`get` asks the broker (a jump
+        waiting for confirmation needs the next quote, not the cached one)."""
+        cache = self._cache
+        for c in contracts:
+            cache.pop(c, None)
+
     async def get(self, contracts: Iterable[Contract]) -> dict[Contract, Quote]:
         """Quotes for ``contracts``: fresh cached ones, the rest in one broker call."""
         out: dict[Contract, Quote] = {}

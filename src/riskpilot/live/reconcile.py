@@ -55,6 +55,7 @@ from typing import Literal
 
 from sqlalchemy import func, select
 
+from riskpilot.execution.ledger import OrderBook
 from riskpilot.execution.port import BrokerPort, OpenOrders, OrderState, OrderStatus, UnknownOrderError
 from riskpilot.live.adoption import adopt, compare_holdings, describe_plan, plan_adoption
 from riskpilot.model.contract import EXCHANGE_TZ
@@ -142,13 +143,15 @@ def _last_fill_at(store: Store) -> datetime | None:
 
 
 async def record_new_fills(
-    store: Store, fills: list[Fill], risk: RiskManager | None = None, *, only: set[str] | None = None
+    orders: Store | OrderBook, fills: list[Fill], risk: RiskManager | None = None, *, only: set[str] | None = None
 ) -> list[str]:
-    """Apply to the store (and to ``risk``'s book) each fill of ``fills`` whose order the
-    store knows and whose fill id it does not (``only``: restrict to these client order ids).
-    Returns the fill ids applied to the store. The risk manager skips fill ids it has seen."""
+    """Apply to the store's order book (a store, or its :class:`OrderBook`) and to ``risk``'s
+    book each fill of ``fills`` whose order the store knows and whose fill id it does not
+    (``only``: restrict to these client order ids). Returns the fill ids applied to the
+    store. The risk manager skips fill ids it has seen."""
     mine = [f for f in fills if only is None or f.client_order_id in only]
-    applied = OrderRepository(store).record_new(mine)
+    book = OrderRepository(orders) if isinstance(orders, Store) else orders
+    applied = book.record_new(mine)
     for f in mine:
         if risk is not None and f.position_id is not None:
             try:

@@ -33,6 +33,7 @@ import asyncio
 import bisect
 import contextlib
 import logging
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
@@ -44,7 +45,7 @@ from riskpilot.execution.clock import SimulatedClock
 from riskpilot.live.monitor import CycleReport, PositionMonitor
 from riskpilot.model.contract import EXCHANGE_TZ, Contract, exchange_date
 from riskpilot.model.enums import PositionStatus
-from riskpilot.model.mark import MarkBasis, mark_position
+from riskpilot.model.mark import DEFAULT_MARK_CHECKS, MarkBasis, MarkChecks, mark_position
 from riskpilot.model.position import Position
 from riskpilot.model.quote import Quote
 from riskpilot.store import LeaseRecord, PositionRepository, Store
@@ -80,6 +81,11 @@ class ReplayMarket:
     def index_at(self, now: datetime) -> int | None:
         i = bisect.bisect_right(self._closes, now) - 1
         return i if i >= 0 else None
+
+    def underlying_price(self, now: datetime) -> float:
+        """The underlying's close in the chain of the day served at ``now`` (NaN when unknown)."""
+        i = self.index_at(now)
+        return self.chain(self.days[i]).underlying_price if i is not None else math.nan
 
     def day_at(self, now: datetime) -> date | None:
         i = self.index_at(now)
@@ -145,11 +151,12 @@ class MarkedEquity:
     replay restarted after a kill sizes its entries as an uninterrupted one does."""
 
     def __init__(self, start: float, store: Store, market: QuoteSource, clock: SimulatedClock,
-                 basis: MarkBasis) -> None:
+                 basis: MarkBasis, checks: MarkChecks = DEFAULT_MARK_CHECKS) -> None:
         self.start = start
         self.market = market
         self.clock = clock
         self.basis = basis
+        self.checks = checks
         self._positions = PositionRepository(store)
         self._last: dict[str, float] = {}
 
@@ -157,12 +164,15 @@ class MarkedEquity:
         now = self.clock.now()
         held = self._positions.load_open((PositionStatus.OPEN, PositionStatus.CLOSING))
         quotes = self.market.quotes([leg.contract for sp in held for leg in sp.position.legs], now)
+        spot = self.market.underlying_price(now) if isinstance(self.market, ReplayMarket) else math.nan
         total = self.start + self._positions.realized_net()
         for sp in held:
             p = sp.position
             if p.quantity <= 0:
                 continue
-            mark = mark_position(p, quotes, now, basis=self.basis)
+            # As the cycle step marks (the day's underlying close bounds each option).
+            mark = mark_position(p, quotes, now, basis=self.basis, checks=self.checks,
+                                 underlying_price=spot if math.isfinite(spot) and spot > 0 else None)
             if mark.is_valid and mark.premium is not None:
                 self._last[p.id] = mark.premium
             last = self._last.get(p.id, sp.monitoring.current_price)

@@ -151,7 +151,7 @@ class ExitWorkflow:
         except (BrokerDisconnectedError, BrokerTimeoutError) as exc:
             log.warning("risk book: fills of %s's exit unavailable now (%s)", outcome.position_id, exc)
             return
-        await record_new_fills(self.executor.store, fills, self.risk, only=coids)
+        await record_new_fills(self.executor.ledger.orders, fills, self.risk, only=coids)
 
     @staticmethod
     def close_decision(position: Position, reason: str, priority: Priority, rule: str) -> ExitDecision:

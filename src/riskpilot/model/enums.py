@@ -121,8 +121,23 @@ class PositionStatus(str, Enum):
 
 
 class QuoteProblem(str, Enum):
-    """Why a quote may not be used to decide or to fill."""
+    """Why a quote, or a mark built from quotes, may not be used to decide or to fill
+    (``docs/marks.md`` lists every check and its tolerance).
+
+    A quote: MISSING (a side absent, or both zero), CROSSED (bid above ask), NAIVE_TIMESTAMP
+    (no time zone: its age cannot be known), FUTURE (stamped later than now by more than the
+    clock skew allowed), STALE (older than the maximum age). A mark, from its legs or as
+    given: ONE_SIDED (a short leg bid at zero against an ask too wide for its mid to stand
+    for the buy-back), OUT_OF_BOUNDS (a market the structure's value can never reach, a leg
+    under its intrinsic value, or a premium that is negative, not finite or outside its own
+    market), UNCONFIRMED_JUMP (a move far beyond the recent range, held until the next
+    quote confirms it)."""
 
     MISSING = "missing"
     CROSSED = "crossed"
     STALE = "stale"
+    NAIVE_TIMESTAMP = "naive timestamp"
+    FUTURE = "future-stamped"
+    ONE_SIDED = "one-sided"
+    OUT_OF_BOUNDS = "out of bounds"
+    UNCONFIRMED_JUMP = "unconfirmed jump"

@@ -60,4 +60,12 @@ class OrderEvent:
 
 
 
-__all__ = ["OrderEvent", "OrderState", "OrderStatus"]
+class ExitStatus(enum.StrEnum):
+    """Lifecycle of one exit: being worked, fully executed, or given up (escalated/failed)."""
+
+    WORKING = "WORKING"
+    EXECUTED = "EXECUTED"
+    FAILED = "FAILED"
+
+
+__all__ = ["ExitStatus", "OrderEvent", "OrderState", "OrderStatus"]

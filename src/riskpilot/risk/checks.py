@@ -21,7 +21,7 @@ check gives (``tests/risk/test_check_columns.py``, ``tests/risk/test_check_paths
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Protocol, overload
@@ -100,13 +100,17 @@ class CheckRows(Protocol):
 
 
 class ExitChecks(Sequence[PositionCheck]):
-    """The checks of one call, one per position given and in that order, built on access."""
+    """The checks of one call, one per position given and in that order, built on access.
+    ``marks``: the marks by position id as the call judged them (a bad one with its problem
+    set, :mod:`riskpilot.risk.marks`); what a caller stores or acts on."""
 
-    __slots__ = ("_built", "_rows")
+    __slots__ = ("_built", "_rows", "marks")
 
-    def __init__(self, rows: CheckRows, n: int, built: list[PositionCheck | None] | None = None) -> None:
+    def __init__(self, rows: CheckRows, n: int, built: list[PositionCheck | None] | None = None,
+                 marks: Mapping[str, Mark] | None = None) -> None:
         self._rows = rows
         self._built: list[PositionCheck | None] = built if built is not None else [None] * n
+        self.marks: Mapping[str, Mark] = marks if marks is not None else {}
 
     def __len__(self) -> int:
         return len(self._built)

@@ -98,10 +98,8 @@ def check_columns(
     expiration = np.fromiter(map(_toordinal, [p.expiration for p in good]), np.int64, k)
     opened = np.fromiter(map(_toordinal, [p.opened_on for p in good]), np.int64, k)
     mult = np.fromiter([p.legs[0].contract.multiplier for p in good], np.int64, k)
+    # The manager vetted the marks (riskpilot.risk.marks): a good one's premium is a finite price >= 0.
     premium = np.fromiter([m.premium for m in good_marks], np.float64, k)
-    if bool((premium < 0).any()):
-        bad = ids[int(np.flatnonzero(premium < 0)[0])]
-        raise ValueError(f"position {bad}: cannot mark at a negative premium; fix the quote source")
 
     # Observation: what Position.marked computes, by column.
     # The P&L sign of model.position.premium_sign, by column.

@@ -27,6 +27,7 @@ from riskpilot.model.order import Fill
 from riskpilot.model.position import Position, pnl_per_share
 from riskpilot.risk.checks import ExitChecks, PositionCheck
 from riskpilot.risk.column_check import TrailColumns, check_columns
+from riskpilot.risk.marks import JumpRule, MarkGuard
 from riskpilot.risk.regime import regime_multiplier
 from riskpilot.risk.small_book import check_small_book
 from riskpilot.rules.base import PortfolioView, RuleParams
@@ -147,15 +148,31 @@ class RiskManager:
         equity: float,
         trading_state: TradingState = TradingState.ACTIVE,
         small_book: int = SMALL_BOOK,
+        confirm_jumps: bool | None = None,
     ) -> None:
         """``small_book``: books of up to this many positions are checked one position at a
-        time, larger ones by column (the decisions are the same; only the cost differs)."""
+        time, larger ones by column (the decisions are the same; only the cost differs).
+
+        ``confirm_jumps``: whether a mark that jumped beyond the recent range waits for the
+        next quote to confirm it (:mod:`riskpilot.risk.marks`). The wiring chooses it by the
+        data: ``monitoring.marks.confirm_jumps`` is ``live`` by default, on for the live
+        monitor and off for end-of-day backtests and replays. None: on unless that setting is
+        ``never`` (a manager used directly sees live quotes)."""
         if math.isnan(equity) or equity <= 0:
             raise ValueError(f"equity must be a positive dollar amount, got {equity!r}")
         if isinstance(small_book, bool) or not isinstance(small_book, int) or small_book < 0:
             raise ValueError(f"small_book must be a whole number of positions >= 0, got {small_book!r}")
         self.small_book = small_book
         self.config = config if config is not None else RiskPilotConfig()
+        settings = self.config.monitoring.marks
+        if confirm_jumps is None:
+            confirm_jumps = settings.confirm_jumps != "never"
+        #: Vets every mark before any rule, stop or tracked state sees it.
+        self.marks = MarkGuard(
+            self.config.monitoring.mark_checks(),
+            JumpRule(settings.jump_multiple, settings.jump_lookback_marks, settings.jump_min_range_pct)
+            if confirm_jumps else None,
+        )
         self._book = _Book(equity=float(equity))
         self.trading_state = trading_state
         self.state_reason = ""
@@ -374,6 +391,7 @@ class RiskManager:
             book.sod_unrealized.pop(pid, None)
             book.last_unrealized.pop(pid, None)
             self.trails.pop(pid, None)
+            self.marks.forget(pid)
             if e.corr_class is not None:
                 book.class_count[e.corr_class] -= 1
         return True
@@ -391,8 +409,11 @@ class RiskManager:
         """Evaluate every position against its method's rules (under ``regime``'s overrides).
 
         ``marks`` maps position id to its close-out mark; a position without one holds with
-        reason "no quote", and one whose mark has a problem holds naming it. The trailing
-        stops advance here, once per call, on good marks only. The circuit breaker (day's
+        reason "no quote", and one whose mark has a problem holds naming it. Every mark is
+        vetted first (:mod:`riskpilot.risk.marks`: timestamps, prices, the structure's bounds,
+        unconfirmed jumps): a bad one holds its position only, never raises, and is what that
+        position's check carries; :attr:`ExitChecks.marks` holds the marks as vetted. The
+        trailing stops advance here, once per call, on good marks only. The circuit breaker (day's
         realized + unrealized loss >= the daily limit) halts entries before the positions are
         evaluated, and fires CRITICAL on every position.
 
@@ -405,8 +426,11 @@ class RiskManager:
             raise ValueError("now must be timezone-aware")
         today = now.astimezone(EXCHANGE_TZ).date()
         self._roll_day(today)
+        vetted = self.marks.vet(positions, marks, now)
         check = check_small_book if len(positions) <= self.small_book else check_columns
-        return check(self, positions, marks, now, today, regime, features)
+        checks = check(self, positions, vetted, now, today, regime, features)
+        checks.marks = vetted
+        return checks
 
     def _rules_for(
         self, method: str, regime: RegimeName | None

@@ -4,9 +4,10 @@ A backtest checks a handful of positions each day, thousands of times; the colum
 calls cost tens of microseconds a call whatever the book's size, more than the work itself
 for a few positions. This path observes and decides each position with the scalar pieces the
 column path is tested against (:meth:`Position.marked`'s arithmetic, :func:`~riskpilot.rules.trailing_stop.trail_step`,
-:meth:`ExitEvaluator.decide`), in the same order of effects: marks checked first (nothing
-changes when one is refused), then the day's P&L and the circuit breaker, then the trailing
-stops and the rules. ``tests/risk/test_check_paths.py`` checks the two paths agree.
+:meth:`ExitEvaluator.decide`), in the same order of effects: marks sorted first (the manager
+has vetted them, :mod:`riskpilot.risk.marks`; a bad one holds its position), then the day's
+P&L and the circuit breaker, then the trailing stops and the rules.
+``tests/risk/test_check_paths.py`` checks the two paths agree.
 """
 
 from __future__ import annotations
@@ -64,8 +65,6 @@ def check_small_book(
         if m.problem is not None or premium is None:
             checks[i] = PositionCheck(pos, hold_on_bad_mark(pos, m), m, trails.get(pid), _HOLD_ACTION)
             continue
-        if premium < 0:
-            raise ValueError(f"position {pid}: cannot mark at a negative premium; fix the quote source")
         entry = pos.entry_premium
         pnl = pnl_per_share(pos.premium_type, entry, premium)
         good.append(i)

@@ -119,10 +119,10 @@ class TrailingStop:
 
 def _premium_of(value: PremiumInput, now: datetime | None, max_age: float) -> float | None:
     if isinstance(value, Quote):
-        if value.is_missing or value.is_crossed:
+        if value.is_missing or value.is_crossed or value.is_naive:
             return None
-        if now is not None and value.is_stale(now, max_age):
-            return None
+        if now is not None and value.problem(now, max_age) is not None:
+            return None  # stale or future-stamped
         return value.mid
     return value
 

@@ -204,8 +204,12 @@ def no_rule_fired(position_id: str, profit_pct: float, dte: int, premium: float)
 
 
 def hold_on_bad_mark(position: Position, mark: Mark) -> ExitDecision:
-    """The HOLD for a mark that may not be used, naming the quote problem."""
+    """The HOLD for a mark that may not be used, naming the quote problem (and what was seen,
+    where the mark says)."""
     problem = mark.problem.value if mark.problem is not None else "missing"
+    if mark.detail:
+        return ExitDecision.hold(position.id, f"quote {problem}: {mark.detail}; no rule evaluated",
+                                 {"quote_problem": problem, "quote_detail": mark.detail})
     return ExitDecision.hold(position.id, f"quote {problem}: no rule evaluated", {"quote_problem": problem})
 
 

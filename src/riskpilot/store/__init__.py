@@ -31,6 +31,8 @@ from typing import TYPE_CHECKING, Any
 _LAZY: dict[str, str] = {
     "AccountMismatchError": "riskpilot.store.accounts",
     "AccountRepository": "riskpilot.store.accounts",
+    "StorePaperBook": "riskpilot.store.paper_book",
+    "StoreLedger": "riskpilot.store.ledger",
     "ActionRecord": "riskpilot.store.actions",
     "ActionRepository": "riskpilot.store.actions",
     "DEFAULT_TTL_SECONDS": "riskpilot.store.lease",
@@ -115,9 +117,11 @@ if TYPE_CHECKING:
         LeaseRecord,
         LeaseRepository,
     )
+    from riskpilot.store.ledger import StoreLedger
     from riskpilot.store.orders import (
         OrderRepository,
     )
+    from riskpilot.store.paper_book import StorePaperBook
     from riskpilot.store.positions import (
         PositionRepository,
     )
@@ -184,6 +188,8 @@ __all__ = [
     "Store",
     "StoreConfigError",
     "StoreError",
+    "StoreLedger",
+    "StorePaperBook",
     "StoredPosition",
     "TradingStateRecord",
     "TrailingSnapshot",

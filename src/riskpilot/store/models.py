@@ -53,6 +53,7 @@ from riskpilot.model.enums import (
     TradingState,
 )
 from riskpilot.model.order import OrderPurpose
+from riskpilot.model.status import ExitStatus as ExitStatus  # re-exported: the store names it too
 from riskpilot.model.status import OrderStatus
 from riskpilot.store.types import UTCDateTime
 
@@ -74,14 +75,6 @@ LEG_KIND_CHECK = (
     " AND side IS NOT NULL AND close_time IS NOT NULL AND settlement_time IS NOT NULL AND strike IS NULL"
     " AND \"right\" IS NULL AND expiry_time IS NULL AND multiplier = 1)"
 )
-
-
-class ExitStatus(enum.StrEnum):
-    """Lifecycle of one exit: being worked, fully executed, or given up (escalated/failed)."""
-
-    WORKING = "WORKING"
-    EXECUTED = "EXECUTED"
-    FAILED = "FAILED"
 
 
 class AlertLevel(enum.StrEnum):

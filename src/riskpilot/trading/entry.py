@@ -158,7 +158,10 @@ class EntryPlanner:
         credit = cand.premium_type is PremiumType.CREDIT
         for leg in cand.legs:
             q = quotes.get(leg.contract)
-            problem = "no quote" if q is None else q.problem(now, self.max_quote_age_seconds)
+            # Entries are priced after the step's exits were worked, which in a live or replayed
+            # venue takes clock time past the step's ``now``: quotes fetched then are stamped later
+            # than ``now`` without being future-stamped, so only their age is checked here.
+            problem = "no quote" if q is None else q.problem(now, self.max_quote_age_seconds, math.inf)
             if problem is not None:
                 return EntryRefused("unfillable", f"{leg.contract}: {problem}")
         market = combo_market(cand.legs, Side.BUY, quotes)

@@ -12,17 +12,19 @@ from datetime import datetime
 
 from riskpilot.model.contract import Contract
 from riskpilot.model.enums import PremiumType
-from riskpilot.model.mark import Mark, MarkBasis, mark_position
+from riskpilot.model.mark import DEFAULT_MARK_CHECKS, Mark, MarkBasis, MarkChecks, mark_position
 from riskpilot.model.position import Position
-from riskpilot.model.quote import DEFAULT_MAX_QUOTE_AGE_SECONDS, Quote
+from riskpilot.model.quote import Quote
 from riskpilot.rules.liquidity_dried_up import closing_legs, closing_liquidity
 
 
 def mark_for_rules(position: Position, quotes: Mapping[Contract, Quote], now: datetime, *,
-                   basis: MarkBasis = MarkBasis.MID,
-                   max_age_seconds: float = DEFAULT_MAX_QUOTE_AGE_SECONDS) -> Mark:
-    """``position``'s close-out mark (module docstring)."""
-    mark = mark_position(position, quotes, now, basis=basis, max_age_seconds=max_age_seconds)
+                   basis: MarkBasis = MarkBasis.MID, max_age_seconds: float | None = None,
+                   checks: MarkChecks = DEFAULT_MARK_CHECKS, underlying_price: float | None = None) -> Mark:
+    """``position``'s close-out mark (module docstring); ``checks`` and ``underlying_price`` as
+    :func:`~riskpilot.model.mark.mark_position` takes them (``docs/marks.md``)."""
+    mark = mark_position(position, quotes, now, basis=basis, max_age_seconds=max_age_seconds, checks=checks,
+                         underlying_price=underlying_price)
     if not mark.is_valid:
         return mark
     credit = position.premium_type is PremiumType.CREDIT

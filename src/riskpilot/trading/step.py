@@ -11,13 +11,16 @@ each phase sees in each driver):
    at the underlying's value on their expiration (:mod:`riskpilot.trading.settlement`); so do
    AM-settled positions expiring today, whose settlement instant (the opening) has passed.
 2. **Mark**: every position due now is marked from the venue's quotes
-   (:func:`riskpilot.trading.marking.mark_for_rules`: the close-out mark, with the liquidity
-   of the legs that matter to the close; a missing, crossed or stale leg quote gives a bad
-   mark, on which no rule acts).
+   (:func:`riskpilot.trading.marking.mark_for_rules`: the close-out mark under
+   ``monitoring.marks``, with the liquidity of the legs that matter to the close; a leg quote
+   that is missing, crossed, naive, future-stamped or stale, a one-sided short leg, a leg or a
+   market outside its bounds give a bad mark, on which no rule acts; with a chain, the day's
+   underlying price bounds each option by its intrinsic value; ``docs/marks.md``).
 3. **Decide**: ``RiskManager.check_position_exits`` under the day's regime (its exit-rule
-   overrides apply) advances the tracked state and the trailing stops; the venue observes
-   every check (``venue.observe``: the backtest keeps the last good mark for equity, the
-   live loop stores marks and schedules the next check).
+   overrides apply) vets every mark (an unconfirmed jump holds too), advances the tracked
+   state and the trailing stops; the venue observes every check with the marks as vetted
+   (``venue.observe``: the backtest keeps the last good mark for equity, the live loop
+   stores marks and schedules the next check).
 4. **Execute exits**: every non-HOLD decision goes to ``venue.exit`` (the backtest's
    simulated tactics fill it against the same quotes; the live loop starts the urgency
    tactic at the broker), then ``venue.after_exits`` (the live loop closes what the
@@ -307,7 +310,7 @@ class TradingStep:
         self.settler: Settler = settler if settler is not None else ExpirySettler(settlement, prices)
         self.max_new_positions_per_day = max_new_positions_per_day
         self.basis = config.monitoring.mark_basis
-        self.max_quote_age = config.monitoring.max_quote_age_seconds
+        self.mark_checks = config.monitoring.mark_checks()
 
     async def run(self, venue: Venue, inputs: StepInputs) -> StepReport:
         now, d = inputs.now, inputs.day
@@ -319,14 +322,15 @@ class TradingStep:
         due = venue.due(now)
         if due:
             quotes = await venue.quotes({leg.contract for p in due for leg in p.legs}, now)
-            marks = {p.id: mark_for_rules(p, quotes, now, basis=self.basis, max_age_seconds=self.max_quote_age)
-                     for p in due}
+            spot = _spot(inputs.chain)
+            marks = {p.id: mark_for_rules(p, quotes, now, basis=self.basis, checks=self.mark_checks,
+                                          underlying_price=spot.get(p.underlying)) for p in due}
             features = inputs.features
             if features is not None and not isinstance(features, Mapping):
                 features = features(due, marks, now)
             checks = self.risk.check_position_exits(due, marks, now, regime=inputs.regime, features=features)
             report.checks = checks
-            venue.observe(checks, marks, now)
+            venue.observe(checks, checks.marks, now)
             for check in checks.exits():
                 report.exits.append(check)
                 await venue.exit(check, quotes, now)
@@ -407,6 +411,15 @@ class TradingStep:
             price, reason, spot = due
             report.settled.append((pos, price, reason))
             await venue.settle(pos, price, reason, spot, d)
+
+
+def _spot(chain: Snapshot | None) -> dict[str, float]:
+    """The underlying's price the chain was quoted at, by underlying (none when unknown, and
+    for a snapshot of event markets, which has no underlying price)."""
+    px = getattr(chain, "underlying_price", None)
+    if chain is None or px is None or not math.isfinite(px) or px <= 0:
+        return {}
+    return {str(getattr(chain, "underlying", "")): float(px)}
 
 
 def run_sync(step: Coroutine[Any, Any, _T]) -> _T:
