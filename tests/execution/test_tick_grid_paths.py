@@ -43,6 +43,8 @@ from riskpilot.model import (
 )
 from riskpilot.model.mark import mark_position
 from riskpilot.store import ExitRepository, PositionRepository, Store
+from riskpilot.store.ledger import StoreLedger
+from riskpilot.store.paper_book import StorePaperBook
 
 T = datetime(2019, 6, 3, 20, 0, tzinfo=UTC)
 EXP = date(2019, 7, 19)
@@ -113,7 +115,7 @@ def test_simulated_spx_ladder_walks_on_nickels_and_dimes_and_fills_at_the_model_
 
 
 def _paper(store: Store, market: ScriptedMarket, clock: SimulatedClock) -> PaperBroker:
-    return PaperBroker(store, market, fill_model=FillModel(SpreadShareSlippage()), clock=clock)
+    return PaperBroker(StorePaperBook(store), market, fill_model=FillModel(SpreadShareSlippage()), clock=clock)
 
 
 def _order(coid: str, limit: float, side: Side = Side.SELL, legs: tuple[Leg, ...] = SPX_VERTICAL) -> Order:
@@ -159,7 +161,7 @@ async def test_executor_records_every_attempt_on_the_grid_it_sends(store: Store)
     quotes = await broker.get_quotes([SPX_SHORT, SPX_LONG])
     decision = ExitDecision(pos.id, ExitAction.CLOSE, "target", rule="profit_target", priority=Priority.MEDIUM,
                             quantity=3)
-    executor = ExitExecutor(broker, store, RiskPilotConfig(), clock, poll_seconds=5)
+    executor = ExitExecutor(broker, StoreLedger(store), RiskPilotConfig(), clock, poll_seconds=5)
     outcome = await executor.execute(pos, decision, mark_position(pos, quotes, clock.now()))
     assert outcome.filled
     attempts = ExitRepository(store).attempts_for(outcome.exit_id or 0)
