@@ -36,7 +36,8 @@ from fakes.tws import FakeTws
 from riskpilot.brokers.ibkr_broker import IbkrBroker
 from riskpilot.config import RiskPilotConfig
 from riskpilot.config.brokers import IbkrConfig
-from riskpilot.execution.executor import ExitExecutor, WallClock
+from riskpilot.execution.clock import WallClock
+from riskpilot.execution.executor import ExitExecutor
 from riskpilot.model import (
     ExitAction,
     ExitDecision,

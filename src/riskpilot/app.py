@@ -10,7 +10,10 @@ clock, quote source, executor and store a run gets. Nothing below it asks which 
   against a broker (``riskpilot monitor``); ``--broker paper`` without a replay trades on
   the paper broker's own random-walk market, seeded from what its account holds;
   ``--broker kalshi`` manages the account's event positions through Kalshi's API, the edge
-  rules fed by the configuration's ``fair_value``.
+  rules fed by the configuration's ``fair_value``; ``--broker ibkr`` connects to IB
+  Gateway/TWS (:func:`connect_ibkr`: the account's lease taken, the store's account checked,
+  or bound on first use) and reconciles with the account before it acts.
+- :func:`read_ibkr_holdings` and :func:`adopt_holdings`: ``riskpilot positions adopt``.
 - The backtest's wiring is :func:`riskpilot.backtest.runner.run_spec` (a spec in, a run out).
 
 CLI commands parse flags and call these; they build nothing themselves.
@@ -39,7 +42,8 @@ from riskpilot.execution.clock import Clock, SimulatedClock, WallClock
 from riskpilot.execution.executor import ExitExecutor
 from riskpilot.execution.fees import event_fill_model
 from riskpilot.execution.fills import SlippageSpec, fill_model_for
-from riskpilot.execution.port import BrokerPort
+from riskpilot.execution.port import BrokerPort, BrokerPosition
+from riskpilot.live.adopt import AdoptionPlan
 from riskpilot.live.entries import EntryWorkflow
 from riskpilot.live.monitor import PositionMonitor
 from riskpilot.live.quotes import QuoteFetcher
@@ -54,6 +58,7 @@ from riskpilot.live.replay import (
 )
 from riskpilot.live.session import AlwaysOpen, ExchangeSessions, Sessions
 from riskpilot.live.settlement import DayCloses, StoreSettlement
+from riskpilot.model.position import Position
 from riskpilot.risk.manager import RiskManager
 from riskpilot.store import ExitRepository, HeldLease, PositionRepository, StateRepository, Store
 from riskpilot.store.lease import take_lease
@@ -64,8 +69,10 @@ from riskpilot.trading.fair_value import EdgeFeatures, FairValueError, load_fair
 from riskpilot.trading.settlement import OfficialValues, settlement_for
 from riskpilot.trading.signals import IV_WINDOW, MarketData, iv_filters_set
 
-if TYPE_CHECKING:
-    from riskpilot.brokers.kalshi import KalshiBroker  # the kalshi extra: imported when a run needs it
+if TYPE_CHECKING:  # the live (ib_async) and kalshi extras: imported when a run needs them
+    from riskpilot.brokers.ibkr_broker import IbkrBroker
+    from riskpilot.brokers.kalshi import KalshiBroker
+    from riskpilot.config.brokers import IbkrConfig
 
 log = logging.getLogger("riskpilot.monitor")
 
@@ -92,6 +99,8 @@ class MonitorOptions:
     broker: str = "paper"
     dry_run: bool = False
     account: str = "paper"
+    #: IBKR: the account to trade (None: brokers.ibkr.account, or the login's only one).
+    ib_account: str | None = None
     equity: float = 100_000.0
     slippage: str = "orats"
     commission: float = 0.65
@@ -174,13 +183,14 @@ class MonitorRun:
         self.speed = speed
         self.warm_up = warm_up or []
         self.sessions = sessions
+        #: The broker account this run trades: the key of its lease (IBKR: the IB account id).
         self.account = account
         self.broker_name = broker_name
         #: The account's lease when the caller took it before wiring (so that a second monitor
         #: is refused before it builds anything); else :meth:`run` takes it.
         self.lease = lease
         self.event_replay = event_replay
-        #: Called when the run ends, whatever the way (the Kalshi adapter's HTTP session).
+        #: Called once when the run ends, whatever the way (the brokers' connections).
         self.closers = closers or []
 
     async def run(self, stop: asyncio.Event) -> RunSummary:
@@ -191,8 +201,7 @@ class MonitorRun:
             lease = self.lease or take_lease(self.store, self.account, command=self.command,
                                              broker=self.broker_name, simulated=isinstance(self.clock, SimulatedClock))
         except BaseException:
-            for close in self.closers:
-                await close()
+            await self.close_broker()
             raise
 
         def beat(at: datetime) -> None:
@@ -225,17 +234,28 @@ class MonitorRun:
                 return self._replay_summary(report)
             await self.monitor.run(stop, sessions=self.sessions)
             await self.monitor.shutdown()
-            return RunSummary([f"monitor stopped: {len(self.monitor.positions)} positions open, "
-                               f"trading {self.risk.trading_state.value}"
-                               + (" [dry run: nothing sent]" if self.dry_run else "")])
+            lines = [f"monitor stopped: {len(self.monitor.positions)} positions open, "
+                     f"trading {self.risk.trading_state.value}" + (" [dry run: nothing sent]" if self.dry_run else "")]
+            if self.monitor.reconciles:
+                first = self.monitor.reconciles[0]
+                lines += [f"reconciled on start{' (dry run)' if self.dry_run else ''}: {line}"
+                          for line in first.lines()]
+                if len(self.monitor.reconciles) > 1:
+                    lines.append(f"reconciled again after {len(self.monitor.reconciles) - 1} reconnects")
+            return RunSummary(lines)
         finally:
             self.monitor.on_cycle = None
             if self.alerter is not None:
                 await self.alerter.drain()
-            for close in self.closers:
-                await close()
+            await self.close_broker()
             state.finish_run(run_id, datetime.now(UTC))
             lease.release(datetime.now(UTC))
+
+    async def close_broker(self) -> None:
+        """Close what the run opened at its broker (IB Gateway/TWS, Kalshi's HTTP session); once."""
+        closers, self.closers = self.closers, []
+        for close in closers:
+            await close()
 
     def clock_as_simulated(self) -> SimulatedClock:
         if not isinstance(self.clock, SimulatedClock):
@@ -470,7 +490,7 @@ async def paper_walk_broker(store: Store, opts: MonitorOptions, clock: Clock) ->
 
 
 #: Brokers ``riskpilot monitor`` runs live against.
-LIVE_BROKERS = ("paper", "kalshi")
+LIVE_BROKERS = ("paper", "kalshi", "ibkr")
 
 
 def _sessions(opts: MonitorOptions) -> Sessions:
@@ -483,18 +503,121 @@ def _sessions(opts: MonitorOptions) -> Sessions:
     return ExchangeSessions("XNYS")
 
 
+def _ibkr_settings(cfg: RiskPilotConfig, account: str | None) -> IbkrConfig:
+    from riskpilot.config.brokers import BrokerSettingsError, ibkr_settings
+
+    try:
+        return ibkr_settings(cfg.brokers.ibkr, account=account)
+    except BrokerSettingsError as exc:
+        raise WiringError(str(exc)) from None
+
+
+def _ibkr_run(cfg: RiskPilotConfig, opts: MonitorOptions) -> tuple[IbkrConfig, str]:
+    """An IBKR run's settings and the method holdings it adopts are managed by."""
+    settings = _ibkr_settings(cfg, opts.ib_account)
+    adopt_as = adopt_method_of(cfg, settings.adopt_method) if settings.unknown_positions == "adopt" else "default"
+    return settings, adopt_as
+
+
+def adopt_method_of(cfg: RiskPilotConfig, method: str | None) -> str:
+    """The method adopted positions are managed by: ``method``, else the configuration's only
+    one; it must be one of the configuration's methods."""
+    if method is None:
+        if len(cfg.methods) != 1:
+            raise WiringError(f"say which method adopted positions are managed by (--method, or "
+                              f"brokers.ibkr.adopt_method): the configuration has {sorted(cfg.methods)}")
+        return next(iter(cfg.methods))
+    if method not in cfg.methods:
+        raise WiringError(f"method {method!r} is not in the configuration (methods: {sorted(cfg.methods)})")
+    return method
+
+
+async def connect_ibkr(store: Store, settings: IbkrConfig, *, clock: Callable[[], datetime], bind: bool,
+                       command: str, lease: HeldLease | None = None, simulated: bool = False
+                       ) -> tuple[IbkrBroker, HeldLease]:
+    """An :class:`~riskpilot.brokers.ibkr_broker.IbkrBroker` connected with ``settings``, its
+    orders found at IB mapped back through the store's order intents, and the lease of the
+    connected account: ``lease`` when the caller took it (its account must be the connected
+    one), else taken here, before the store is touched. The store's IBKR account is checked
+    against the connected one (refused when they differ) and, with ``bind``, recorded on
+    first use. Every failure is a :class:`WiringError` with one line, and leaves the gateway
+    disconnected and a lease taken here released."""
+    try:
+        from riskpilot.brokers.ibkr_broker import IbkrBroker
+    except ImportError:
+        raise WiringError("Interactive Brokers needs ib_async: pip install 'riskpilot[live]'") from None
+    from riskpilot.execution.port import BrokerError
+    from riskpilot.store import AccountMismatchError, AccountRepository, LeaseHeldError, OrderRepository
+
+    broker = IbkrBroker(settings, clock=clock, order_lookup=OrderRepository(store).intended_order)
+    try:
+        await broker.connect()
+    except BrokerError as exc:
+        raise WiringError(str(exc)) from None
+    taken: HeldLease | None = None
+    try:
+        if lease is None:
+            lease = taken = take_lease(store, broker.account, command=command, broker="ibkr", simulated=simulated)
+        elif lease.account != broker.account:
+            raise WiringError(f"the lease was taken for account {lease.account!r}, but IB Gateway/TWS at "
+                              f"{settings.address} trades {broker.account!r}")
+        accounts = AccountRepository(store)
+        if bind:
+            accounts.bind("ibkr", broker.account, datetime.now(UTC), by=command)
+        else:
+            accounts.check("ibkr", broker.account)
+    except (WiringError, LeaseHeldError, AccountMismatchError) as exc:
+        await broker.close()
+        if taken is not None:
+            taken.release(datetime.now(UTC))
+        raise WiringError(str(exc)) from None
+    return broker, lease
+
+
+async def read_ibkr_holdings(store: Store, cfg: RiskPilotConfig, *, account: str | None = None
+                             ) -> tuple[HeldLease, list[BrokerPosition]]:
+    """The IB account's option holdings (``riskpilot positions adopt``): connect, take the
+    account's lease (no monitor may run on it while positions are adopted), check the store's
+    account, read the positions, disconnect. Returns the lease (release it once the adoption
+    is stored or dropped; ``lease.account`` is the account id) and the holdings."""
+    from riskpilot.execution.port import BrokerError
+
+    broker, lease = await connect_ibkr(store, _ibkr_settings(cfg, account), clock=WallClock().now, bind=False,
+                                       command="positions adopt --broker ibkr")
+    try:
+        return lease, await broker.positions()
+    except BrokerError as exc:
+        lease.release(datetime.now(UTC))
+        raise WiringError(f"reading the account's positions failed: {exc}") from None
+    finally:
+        await broker.close()
+
+
+def adopt_holdings(store: Store, plan: AdoptionPlan, *, broker: str, account: str) -> list[Position]:
+    """Store the plan's positions (``riskpilot positions adopt``, after confirmation) and
+    bind the store to ``account`` of ``broker``."""
+    from riskpilot.live.adoption import adopt
+    from riskpilot.store import AccountMismatchError, AccountRepository
+
+    try:
+        AccountRepository(store).bind(broker, account, datetime.now(UTC), by=f"positions adopt --broker {broker}")
+    except AccountMismatchError as exc:
+        raise WiringError(str(exc)) from None
+    return adopt(store, plan)
+
+
 async def build_live(store: Store, cfg: RiskPilotConfig, config_text: str | None, opts: MonitorOptions, *,
                      broker: BrokerPort | None = None, clock: Clock | None = None,
                      sessions: Sessions | None = None, lease: HeldLease | None = None,
                      config_dir: Path | None = None) -> MonitorRun:
     """The live loop on ``clock`` (default: the wall clock) within ``sessions`` (default by
-    ``opts.sessions``) against ``broker`` (default by ``opts.broker``: ``paper``, or
-    ``kalshi`` through :func:`kalshi_broker`, closed when the run ends). It manages the exits
-    of what the store holds; entries need a snapshot source, which the live loop does not
-    have yet (they run in replays and backtests). With a ``fair_value`` in the configuration
-    the edge rules read each event position's edge (:class:`EdgeFeatures`; a relative feed
-    is read from ``config_dir``); no alternative markets are scanned, so ``rebalance`` stays
-    silent live."""
+    ``opts.sessions``) against ``broker`` (default by ``opts.broker``: ``paper``, ``kalshi``
+    through :func:`kalshi_broker`, or IB Gateway/TWS through :func:`connect_ibkr`, closed when
+    the run ends). It manages the exits of what the store holds; entries need a snapshot
+    source, which the live loop does not have yet (they run in replays and backtests). With a
+    ``fair_value`` in the configuration the edge rules read each event position's edge
+    (:class:`EdgeFeatures`; a relative feed is read from ``config_dir``); no alternative
+    markets are scanned, so ``rebalance`` stays silent live."""
     clock = clock or WallClock()
     if sessions is None:
         sessions = _sessions(opts)
@@ -502,16 +625,26 @@ async def build_live(store: Store, cfg: RiskPilotConfig, config_text: str | None
         raise WiringError(f"--broker {opts.broker!r} is not wired to the monitor yet: use one of "
                           f"{', '.join(LIVE_BROKERS)}")
     features = _fair_values(cfg, config_dir, "the monitor")
+    command = f"monitor --broker {opts.broker}" + (" --dry-run" if opts.dry_run else "")
     closers: list[Callable[[], Awaitable[None]]] = []
     results = None
+    account = opts.account
+    ib = _ibkr_run(cfg, opts) if opts.broker == "ibkr" else None
     if broker is None:
         if opts.broker == "kalshi":
             kalshi = await kalshi_broker(cfg, clock)
             closers.append(kalshi.close)
             results = VenueResults(kalshi.market_results)
             broker = kalshi
+        elif ib is not None:
+            ibkr, lease = await connect_ibkr(store, ib[0], clock=clock.now, bind=not opts.dry_run,
+                                             command=command, lease=lease, simulated=isinstance(clock, SimulatedClock))
+            closers.append(ibkr.close)
+            broker, account = ibkr, ibkr.account
         else:
             broker = await paper_walk_broker(store, opts, clock)
+    elif account == opts.account:
+        account = getattr(broker, "account", account)  # a broker handed in names its own account
     alerter = None if opts.dry_run else Alerter.from_config(store, cfg.alerts, clock=clock.now)
     risk = RiskManager(cfg, equity=opts.equity, confirm_jumps=cfg.monitoring.confirms_jumps(end_of_day=False))
     quotes = QuoteFetcher.from_config(broker, clock, cfg.monitoring,
@@ -522,11 +655,12 @@ async def build_live(store: Store, cfg: RiskPilotConfig, config_text: str | None
     settlement = None if results is None or opts.dry_run else StoreSettlement(store, risk, None, "cash",
                                                                               settler=results)
     monitor = PositionMonitor(store, broker, risk, cfg, clock, executor=executor, alerts=alerter, quotes=quotes,
-                              dry_run=opts.dry_run, features=features, settlement=settlement)
+                              dry_run=opts.dry_run, features=features, settlement=settlement,
+                              unknown_positions=ib[0].unknown_positions if ib is not None else "ignore",
+                              adopt_method=ib[1] if ib is not None else "default")
     return MonitorRun(store=store, config=cfg, config_text=config_text, clock=clock, broker=broker, risk=risk,
-                      monitor=monitor, alerter=alerter, command=f"monitor --broker {opts.broker}",
-                      dry_run=opts.dry_run, sessions=sessions, account=opts.account, broker_name=opts.broker,
-                      lease=lease, closers=closers)
+                      monitor=monitor, alerter=alerter, command=command, dry_run=opts.dry_run, sessions=sessions,
+                      account=account, broker_name=opts.broker, lease=lease, closers=closers)
 
 
 __all__ = [
@@ -538,9 +672,13 @@ __all__ = [
     "ReplayOptions",
     "RunSummary",
     "WiringError",
+    "adopt_holdings",
+    "adopt_method_of",
     "build_event_replay",
     "build_live",
     "build_replay",
+    "connect_ibkr",
     "kalshi_broker",
     "paper_walk_broker",
+    "read_ibkr_holdings",
 ]

@@ -168,7 +168,9 @@ def test_high_exit_with_mid_fills_on_its_aggressive_limit_at_the_mid() -> None:
 def test_low_exit_with_mid_walks_four_times_before_its_limit_reaches_the_mid() -> None:
     r = simulate_exit(VERTICAL, 1, Priority.LOW, QUOTES, FillModel(commission_per_contract=0.65), BOOK)
     # 0.90 + 0.3 * f for f = 0.40, 0.43, 0.46, 0.49 stay under the mid 1.05; 0.52 reaches it.
-    assert [a.limit_price for a in r.attempts] == pytest.approx([1.02, 1.029, 1.038, 1.047, 1.056])
+    # Each limit pays (closing a credit spread), so it goes down to SPY's penny grid:
+    # 1.02, 1.029 -> 1.02, 1.038 -> 1.03, 1.047 -> 1.04, 1.056 -> 1.05.
+    assert [a.limit_price for a in r.attempts] == pytest.approx([1.02, 1.02, 1.03, 1.04, 1.05])
     assert [a.filled_quantity for a in r.attempts] == [0, 0, 0, 0, 1]
     assert r.price == pytest.approx(1.05) and r.commission == pytest.approx(0.65 * 2)
     assert r.escalations == 0

@@ -21,6 +21,9 @@ Scripting (from a test, in the same event loop):
   :meth:`FakeTws.broadcast_error` (1100/1102 connectivity messages), :meth:`FakeTws.pause`
   and :meth:`FakeTws.resume` (nothing listening, then listening again on the same port).
 
+Time: execution times come from ``clock`` (the wall clock by default; a test on simulated time
+passes its own), so fills carry the time of the market they happened in.
+
 Simplifications, deliberate: one account; reqExecutions answers every execution of the
 account whatever the filter's client id (as for a master client); combo fills price each leg
 at its quote's mid shifted so the legs net to the combo price; commissions are a flat amount
@@ -33,7 +36,7 @@ import asyncio
 import itertools
 import struct
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Literal
@@ -195,8 +198,10 @@ class FakeTws:
 
     def __init__(self, *, account: str = "DU1234567", server_version: int = SERVER_VERSION,
                  commission_per_contract: float = 0.65, net_liquidation: float = 250_000.0,
-                 buying_power: float = 1_000_000.0) -> None:
+                 buying_power: float = 1_000_000.0, clock: Callable[[], datetime] | None = None) -> None:
         self.account = account
+        #: Execution times come from here (a test on simulated time passes its clock).
+        self.clock: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
         self.server_version = server_version
         self.commission_per_contract = commission_per_contract
         self.account_values = {"NetLiquidation": net_liquidation, "BuyingPower": buying_power,
@@ -231,18 +236,19 @@ class FakeTws:
         return self.port
 
     async def stop(self) -> None:
-        self.drop_connections()
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-            self._server = None
+        await self.pause()
         for o in self.orders.values():
             if o.task is not None:
                 o.task.cancel()
 
     async def pause(self) -> None:
-        """Stop listening and drop every connection: the gateway went away."""
-        await self.stop()
+        """Stop listening and drop every connection: the gateway went away from the client,
+        while IB works on: orders received are acknowledged and fill by their plans."""
+        self.drop_connections()
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
 
     async def resume(self) -> None:
         """Listen again on the same port."""
@@ -635,7 +641,7 @@ class FakeTws:
         terms = ["", "", "", "", "", 0, "", -1, *[UNSET] * 5, 0, 0, 0, "", 0, 0, UNSET, 0, "", UNSET]
         trail = [0, 0, UNSET, UNSET, ""]  # continuousUpdate .. comboLegsDescrip
         routing = ["", "", "", "", "", "", 0, 0, ""]  # scale x3, hedgeType, clearing x2, notHeld, dnc, algo
-        done_at = datetime.now(UTC).strftime("%Y%m%d %H:%M:%S UTC")
+        done_at = self.clock().strftime("%Y%m%d %H:%M:%S UTC")
         tail = [UNSET, UNSET, UNSET, 0, 0, "", o.filled, "", 0, "", 0, 0, "", done_at, o.status,
                 "", "", UNSET, UNSET, UNSET]
         self._send(s, COMPLETED_ORDER, *head, *terms, *trail, *self._leg_wire(o), 0, 0, *routing,
@@ -711,7 +717,7 @@ class FakeTws:
     def _fill(self, o: FakeOrder, units: float, price: float) -> None:
         if units <= 0:
             return
-        now = datetime.now(UTC)
+        now = self.clock()
         s = self._session_of(o.client_id)
         prev = o.filled
         o.filled += units

@@ -87,8 +87,8 @@ def test_a_dry_run_replay_finishes_and_writes_no_position(tmp_path: Path, chain_
 
 def test_monitor_refuses_unknown_brokers_and_missing_chain_stores(tmp_path: Path) -> None:
     url = _db(tmp_path)
-    out = CliRunner().invoke(app, ["monitor", "--db", url, "--broker", "ibkr"])
-    assert out.exit_code == 2 and "use --broker paper" in out.output
+    out = CliRunner().invoke(app, ["monitor", "--db", url, "--broker", "etrade"])
+    assert out.exit_code == 2 and "use paper, kalshi or ibkr" in out.output
     out = CliRunner().invoke(app, ["monitor", "--db", url, "--replay", str(tmp_path / "nope")])
     assert out.exit_code == 2 and "no chain store directory" in out.output
 

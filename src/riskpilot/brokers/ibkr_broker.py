@@ -46,13 +46,14 @@ from riskpilot.brokers.ibkr import (
 )
 from riskpilot.brokers.ibkr_fills import LegExecution, net_fills
 from riskpilot.brokers.ibkr_quotes import QuoteLines, quote_from_ticker
-from riskpilot.brokers.ibkr_session import ConnectionState, IbkrSession, StateListener
+from riskpilot.brokers.ibkr_session import IbkrSession, StateListener
 from riskpilot.config.brokers import IbkrConfig
 from riskpilot.execution.port import (
     BrokerDisconnectedError,
     BrokerError,
     BrokerPosition,
     BrokerTimeoutError,
+    ConnectionState,
     OrderEvent,
     OrderModificationError,
     OrderState,
@@ -439,6 +440,12 @@ class IbkrBroker:
 
     async def order_status(self, client_order_id: str) -> OrderState:
         return self._state(self._known(client_order_id))
+
+    async def open_orders(self) -> list[OrderState]:
+        """Every order working at IB that carries a client order id (orderRef), whichever API
+        client placed it (read at every connection with ``reqAllOpenOrders``)."""
+        self.session.require_connected()
+        return [self._state(tr) for tr in self._orders.values() if tr.trade is not None and not tr.trade.isDone()]
 
     # --- port: fills and events ----------------------------------------------------------
     def _fills_of(self, tr: _Tracked, by_ref: dict[str, list[LegExecution]]) -> list[Fill]:

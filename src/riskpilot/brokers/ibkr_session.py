@@ -1,7 +1,7 @@
 """The connection to IB Gateway / TWS: connect with a clear error, pace requests, watch the
 link, reconnect with backoff, and say what state it is in.
 
-States (:class:`ConnectionState`):
+States (:class:`riskpilot.execution.port.ConnectionState`, re-exported here):
 
 - ``CONNECTED``: the API session is up and IB's servers are reachable; calls go through.
 - ``DISCONNECTED``: the socket closed, or IB reported 1100 (TWS lost its link to IB's
@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import enum
 import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -35,7 +34,7 @@ from aiolimiter import AsyncLimiter
 from ib_async import IB
 
 from riskpilot.config.brokers import IbkrConfig
-from riskpilot.execution.port import BrokerDisconnectedError, BrokerError
+from riskpilot.execution.port import BrokerDisconnectedError, BrokerError, ConnectionListener, ConnectionState
 
 log = logging.getLogger(__name__)
 
@@ -44,18 +43,12 @@ LINK_LOST, LINK_RESTORED_DATA_LOST, LINK_RESTORED = 1100, 1101, 1102
 CLIENT_ID_IN_USE = 326
 
 
-class ConnectionState(enum.StrEnum):
-    DISCONNECTED = "DISCONNECTED"
-    CONNECTING = "CONNECTING"
-    CONNECTED = "CONNECTED"
-
-
 class BrokerConnectError(BrokerError):
     """Nothing usable answered at the configured address (not running, API disabled, client
     id taken, wrong account)."""
 
 
-StateListener = Callable[[ConnectionState, str], None]
+StateListener = ConnectionListener
 ConnectedHook = Callable[[bool], Awaitable[None]]
 
 

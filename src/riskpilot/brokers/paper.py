@@ -10,6 +10,13 @@ checked against it.
 Quote sources (:mod:`riskpilot.brokers.paper_markets`, re-exported here) take the time from
 the broker's clock: a scripted market, a seeded random walk, a replay of stored chains.
 
+Prices on the tick grid: a limit is put on the grid of its class
+(:func:`riskpilot.execution.ticks.rule_for_legs`, the table the backtest uses) in the direction
+that does not make it more aggressive, as IB does with its market rules; a limit off the grid
+whose direction (debit or credit) cannot be told without a two-sided quote on every leg is
+REJECTED, as the IBKR adapter refuses it. :meth:`PaperBroker.tick_rule` tells the executor the
+same grid, so the limits it records are the ones the venue works.
+
 Timing: an order is matched when it is placed or replaced, and on every :meth:`PaperBroker.process`
 (call it after the market moves, or let :meth:`PaperBroker.run` call it periodically). A
 match fills at the fill model's price against the quotes of that instant.
@@ -36,7 +43,7 @@ from riskpilot.brokers.paper_markets import (
     ScriptedMarket,
     wall_clock,
 )
-from riskpilot.execution.fills import FillModel, fill_order
+from riskpilot.execution.fills import FillModel, MidSlippage, combo_price, fill_order
 from riskpilot.execution.port import (
     BrokerDisconnectedError,
     BrokerPosition,
@@ -47,6 +54,7 @@ from riskpilot.execution.port import (
     OrderStatus,
     UnknownOrderError,
 )
+from riskpilot.execution.ticks import TickRule, limit_on_grid, rule_for_contracts, rule_for_legs
 from riskpilot.model.contract import Contract
 from riskpilot.model.enums import OrderType, Side
 from riskpilot.model.order import Fill, Order
@@ -220,7 +228,8 @@ class PaperBroker:
             now = self.clock()
             self._order_seq += 1
             broker_id = f"{self.account}-O{self._order_seq:08d}"
-            reject = order.client_order_id in self._faults.reject_client_ids or (
+            order, off_grid = self._on_grid(order, order.limit_price)
+            reject = off_grid is not None or order.client_order_id in self._faults.reject_client_ids or (
                 self._faults.reject_rate > 0 and self._draw("reject", order.client_order_id) < self._faults.reject_rate
             )
             state = OrderState(
@@ -232,7 +241,7 @@ class PaperBroker:
                 avg_fill_price=None,
                 limit_price=order.limit_price,
                 updated_at=now,
-                reason="rejected by the paper venue (injected fault)" if reject else None,
+                reason=off_grid or ("rejected by the paper venue (injected fault)" if reject else None),
             )
             book = _Book(order, state)
             self._orders[order.client_order_id] = book
@@ -249,6 +258,29 @@ class PaperBroker:
                 "(injected timeout; the order did arrive: re-send it or ask order_status)"
             )
         return book.state
+
+    async def tick_rule(self, contracts: Sequence[Contract]) -> TickRule:
+        """The grid limits on these contracts are worked on (the class table; not an API call)."""
+        return rule_for_contracts(contracts)
+
+    def _on_grid(self, order: Order, limit: float | None) -> tuple[Order, str | None]:
+        """``order`` with ``limit`` (its new limit, None: unchanged) on the tick grid, or why
+        it cannot be put there."""
+        if limit is None or order.order_type is not OrderType.LIMIT:
+            return order, None
+        rule = rule_for_legs(order.legs)
+        if rule.on_grid(limit):
+            return order, None
+        trades = [leg.quantity * (1 if order.side is Side.BUY else -1) for leg in order.legs]
+        pays: bool | None = True if all(t > 0 for t in trades) else False if all(t < 0 for t in trades) else None
+        if pays is None:
+            priced = combo_price(order.legs, order.side, self.source.quotes([leg.contract for leg in order.legs],
+                                                                            self.clock()), MidSlippage())
+            if isinstance(priced, str):
+                return order, (f"limit {limit:g} is off the {rule.describe()} grid and, with {priced}, cannot be "
+                               "told a debit or a credit to round it the safe way; not accepted")
+            pays = priced.pays
+        return replace(order, limit_price=limit_on_grid(limit, rule, pays=pays)), None
 
     def _known(self, client_order_id: str) -> _Book:
         book = self._orders.get(client_order_id)
@@ -296,6 +328,9 @@ class PaperBroker:
                 limit_price=book.order.limit_price if limit_price is None else limit_price,
                 quantity=book.order.quantity if quantity is None else quantity,
             )
+            new_order, off_grid = self._on_grid(new_order, limit_price)
+            if off_grid is not None:
+                raise OrderModificationError(f"order {client_order_id!r}: {off_grid}")
             done = book.state.filled_quantity >= new_order.quantity
             book.order = new_order
             book.state = replace(
@@ -315,6 +350,11 @@ class PaperBroker:
     async def order_status(self, client_order_id: str) -> OrderState:
         await self._enter("order_status")
         return self._known(client_order_id).state
+
+    async def open_orders(self) -> list[OrderState]:
+        """Every order still working at the venue."""
+        await self._enter("open_orders")
+        return [b.state for b in self._orders.values() if b.state.status.is_working]
 
     async def order_events(self) -> AsyncIterator[OrderEvent]:
         """Every order event from the moment of subscription, as an async iterator."""

@@ -31,6 +31,7 @@ from riskpilot.cli.common import DB_HELP, DB_URL_ENV, fail, load_cfg, open_store
 
 if TYPE_CHECKING:
     from riskpilot.app import MonitorRun
+    from riskpilot.config import RiskPilotConfig
     from riskpilot.store import HeldLease, Store
 
 log = logging.getLogger("riskpilot.monitor")
@@ -63,12 +64,22 @@ def _lease(store: Store, account: str, command: str, broker: str, *, simulated: 
         raise fail(str(exc)) from None
 
 
+def _ibkr_account(cfg: RiskPilotConfig, account: str | None) -> str | None:
+    """The IB account to lease before connecting, when it is known (flag, variable or YAML)."""
+    from riskpilot.config.brokers import BrokerSettingsError, ibkr_settings
+
+    try:
+        return ibkr_settings(cfg.brokers.ibkr, account=account).account
+    except BrokerSettingsError as exc:
+        raise fail(str(exc)) from None
+
+
 def register(app: typer.Typer) -> None:
     @app.command("monitor")
     def monitor_cmd(
         config: Path | None = typer.Option(None, "--config", help="configuration YAML (default: built-in defaults)"),
         db: str | None = typer.Option(None, "--db", envvar=DB_URL_ENV, help=DB_HELP),
-        broker: str = typer.Option("paper", "--broker", help="the broker: paper or kalshi"),
+        broker: str = typer.Option("paper", "--broker", help="the broker: paper, kalshi or ibkr (IB Gateway/TWS)"),
         replay: Path | None = typer.Option(
             None, "--replay", help="chain store directory to replay day by day, or an event-market recording "
             "(.csv/.parquet) to replay instant by instant"),
@@ -82,7 +93,8 @@ def register(app: typer.Typer) -> None:
         commission: float = typer.Option(0.65, "--commission", min=0.0, help="dollars per contract per leg"),
         account: str | None = typer.Option(
             None, "--account", help="account name in the store: the lease and the paper book (default: paper; "
-            "kalshi with --broker kalshi)"),
+            "kalshi with --broker kalshi); ibkr: the IB account to trade (default brokers.ibkr.account, or the "
+            "login's only account), which is also its lease"),
         sessions: str = typer.Option(
             "auto", "--sessions",
             help="live runs: 'exchange' checks within XNYS sessions only; 'always' at any time (paper practice; "
@@ -94,7 +106,9 @@ def register(app: typer.Typer) -> None:
         """Monitor every open position, enter and exit, until stopped (SIGTERM/SIGINT) or the
         replayed data ends. With --replay: the stored chain day by day on a simulated clock.
         Without: live, on the wall clock within the exchange's sessions (--broker paper trades
-        on the paper broker's random-walk market seeded from what its account holds)."""
+        on the paper broker's random-walk market seeded from what its account holds; --broker
+        ibkr manages the IB account's positions in the store through IB Gateway/TWS, settings
+        from brokers.ibkr of --config and RISKPILOT_IBKR_* variables)."""
         logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         from riskpilot.cli.backtest import SLIPPAGE_MODELS
@@ -106,28 +120,38 @@ def register(app: typer.Typer) -> None:
             raise fail(f"--sessions {sessions!r}: use 'exchange', 'always' or 'auto'")
         mode: Literal["exchange", "always", "auto"] = (
             "always" if sessions == "always" else "exchange" if sessions == "exchange" else "auto")
+        if broker == "ibkr" and not verbose:  # ib_async logs each failed connect at ERROR; our one line says it
+            logging.getLogger("ib_async").setLevel(logging.CRITICAL)
         if slippage not in SLIPPAGE_MODELS:
             raise fail(f"--slippage {slippage!r}: use one of {', '.join(SLIPPAGE_MODELS)}")
+        ib_account = account if broker == "ibkr" else None  # None: the settings', or the login's only one
         account = account or ("kalshi" if broker == "kalshi" else "paper")
         cfg = load_cfg(config)
         config_text = config.read_text() if config is not None else None
         config_dir = config.parent if config is not None else None
         if replay is None:
-            if broker not in ("paper", "kalshi"):
-                raise fail(f"--broker {broker!r} is not wired to the monitor yet: use --broker paper or kalshi")
+            if broker not in ("paper", "kalshi", "ibkr"):
+                raise fail(f"--broker {broker!r}: use paper, kalshi or ibkr")
+            from riskpilot.execution.port import BrokerError
+
             with open_store(db) as store:
-                # The lease first: a second monitor is refused before anything is wired.
-                lease = _lease(store, account, f"monitor --broker {broker}", broker, simulated=False)
+                # The lease first: a second monitor is refused before anything is wired. An IB
+                # account known only once connected (the login's only one) is leased by the
+                # wiring right after connecting, before the store is touched.
+                key = _ibkr_account(cfg, ib_account) if broker == "ibkr" else account
+                lease = None if key is None else _lease(store, key, f"monitor --broker {broker}", broker,
+                                                        simulated=False)
                 from riskpilot import app as wiring
 
-                opts = wiring.MonitorOptions(broker=broker, dry_run=dry_run, account=account, equity=equity,
-                                             slippage=slippage, commission=commission, sessions=mode,
+                opts = wiring.MonitorOptions(broker=broker, dry_run=dry_run, account=account, ib_account=ib_account,
+                                             equity=equity, slippage=slippage, commission=commission, sessions=mode,
                                              walk_seed=walk_seed)
                 try:
                     lines = asyncio.run(_run(wiring.build_live(store, cfg, config_text, opts, lease=lease,
                                                                config_dir=config_dir)))
-                except wiring.WiringError as exc:
-                    lease.release(datetime.now(UTC))
+                except (wiring.WiringError, BrokerError) as exc:
+                    if lease is not None:
+                        lease.release(datetime.now(UTC))
                     raise fail(str(exc)) from None
             typer.echo("\n".join(lines))
             raise typer.Exit(0)
@@ -169,10 +193,10 @@ def register(app: typer.Typer) -> None:
             raise fail(f"--method {method or '(none)'}: choose one of the config's methods {sorted(cfg.methods)}")
         first, last = parse_date(start, "--start"), parse_date(end, "--end")
         with open_store(db) as store:
-            lease = _lease(store, account, "monitor --replay", "paper", simulated=True)
+            lease = _lease(store, account or "paper", "monitor --replay", "paper", simulated=True)
             from riskpilot import app as wiring
 
-            opts = wiring.MonitorOptions(broker=broker, dry_run=dry_run, account=account, equity=equity,
+            opts = wiring.MonitorOptions(broker=broker, dry_run=dry_run, account=account or "paper", equity=equity,
                                          slippage=slippage, commission=commission, walk_seed=walk_seed)
             ropts = wiring.ReplayOptions(chains=replay, underlying=und, method=name, start=first, end=last, speed=speed)
             try:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from riskpilot.cli import adopt
 from riskpilot.cli.common import DB_HELP, DB_URL_ENV, fail, load_cfg, open_store, parse_date
 
 if TYPE_CHECKING:  # riskpilot.alerts imports apprise (~0.8 s): only `summary` loads it
@@ -19,13 +20,21 @@ if TYPE_CHECKING:  # riskpilot.alerts imports apprise (~0.8 s): only `summary` l
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("positions")
+    positions_app = typer.Typer(invoke_without_command=True)
+    app.add_typer(positions_app, name="positions")
+    adopt.register(positions_app)
+
+    @positions_app.callback()
     def positions_cmd(
+        ctx: typer.Context,
         db: str | None = typer.Option(None, "--db", envvar=DB_URL_ENV, help=DB_HELP),
         as_json: bool = typer.Option(False, "--json", help="print JSON instead of a table"),
         include_closed: bool = typer.Option(False, "--all", help="include CLOSED positions"),
     ) -> None:
-        """List the positions in the store (open ones unless --all), with their last marks."""
+        """List the positions in the store (open ones unless --all), with their last marks.
+        `positions adopt` takes a broker account's positions into the store."""
+        if ctx.invoked_subcommand is not None:
+            return
         from rich.table import Table
 
         from riskpilot.cli import views

@@ -8,6 +8,8 @@ brokers:
     client_id: 17
     account: DU1234567    # required when the login manages several accounts
     market_data_type: live
+    unknown_positions: ignore   # a holding the store does not know: ignore (report) or adopt
+    adopt_method: default       # the method adopted positions are managed by
 ```
 
 Environment variables ``RISKPILOT_IBKR_<KEY>`` (``RISKPILOT_IBKR_HOST``, ``_PORT``,
@@ -55,6 +57,12 @@ class IbkrConfig(_Strict):
     max_messages_per_second: float = Field(50, gt=0, le=50, description="IB's pacing limit is 50")
     exchange: str = Field("SMART", min_length=1)
     currency: str = Field("USD", min_length=3, max_length=3)
+    unknown_positions: Literal["ignore", "adopt"] = Field(
+        "ignore", description="reconciliation: a holding the store does not know is reported, or also adopted"
+    )
+    adopt_method: str | None = Field(
+        None, min_length=1, description="method of adopted positions (None: the configuration's only method)"
+    )
 
     @model_validator(mode="after")
     def _backoff_ordered(self) -> IbkrConfig:

@@ -20,6 +20,9 @@ One exit, step by step
    spread fraction of the combo's bid/ask (:func:`riskpilot.execution.tactics.limit_price`).
    While no usable quote arrives, nothing is sent; if none arrives within the step's
    timeout the step counts as unfilled (walk/escalate as usual). Market steps need no price.
+   The limit is put on the tick grid, never more aggressive: the broker's grid when it knows
+   one (IB's market rules, :class:`riskpilot.execution.ticks.TickRuleSource`), else the class
+   table the backtest uses (:func:`riskpilot.execution.ticks.rule_for_legs`).
 4. **Wait** the step's timeout, polling ``order_status`` every ``poll_seconds`` (default: a
    tenth of the timeout, within [0.5, 5] s). New fills are read from ``executions`` and
    applied once each to the store (``OrderRepository.record_fill``: fill row, order, attempt,
@@ -50,7 +53,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from riskpilot.config.schema import RiskPilotConfig
 from riskpilot.execution.clock import Clock
@@ -59,6 +62,7 @@ from riskpilot.execution.ledger import AttemptView, ExitView, Ledger
 from riskpilot.execution.port import (
     AlertSink,
     BrokerDisconnectedError,
+    BrokerError,
     BrokerPort,
     BrokerTimeoutError,
     OrderState,
@@ -66,6 +70,7 @@ from riskpilot.execution.port import (
     UnknownOrderError,
 )
 from riskpilot.execution.tactics import DEFAULT_MARKET_RETRIES, Step, TacticBook, step_index_of
+from riskpilot.execution.ticks import TickRule, TickRuleSource, rule_for_legs
 from riskpilot.model.decision import ExitDecision
 from riskpilot.model.enums import ExitAction, OrderType, PositionStatus, Priority, Side
 from riskpilot.model.mark import Mark
@@ -74,6 +79,8 @@ from riskpilot.model.position import Position
 from riskpilot.model.status import ExitStatus
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 #: Fills are read from ``executions(since=start - slack)``, ``start`` the earliest of the exit's
 #: trigger time and its first attempt's time (an exit queued by ``riskpilot close`` is stamped
@@ -277,6 +284,28 @@ class ExitExecutor:
                 self._busy.discard(stored.position.id)
         return outcomes
 
+    async def preview(self, position: Position, decision: ExitDecision) -> Order | str:
+        """The first order :meth:`execute` would send for ``decision`` now (its limit priced on
+        the current quotes and put on the tick grid), without sending or recording anything
+        (a dry run logs it); or why it would send nothing yet."""
+        if decision.priority is None or decision.action is ExitAction.HOLD:
+            return "nothing to send for a HOLD decision"
+        step = self.tactics.ladder(decision.priority, market_retries=self.market_retries)[0]
+        qty = position.quantity if decision.action in (ExitAction.CLOSE, ExitAction.ROLL) else decision.quantity
+        limit: float | None = None
+        if step.order_type is OrderType.LIMIT:
+            try:
+                quotes = await self.broker.get_quotes([leg.contract for leg in position.legs])
+                market = combo_market(position.legs, Side.SELL, quotes)
+                if not isinstance(market, ComboMarket):
+                    return f"no order yet: {market}"
+                limit = step.limit_price(market, await self._tick_rule(position))
+            except (BrokerDisconnectedError, BrokerTimeoutError, _BrokerUnreachable) as exc:
+                return f"no order yet: the broker did not answer ({exc})"
+        return Order(client_order_id(position.id, OrderPurpose.CLOSE, self._next_seq(position.id)), position.legs,
+                     Side.SELL, min(max(qty, 1), position.quantity), step.order_type, self.clock.now(), limit,
+                     position.id, OrderPurpose.CLOSE)
+
     # --- start / resume ------------------------------------------------------------------
     def _refused(self, position: Position, decision: ExitDecision, why: str) -> ExitOutcome:
         log.warning("exit of %s (%s) refused: %s", position.id, decision.rule, why)
@@ -414,7 +443,7 @@ class ExitExecutor:
                 run.skipped.append(step.label)
                 log.warning("exit %d of %s: no usable quote for step %s", run.exit.id, run.position.id, step.label)
                 return
-            limit = step.limit_price(market)
+            limit = step.limit_price(market, await self._tick_rule(run.position))
         seq = run.next_seq
         run.next_seq += 1
         order = Order(
@@ -601,7 +630,22 @@ class ExitExecutor:
         )
 
     # --- broker plumbing -----------------------------------------------------------------
-    async def _call(self, fn: Callable[[], Awaitable[OrderState]], *, give_up: bool = True) -> OrderState:
+    async def _tick_rule(self, position: Position) -> TickRule:
+        """The grid a limit on the position's legs goes on: the broker's (IB's market rules)
+        when it knows one, else the class table (:func:`riskpilot.execution.ticks.rule_for_legs`)."""
+        broker = self.broker
+        if isinstance(broker, TickRuleSource):
+            contracts = [leg.contract for leg in position.legs]
+            try:
+                return await self._call(lambda: broker.tick_rule(contracts))
+            except BrokerError as exc:
+                if isinstance(exc, (BrokerDisconnectedError, BrokerTimeoutError)):
+                    raise
+                log.warning("exit of %s: the broker has no tick rule for its legs (%s); pricing on the class table",
+                            position.id, exc)
+        return rule_for_legs(position.legs)
+
+    async def _call(self, fn: Callable[[], Awaitable[T]], *, give_up: bool = True) -> T:
         """Call the broker, retrying disconnects and timeouts every ``retry_delay_seconds``
         until ``max_outage_seconds`` (then :class:`_BrokerUnreachable`); with
         ``give_up=False`` the first failure is raised to the caller instead."""

@@ -34,11 +34,23 @@ Unknown ids
 
 Prices
     Net premium per share of one unit of the combo, positive (see :class:`riskpilot.model.Order`).
+
+Optional capabilities
+---------------------
+A broker may also offer (each checked with ``isinstance`` by who needs it):
+
+- :class:`ConnectionAware`: a connection that can drop (IB Gateway/TWS): its
+  :class:`ConnectionState` and listeners told of every change, so a monitor holds while it is
+  down and reconciles when it is back;
+- :class:`OpenOrders`: the orders carrying a client order id that are working at the broker,
+  so reconciliation can name the ones the store does not know;
+- :class:`riskpilot.execution.ticks.TickRuleSource`: the tick grid of the contracts it trades.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+import enum
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
@@ -137,6 +149,37 @@ class BrokerPort(Protocol):
         ...
 
 
+class ConnectionState(enum.StrEnum):
+    """``CONNECTED``: calls go through. ``DISCONNECTED``: every call raises
+    :class:`BrokerDisconnectedError`. ``CONNECTING``: between the two, while the adapter
+    resynchronises (calls are still refused)."""
+
+    DISCONNECTED = "DISCONNECTED"
+    CONNECTING = "CONNECTING"
+    CONNECTED = "CONNECTED"
+
+
+#: ``listener(state, why)``: called on every change of a broker's connection state.
+ConnectionListener = Callable[[ConnectionState, str], None]
+
+
+@runtime_checkable
+class ConnectionAware(Protocol):
+    """A broker whose connection can drop and come back (see the module docstring)."""
+
+    @property
+    def connection_state(self) -> ConnectionState: ...
+
+    def add_connection_listener(self, listener: ConnectionListener) -> None: ...
+
+
+@runtime_checkable
+class OpenOrders(Protocol):
+    """A broker that lists the orders carrying a client order id that are working there."""
+
+    async def open_orders(self) -> list[OrderState]: ...
+
+
 class AlertSink(Protocol):
     """Where the executor raises alerts. ``kind`` is one of ``exit_executed``,
     ``exit_escalated``, ``exit_rejected``, ``exit_failed``, ``exit_suspended``; ``fields``
@@ -152,6 +195,10 @@ __all__ = [
     "BrokerPort",
     "BrokerPosition",
     "BrokerTimeoutError",
+    "ConnectionAware",
+    "ConnectionListener",
+    "ConnectionState",
+    "OpenOrders",
     "OrderEvent",
     "OrderModificationError",
     "OrderState",

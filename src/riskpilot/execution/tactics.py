@@ -29,6 +29,13 @@ receives; debit or credit decided by the combo's mid). A limit that would cross 
 clamped to 0 (a net premium cannot be negative); this only happens in markets whose spread
 straddles zero.
 
+On the tick grid: given a :class:`riskpilot.execution.ticks.TickRule`, the limit is then put
+on its grid in the direction that does not make it more aggressive (a debit rounds down, a
+credit up; :func:`riskpilot.execution.ticks.limit_on_grid`), so a walk never asks for a price
+a venue would reject. The live executor takes the rule from the broker when it knows one (IB's
+market rules), else from the class table (:func:`riskpilot.execution.ticks.rule_for_legs`),
+which :func:`simulate_exit` uses too.
+
 Walks
 -----
 A tactic with ``max_walks = n`` starts at its strategy's fraction ``s`` and walks the limit
@@ -63,6 +70,7 @@ from itertools import pairwise
 
 from riskpilot.config.schema import ExecutionTactic, RiskPilotConfig
 from riskpilot.execution.fills import ComboMarket, FillModel, combo_market, combo_price, limit_reached, simulate_fill
+from riskpilot.execution.ticks import TickRule, limit_on_grid, rule_for_legs
 from riskpilot.model.contract import Contract, Leg
 from riskpilot.model.enums import OrderType, Priority, Side
 from riskpilot.model.quote import Quote
@@ -191,22 +199,24 @@ class Step:
         that a restart resumes the ladder at the right step."""
         return f"{self.tactic.name}#{self.index}"
 
-    def limit_price(self, market: ComboMarket) -> float | None:
-        """This step's limit (positive net premium per share) in ``market``; None for a
-        market order."""
+    def limit_price(self, market: ComboMarket, rule: TickRule | None = None) -> float | None:
+        """This step's limit (positive net premium per share) in ``market``, on ``rule``'s
+        grid when given; None for a market order."""
         if self.fraction is None:
             return None
-        return limit_price(market, self.fraction)
+        return limit_price(market, self.fraction, rule)
 
 
-def limit_price(market: ComboMarket, fraction: float) -> float:
+def limit_price(market: ComboMarket, fraction: float, rule: TickRule | None = None) -> float:
     """The positive net premium limit at spread ``fraction`` of ``market`` (module
-    docstring): the most a debit order pays, the least a credit order receives."""
+    docstring): the most a debit order pays, the least a credit order receives; with
+    ``rule``, on its grid and never more aggressive than the fraction's price."""
     if not 0.0 <= fraction <= 1.0:
         raise ValueError(f"spread fraction must be within [0, 1], got {fraction!r}")
     net_debit = market.passive + fraction * (market.far - market.passive)
     price = net_debit if market.pays else -net_debit
-    return price if price > 0 else 0.0
+    price = price if price > 0 else 0.0
+    return price if rule is None else limit_on_grid(price, rule, pays=market.pays)
 
 
 def step_index_of(label: str | None) -> int | None:
@@ -360,11 +370,13 @@ def simulate_exit(
     *,
     side: Side = Side.SELL,
     market_retries: int = 0,
+    tick_rule: TickRule | None = None,
 ) -> SimulatedExit:
     """Run the exit ladder of ``priority`` against one bar's quotes (end-of-day bid/ask).
 
     Each step is one attempt, tried in order, all against the same quotes: a limit (priced at
-    its spread fraction of the combo's bid/ask, :func:`limit_price`) fills only when the fill
+    its spread fraction of the combo's bid/ask and put on the tick grid, ``tick_rule`` or the
+    legs' class table, :func:`limit_price`) fills only when the fill
     model's achievable price reaches it (:func:`riskpilot.execution.fills.limit_reached`);
     when it does, it fills like any order of the model, at the achievable price (never worse
     than the limit), with the model's commission and volume cap. A market step always fills
@@ -383,9 +395,10 @@ def simulate_exit(
     if isinstance(priced, str) or isinstance(market, str):
         why = priced if isinstance(priced, str) else str(market)
         return SimulatedExit(0, quantity, None, None, 0.0, ladder[0].tactic.name, (), why)
+    rule = tick_rule if tick_rule is not None else rule_for_legs(legs)
     attempts: list[SimulatedAttempt] = []
     for step in ladder:
-        limit = step.limit_price(market)
+        limit = step.limit_price(market, rule)
         if limit is not None and not limit_reached(priced, limit):
             kind = "debit" if priced.pays else "credit"
             attempts.append(

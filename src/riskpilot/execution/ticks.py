@@ -23,6 +23,15 @@ market rules for these classes):
 - :data:`PENNY_PILOT` (penny-program classes): 0.01 under 3.00, 0.05 from 3.00.
 - :data:`PENNY_ALL` (SPY, QQQ, IWM: pennies at every price): a flat 0.01.
 
+Where no venue says which rule a contract trades on (the backtest, the paper broker, a limit
+priced before the broker is asked), :func:`tick_rule_for` picks one by option class, from
+:data:`CLASS_RULES` (``docs/tick_grids.md`` has the table and its sources): SPX, SPXW and the
+other cash-index classes on :data:`NICKEL_DIME`; SPY, QQQ and IWM on :data:`PENNY_ALL`; a few
+penny-program ETFs on :data:`PENNY_PILOT`; event contracts on a flat cent. Any other class gets
+:data:`NICKEL_DIME`, the coarsest table: every point of it is also a point of the two penny
+tables, so a limit on it is one every venue accepts (at worst a tick less aggressive than a
+finer grid would allow).
+
 Arithmetic is decimal: a float such as ``1.15`` is read as the decimal it prints as (after
 snapping float noise below 1e-9), so ``1.15`` on a 0.05 grid stays ``1.15``.
 """
@@ -30,10 +39,13 @@ snapping float noise below 1e-9), so ``1.15`` on a 0.05 grid stays ``1.15``.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from types import MappingProxyType
+from typing import Protocol, runtime_checkable
 
+from riskpilot.model.contract import Contract, Leg, OptionContract
 from riskpilot.model.enums import Side
 
 #: Float noise below this is snapped away before rounding (prices carry at most 4 decimals).
@@ -187,6 +199,56 @@ PENNY_PILOT = TickRule.of([(0.0, 0.01), (3.0, 0.05)], "0.01/0.05")
 PENNY_ALL = TickRule.flat(0.01, "0.01")
 
 
+#: A flat cent: binary event contracts (Kalshi prices whole cents from 0.01 to 0.99).
+EVENT_CENT = TickRule.flat(0.01, "event 0.01")
+
+#: Tick tables by option class (root symbol); see the module docstring and docs/tick_grids.md.
+CLASS_RULES: Mapping[str, TickRule] = MappingProxyType({
+    **dict.fromkeys(("SPX", "SPXW", "SPXPM", "NDX", "NDXP", "RUT", "RUTW"), NICKEL_DIME),
+    **dict.fromkeys(("SPY", "QQQ", "IWM"), PENNY_ALL),
+    **dict.fromkeys(("DIA", "EEM", "EFA", "GLD", "SLV", "TLT", "XLE", "XLF"), PENNY_PILOT),
+})
+
+#: The rule of a class :data:`CLASS_RULES` does not list (the coarsest: always accepted).
+DEFAULT_RULE = NICKEL_DIME
+
+
+def tick_rule_for(underlying: str) -> TickRule:
+    """The tick table of one option class (root symbol, e.g. ``SPXW``): :data:`CLASS_RULES`,
+    else :data:`DEFAULT_RULE`."""
+    return CLASS_RULES.get(underlying.upper(), DEFAULT_RULE)
+
+
+def rule_for_contracts(contracts: Iterable[Contract]) -> TickRule:
+    """The grid a net limit on these contracts is priced on when no venue says: the coarsest
+    of their class tables (:func:`combined_rule`); a flat cent for event contracts."""
+    rules: dict[str, TickRule] = {}
+    for c in contracts:
+        rule = tick_rule_for(c.underlying) if isinstance(c, OptionContract) else EVENT_CENT
+        rules.setdefault(rule.name, rule)
+    if not rules:
+        raise ValueError("a tick rule needs at least one contract")
+    return combined_rule(list(rules.values()))
+
+
+def rule_for_legs(legs: Iterable[Leg]) -> TickRule:
+    """:func:`rule_for_contracts` of the legs' contracts."""
+    return rule_for_contracts(leg.contract for leg in legs)
+
+
+def limit_on_grid(limit: float, rule: TickRule, *, pays: bool) -> float:
+    """``limit`` (positive net premium per share) on ``rule``'s grid, never more aggressive:
+    down when it ``pays`` (a debit), up when it receives (a credit)."""
+    return round_to_tick(limit, rule, Side.BUY if pays else Side.SELL)
+
+
+@runtime_checkable
+class TickRuleSource(Protocol):
+    """A venue that knows the grid of the contracts it trades (IB's market rules)."""
+
+    async def tick_rule(self, contracts: Sequence[Contract]) -> TickRule: ...
+
+
 def rule_from_ib(rule_id: int, increments: Iterable[tuple[float, float]]) -> TickRule:
     """A :class:`TickRule` from an IB market rule (``reqMarketRule``'s ``PriceIncrement``
     ``(lowEdge, increment)`` pairs)."""
@@ -197,12 +259,20 @@ def rule_from_ib(rule_id: int, increments: Iterable[tuple[float, float]]) -> Tic
 
 
 __all__ = [
+    "CLASS_RULES",
+    "DEFAULT_RULE",
+    "EVENT_CENT",
     "NICKEL_DIME",
     "PENNY_ALL",
     "PENNY_PILOT",
     "PriceBand",
     "TickRule",
+    "TickRuleSource",
     "combined_rule",
+    "limit_on_grid",
     "round_to_tick",
+    "rule_for_contracts",
+    "rule_for_legs",
     "rule_from_ib",
+    "tick_rule_for",
 ]

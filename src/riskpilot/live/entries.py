@@ -29,6 +29,7 @@ from riskpilot.execution.executor import EXECUTIONS_SLACK
 from riskpilot.execution.fills import ComboMarket, FillModel, combo_market
 from riskpilot.execution.port import BrokerDisconnectedError, BrokerPort, BrokerTimeoutError
 from riskpilot.execution.tactics import limit_price
+from riskpilot.execution.ticks import rule_for_legs
 from riskpilot.live.quotes import QuoteFetcher
 from riskpilot.live.reconcile import entry_order_id, record_new_fills
 from riskpilot.model.contract import EXCHANGE_TZ, Contract
@@ -197,7 +198,7 @@ class EntryWorkflow:
             market = combo_market(cand.legs, Side.BUY, plan.quotes)
             if not isinstance(market, ComboMarket):  # priced on these quotes already: cannot happen
                 return EntryResult("refused", "unfillable", pid, 0, qty)
-            limit = limit_price(market, self.limit_fraction)
+            limit = limit_price(market, self.limit_fraction, rule_for_legs(cand.legs))  # on the class's grid
         if self.dry_run:
             log.info("DRY RUN entry: would open %s x%d [%s] %s near %.2f (%s)", pid, qty, legs_text,
                      cand.premium_type.value, plan.premium, plan.verdict.reason)
@@ -231,7 +232,7 @@ class EntryWorkflow:
         mine = position.method == self.method and (self.scope is None or position.underlying == self.scope)
         return mine and now < position.opened_at + timedelta(seconds=self.timeout_seconds)
 
-    async def resume(self, position_ids: Collection[str]) -> list[EntryResult]:
+    async def resume(self, position_ids: Collection[str], *, risk: RiskManager | None = None) -> list[EntryResult]:
         """Work the entries of ``position_ids`` (unsettled, their order working at the broker:
         what a restart's reconciliation left working, ``ReconcileReport.entries_working``)
         to the deadline they had when placed (``opened_at`` + ``timeout_seconds``), then
@@ -245,9 +246,10 @@ class EntryWorkflow:
             log.info("entry %s: resuming its working order %s (%d of %d filled) until %s", pid, coid,
                      rec.filled_quantity, rec.quantity, deadline.isoformat())
             state = await self._call(partial(self.broker.order_status, coid), deadline)
-            # The risk book is rebuilt from the store after (restore_risk): its fills stay out of it here.
+            # On a start the risk book is rebuilt from the store after (restore_risk): ``risk`` is
+            # None and the fills stay out of it; after a reconnect the running book takes them.
             done.append(await self._follow(coid, rec.quantity, position, state, position.opened_at, deadline,
-                                           risk=None))
+                                           risk=risk))
         return done
 
     async def _work(self, order: Order, position: Position) -> EntryResult:

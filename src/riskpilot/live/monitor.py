@@ -49,6 +49,15 @@ One cycle (:meth:`PositionMonitor.check_once`) is one run of the shared cycle st
 ``features`` (the rules' features, or a feature source called with each cycle's marks such as
 :class:`~riskpilot.trading.fair_value.EdgeFeatures`) feed the edge rules of event contracts.
 
+Broker outages: a broker whose link can drop (:class:`~riskpilot.execution.port.ConnectionAware`,
+IB Gateway/TWS) is listened to. While it is not CONNECTED the monitor holds every decision: a
+cycle checks nothing (no mark, no rule, no exit started, no queued exit picked up) and cached
+quotes are dropped, so nothing is decided on what the broker said before the outage. Exits
+already in flight keep following their orders (the executor retries its calls, then leaves the
+exit WORKING). When the link is back, the next cycle first reconciles the store with the
+broker (:func:`~riskpilot.live.reconcile.reconcile`: orders adopted, fills recorded, positions
+compared) and takes the positions as the store then holds them, before it decides anything.
+
 Time comes from the injected :class:`~riskpilot.execution.executor.Clock`: a
 :class:`~riskpilot.execution.executor.SimulatedClock` runs a day of checks in milliseconds.
 """
@@ -66,11 +75,12 @@ from typing import Literal
 from riskpilot.config.schema import RegimeName, RiskPilotConfig
 from riskpilot.execution.clock import Clock
 from riskpilot.execution.executor import ExitExecutor
-from riskpilot.execution.port import AlertSink, BrokerError, BrokerPort
+from riskpilot.execution.port import AlertSink, BrokerError, BrokerPort, ConnectionAware, ConnectionState
 from riskpilot.live.entries import EntryWorkflow
 from riskpilot.live.quotes import QuoteFetcher
 from riskpilot.live.reconcile import (
     ReconcileReport,
+    UnknownPositions,
     apply_trading_state,
     reconcile,
     restore_risk,
@@ -119,6 +129,10 @@ class CycleReport:
     trails_written: int = 0
     circuit_breaker: bool = False
     quote_error: str | None = None
+    #: Why the cycle held everything without checking (the broker's link is down), or None.
+    broker_down: str | None = None
+    #: The reconciliation this cycle ran first (after a reconnect), or None.
+    reconciled: ReconcileReport | None = None
     entries: list[EntryResult] = field(default_factory=list)
     refused: dict[str, int] = field(default_factory=dict)
     settled: list[tuple[Position, float, str]] = field(default_factory=list)
@@ -149,6 +163,8 @@ class PositionMonitor:
         entries: EntryWorkflow | None = None,
         settlement: StoreSettlement | None = None,
         underlying: str | None = None,
+        unknown_positions: UnknownPositions = "ignore",
+        adopt_method: str = "default",
         features: Features | FeatureSource | None = None,
     ) -> None:
         self.store = store
@@ -191,8 +207,6 @@ class PositionMonitor:
         #: it reports, e.g. by a fill the reconciliation recorded); called after the start's
         #: reconciliation and after every cycle. The wiring sets it to the alerter's.
         self.outbox: Callable[[], Awaitable[object]] | None = None
-        #: Whether the broker is connected (None: unknown; the wiring sets it for a real broker).
-        self.broker_connected: bool | None = None
         #: Open positions being monitored, by id, with their tracked state.
         self.positions: dict[str, Position] = {}
         #: Unrealized P&L in dollars at the last good mark, by position id.
@@ -206,21 +220,80 @@ class PositionMonitor:
         self._state_repo = StateRepository(store)
         self._state_seen: tuple[TradingState, object] | None = None
         self.started = False
+        self.unknown_positions: UnknownPositions = unknown_positions
+        self.adopt_method = adopt_method
+        #: Every reconciliation this run made (on start, then after each reconnect).
+        self.reconciles: list[ReconcileReport] = []
+        #: Why decisions are held (the broker's link is down), None while it is up.
+        self.broker_down: str | None = None
+        self._reconcile_due = False
+        self._link = broker if isinstance(broker, ConnectionAware) else None
+        if self._link is not None:
+            if self._link.connection_state is not ConnectionState.CONNECTED:
+                self.broker_down = f"{self._link.connection_state.value}: not connected yet"
+            self._link.add_connection_listener(self._on_link)
+
+    # --- broker link ---------------------------------------------------------------------
+    @property
+    def broker_connected(self) -> bool | None:
+        """Whether the broker's link is up (None: a broker without one, always reachable)."""
+        return None if self._link is None else self.broker_down is None
+
+    def _on_link(self, state: ConnectionState, why: str) -> None:
+        if state is ConnectionState.CONNECTED:
+            if self.broker_down is not None:
+                log.warning("broker connection back (%s): reconciling with the broker before the next decision", why)
+                self.broker_down = None
+                self._reconcile_due = self.started
+            return
+        if self.broker_down is None:
+            log.warning("broker connection %s (%s): holding every position; no exit starts until it is back and "
+                        "reconciled", state.value, why)
+        self.broker_down = f"{state.value}: {why}"
+        self.quotes_fetcher.clear()
+
+    async def _reconcile(self) -> ReconcileReport:
+        now = self.clock.now()
+        entries = self.entries
+        keep = None if entries is None or self.dry_run else (lambda p: entries.resumable(p, now))
+        risk = self.risk if self.started else None
+        report = await reconcile(self.store, self.broker, now, risk=risk, unknown_positions=self.unknown_positions,
+                                 adopt_method=self.adopt_method, dry_run=self.dry_run, keep_entry=keep)
+        if entries is not None and report.entries_working:
+            # An entry found working within its order window is worked on to the deadline it had,
+            # as uninterrupted, before the book is rebuilt: a wait of at most its timeout_seconds.
+            await entries.resume(report.entries_working, risk=risk)
+        self.reconciles.append(report)
+        return report
+
+    async def reconcile_after_reconnect(self) -> ReconcileReport:
+        """Reconcile again (the link came back) and take the positions as the store now
+        holds them: new ones (adopted) tracked and booked, closed ones dropped, queued exits
+        picked up."""
+        self._reconcile_due = False
+        try:
+            report = await self._reconcile()
+        except BrokerError:
+            self._reconcile_due = True  # retried on the next cycle; nothing is decided meanwhile
+            raise
+        stored = self._positions_repo.load_open((PositionStatus.OPEN, PositionStatus.CLOSING))
+        restore_risk(self.risk, self.store, stored, trading_state=False)
+        now = self.clock.now()
+        open_ids = set()
+        for sp in stored:
+            if sp.position.status is PositionStatus.OPEN and sp.position.id not in self.in_flight:
+                open_ids.add(sp.position.id)
+                self._track(sp.position, now)
+        for pid in [p for p in self.positions if p not in open_ids]:
+            self._forget(pid)
+        self._pick_up_working_exits()
+        return report
 
     # --- start ---------------------------------------------------------------------------
     async def start(self) -> ReconcileReport | None:
-        """Reconcile the store with the broker (not in a dry run, which writes nothing),
+        """Reconcile the store with the broker (read-only in a dry run, which writes nothing),
         rebuild the risk book, load the open positions and resume exits in flight."""
-        report = None
-        if not self.dry_run:
-            now = self.clock.now()
-            entries = self.entries
-            keep = None if entries is None else (lambda p: entries.resumable(p, now))
-            report = await reconcile(self.store, self.broker, now, keep_entry=keep)
-            if entries is not None and report.entries_working:
-                # An entry the restart found within its window is worked to its deadline (as
-                # uninterrupted) before the book is rebuilt: at most timeout_seconds.
-                await entries.resume(report.entries_working)
+        report = await self._reconcile()
         stored = self._positions_repo.load_open((PositionStatus.OPEN, PositionStatus.CLOSING))
         restore_risk(self.risk, self.store, stored, now=self.clock.now())
         st = self._state_repo.trading_state()
@@ -298,8 +371,10 @@ class PositionMonitor:
     # --- exits ---------------------------------------------------------------------------
     def _pick_up_working_exits(self) -> None:
         """Work every exit the store holds WORKING that no task here works (queued by
-        ``riskpilot close``, or left by a restart or an outage)."""
-        if self.exits is None or self.dry_run:
+        ``riskpilot close``, or left by a restart or an outage), with its own priority's
+        tactic, from where it stopped: an order it left working at the broker is followed, not
+        replaced by a more urgent one."""
+        if self.exits is None or self.dry_run or self.broker_down is not None:
             return
         for pid in working_exit_positions(self.store):
             if pid in self.in_flight:
@@ -367,7 +442,17 @@ class PositionMonitor:
         if not self.started:
             raise RuntimeError("call PositionMonitor.start() (reconciliation) before the first cycle")
         now = self.clock.now()
-        report = self._cycle = CycleReport(now)
+        if self.broker_down is not None:
+            return CycleReport(now, holds=len(self.positions), broker_down=self.broker_down)
+        reconciled = None
+        if self._reconcile_due:
+            try:
+                reconciled = await self.reconcile_after_reconnect()
+            except BrokerError as exc:
+                log.warning("reconciliation after the reconnect failed (%s): holding every position", exc)
+                return CycleReport(now, holds=len(self.positions), broker_down=f"reconciliation failed: {exc}")
+            now = self.clock.now()  # the cycle starts once the store is in line
+        report = self._cycle = CycleReport(now, reconciled=reconciled)
         self._force_all = force_all
         self._wrote = False
         self._marks = {}
@@ -413,6 +498,9 @@ class PositionMonitor:
         return [sp.position for sp in self._positions_repo.load_open()]
 
     async def quotes(self, contracts: Collection[Contract], now: datetime) -> Mapping[Contract, Quote]:
+        if self.broker_down is not None:  # the link dropped during this cycle: decide nothing
+            self._report().quote_error = f"broker {self.broker_down}"
+            return {}
         try:
             return await self.quotes_fetcher.get(contracts)
         except BrokerError as exc:
@@ -499,6 +587,10 @@ class PositionMonitor:
         self._wrote = wrote
 
     async def exit(self, check: PositionCheck, quotes: Mapping[Contract, Quote], now: datetime) -> None:
+        if self.broker_down is not None:
+            log.warning("%s: %s held, the broker's link dropped (%s); decided again once it is back",
+                        check.position.id, check.decision.rule, self.broker_down)
+            return
         await self.decide.alert(check.position, check.decision, check.mark)
         self._spawn_exit(check.position, check.decision, check.mark)
         self._report().exits_started.append(check.position.id)

@@ -79,6 +79,11 @@ class QuoteFetcher:
             limiter=limiter,
         )
 
+    def clear(self) -> None:
+        """Forget every cached quote (the broker's link dropped: what it said before is no
+        basis for a decision after)."""
+        self._cache.clear()
+
     def forget(self, contracts: Iterable[Contract]) -> None:
         """Drop these contracts' cached quotes: the next :meth:`get` asks the broker (a jump
         waiting for confirmation needs the next quote, not the cached one)."""

@@ -1,26 +1,43 @@
-"""Restart: reconcile the store with the broker before acting, and rebuild the risk book.
+"""Reconcile the store with the broker before acting (on start, and after every reconnect),
+and rebuild the risk book.
 
-:func:`reconcile` runs once on start, before the monitor decides anything:
+:func:`reconcile` runs before the monitor decides anything:
 
-1. **Fills that arrived while down.** Every broker execution whose fill id the store does not
-   know, for an order the store knows, is applied once (``OrderRepository.record_fill``: the
-   fill, its order, its position, its exit and attempt, the partial-exit stage it completes,
-   the exit's ``exit_executed`` alert, the day's P&L). An execution for an order the store
-   never recorded is reported (``unknown_fills``), never applied. Stages done are rebuilt from
-   the filled exits (``stages_rebuilt``; a repair for stores written by older versions).
-2. **Open orders.** Every order the store holds as working is asked about
-   (``order_status``) and takes the broker's state; one the broker never received is marked
-   CANCELLED with that reason (an exit attempt's order is re-sent by the executor's
+1. **Orders of ours the store only meant to send.** An order intent with no order row (a
+   crash between recording the intent and sending) that the broker knows under its client
+   order id (IB: ``orderRef``) is *adopted*: recorded with the broker's state, never sent
+   again. One the broker does not know stays an intent (an exit attempt's is re-sent by the
+   executor with the same id).
+2. **Fills that arrived while down.** Every broker execution since the last fill the store
+   has seen (less :data:`FILLS_LOOKBACK`, in case one was reported late; all of them when the
+   store has none) whose fill id the store does not know, for an order the store knows, is
+   applied once (``OrderRepository.record_fill``: the fill, its order, its position, its exit
+   and attempt, the partial-exit stage it completes, the exit's ``exit_executed`` alert, the
+   day's P&L). An execution for an order the store never recorded is reported
+   (``unknown_fills``), never applied. Stages done are rebuilt from the filled exits
+   (``stages_rebuilt``; a repair for stores written by older versions).
+3. **Open orders.** Every order the store holds as working is asked about (``order_status``)
+   and takes the broker's state; one the broker never received is marked CANCELLED with that
+   reason (an exit attempt's order is re-sent by the executor's
    :meth:`~riskpilot.execution.executor.ExitExecutor.resume_all`, with the same client id).
-3. **Entries.** A PENDING position whose entry order is final is settled at what filled
+   A broker that lists its open orders (:class:`~riskpilot.execution.port.OpenOrders`) also
+   names working orders carrying a client order id the store never recorded
+   (``unknown_orders``): reported, left alone.
+4. **Entries.** A PENDING position whose entry order is final is settled at what filled
    (``PositionRepository.settle_entry``); one still working is cancelled first (an entry
    priced before the restart is stale) and then settled; one whose order never reached the
    broker closes unopened. A working entry ``keep_entry`` accepts (the monitor's: one its
    entry workflow places, still within its order window) is not stale: it is left working
    (``entries_working``) for :meth:`~riskpilot.live.entries.EntryWorkflow.resume` to work to
    the deadline it had, so a kill mid-entry ends as the uninterrupted run would.
-4. **Positions.** The contracts the store's open positions hold are compared with the
+5. **Positions.** The contracts the store's open positions hold are compared with the
    broker's net positions; differences are reported (``position_mismatches``), not "fixed".
+   Holdings the store does not account for at all (``unknown_positions``) are grouped into
+   positions (:mod:`riskpilot.live.adoption`) and, with ``unknown_positions="adopt"``, stored
+   under ``adopt_method`` so the monitor manages their exits; with ``"ignore"`` they are only
+   reported.
+
+With ``dry_run`` nothing is written: the report says what would have been done (``would_*``).
 
 Exits in flight are then resumed by ``ExitExecutor.resume_all`` (the monitor does it), so no
 position is left without a monitor or an exit record.
@@ -35,15 +52,16 @@ from __future__ import annotations
 
 import logging
 import math
-from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
+from typing import Literal
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from riskpilot.execution.ledger import OrderBook
-from riskpilot.execution.port import BrokerPort, OrderState, OrderStatus, UnknownOrderError
+from riskpilot.execution.port import BrokerPort, OpenOrders, OrderState, OrderStatus, UnknownOrderError
+from riskpilot.live.adoption import adopt, compare_holdings, describe_plan, plan_adoption
 from riskpilot.model.contract import EXCHANGE_TZ
 from riskpilot.model.enums import PositionStatus, Side, TradingState
 from riskpilot.model.order import Fill, OrderPurpose, client_order_id
@@ -61,8 +79,7 @@ from riskpilot.store import (
     StoredPosition,
     TradingStateRecord,
 )
-from riskpilot.store.models import ExitStatus, PositionExitRow
-from riskpilot.store.serialize import contract_key
+from riskpilot.store.models import ExitStatus, FillRow, OrderIntentRow, OrderRow, PositionExitRow
 
 log = logging.getLogger(__name__)
 
@@ -74,33 +91,62 @@ def entry_order_id(position_id: str) -> str:
     return client_order_id(position_id, OrderPurpose.OPEN, ENTRY_SEQUENCE)
 
 
+#: Fills are read from the broker since the store's last fill less this much (a fill reported
+#: late, or held back for its commission report, may be stamped before the last one seen).
+FILLS_LOOKBACK = timedelta(hours=1)
+
+UnknownPositions = Literal["ignore", "adopt"]
+
+
 @dataclass(slots=True)
 class ReconcileReport:
-    """What :func:`reconcile` found and did."""
+    """What :func:`reconcile` found and did (or, in a dry run, would have done)."""
 
     fills_recorded: list[str] = field(default_factory=list)
     unknown_fills: list[str] = field(default_factory=list)
+    orders_adopted: list[str] = field(default_factory=list)
     orders_updated: list[str] = field(default_factory=list)
     orders_never_sent: list[str] = field(default_factory=list)
+    unknown_orders: list[str] = field(default_factory=list)
     entries_settled: list[str] = field(default_factory=list)
     entries_working: list[str] = field(default_factory=list)
     stages_rebuilt: list[str] = field(default_factory=list)
     position_mismatches: list[str] = field(default_factory=list)
+    unknown_positions: list[str] = field(default_factory=list)
+    positions_adopted: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    dry_run: bool = False
 
     def lines(self) -> list[str]:
-        out = [
-            f"fills recorded while down: {len(self.fills_recorded)}",
-            f"orders updated from the broker: {len(self.orders_updated)}",
+        return self.counts() + self.findings()
+
+    def counts(self) -> list[str]:
+        would = "would be " if self.dry_run else ""
+        return [
+            f"fills {would}recorded while down: {len(self.fills_recorded)}",
+            f"orders of ours found at the broker and {would}adopted (not re-sent): {len(self.orders_adopted)}",
+            f"orders {would}updated from the broker: {len(self.orders_updated)}",
             f"orders the broker never received: {len(self.orders_never_sent)}",
-            f"entries settled: {len(self.entries_settled)}",
+            f"entries {would}settled: {len(self.entries_settled)}",
+            f"entries within their order window, left working: {len(self.entries_working)}",
         ]
-        out += [f"entry still within its window, left working: {pid}" for pid in self.entries_working]
-        out += [f"stages rebuilt from filled exits: {s}" for s in self.stages_rebuilt]
+
+    def findings(self) -> list[str]:
+        """What an operator should read: unknown fills, orders and positions, mismatches, problems."""
+        would = "would be " if self.dry_run else ""
+        out = [f"stages rebuilt from filled exits: {s}" for s in self.stages_rebuilt]
         out += [f"unknown broker fill {f}" for f in self.unknown_fills]
+        out += [f"unknown order at the broker {o}: left alone" for o in self.unknown_orders]
         out += [f"position mismatch: {m}" for m in self.position_mismatches]
+        out += [f"position at the broker the store does not know: {u}" for u in self.unknown_positions]
+        out += [f"position {would}adopted: {a}" for a in self.positions_adopted]
         out += [f"problem: {p}" for p in self.problems]
         return out
+
+
+def _last_fill_at(store: Store) -> datetime | None:
+    with store.read() as s:
+        return s.execute(select(func.max(FillRow.filled_at))).scalar()
 
 
 async def record_new_fills(
@@ -122,28 +168,56 @@ async def record_new_fills(
     return applied
 
 
-async def reconcile(store: Store, broker: BrokerPort, now: datetime, *,
-                    keep_entry: Callable[[Position], bool] | None = None) -> ReconcileReport:
-    """Bring the store in line with the broker (module docstring, steps 1-4)."""
-    report = ReconcileReport()
+async def reconcile(
+    store: Store,
+    broker: BrokerPort,
+    now: datetime,
+    *,
+    risk: RiskManager | None = None,
+    unknown_positions: UnknownPositions = "ignore",
+    adopt_method: str = "default",
+    dry_run: bool = False,
+    keep_entry: Callable[[Position], bool] | None = None,
+) -> ReconcileReport:
+    """Bring the store in line with the broker (module docstring, steps 1-5). ``risk`` (a
+    running monitor's book, after a reconnect) also takes the fills recorded."""
+    report = ReconcileReport(dry_run=dry_run)
     orders = OrderRepository(store)
-    positions = PositionRepository(store)
 
-    # 1. Fills that arrived while down.
-    fills = await broker.executions(None)
+    # 1. Orders of ours the store only meant to send.
+    for coid in _intents_without_order(store):
+        try:
+            state = await broker.order_status(coid)
+        except UnknownOrderError:
+            continue
+        report.orders_adopted.append(f"{coid} ({state.status.value} at the broker, id {state.broker_order_id})")
+        if not dry_run:
+            orders.record_order(coid, broker_order_id=state.broker_order_id, status=state.status, at=now,
+                                reason=state.reason)
+            orders.update_from_broker(state)
+
+    # 2. Fills that arrived while down.
+    last = _last_fill_at(store)
+    fills = await broker.executions(None if last is None else last - FILLS_LOOKBACK)
     known_orders = _known_order_ids(store, {f.client_order_id for f in fills})
     for f in fills:
         if f.client_order_id not in known_orders:
             report.unknown_fills.append(f"{f.fill_id} (order {f.client_order_id})")
-    try:
-        report.fills_recorded = await record_new_fills(store, fills, only=known_orders)
-    except InvariantError as exc:
-        report.problems.append(str(exc))
-    # A fill marks its partial-exit stage done in its own transaction; stores written before
-    # that was so are repaired from their filled exits.
-    report.stages_rebuilt = [f"{pid}: {', '.join(st)}" for pid, st in positions.rebuild_stages().items()]
+    if dry_run:
+        mine = [f for f in fills if f.client_order_id in known_orders]
+        seen = orders.known_fill_ids(f.fill_id for f in mine) if mine else set()
+        report.fills_recorded = [f.fill_id for f in mine if f.fill_id not in seen]
+    else:
+        try:
+            report.fills_recorded = await record_new_fills(store, fills, risk, only=known_orders)
+        except InvariantError as exc:
+            report.problems.append(str(exc))
+        # A fill marks its partial-exit stage done in its own transaction; stores written before
+        # that was so are repaired from their filled exits.
+        rebuilt = PositionRepository(store).rebuild_stages()
+        report.stages_rebuilt = [f"{pid}: {', '.join(st)}" for pid, st in rebuilt.items()]
 
-    # 2. Open orders.
+    # 3. Open orders.
     for rec in orders.working_orders():
         try:
             state = await broker.order_status(rec.client_order_id)
@@ -154,10 +228,33 @@ async def reconcile(store: Store, broker: BrokerPort, now: datetime, *,
                 "never reached the broker (found on restart)",
             )
             report.orders_never_sent.append(rec.client_order_id)
-        orders.update_from_broker(state)
+        if not dry_run:
+            orders.update_from_broker(state)
         report.orders_updated.append(rec.client_order_id)
+    if isinstance(broker, OpenOrders):
+        working = await broker.open_orders()
+        known = _intent_ids(store, {o.client_order_id for o in working})
+        report.unknown_orders = [f"{o.client_order_id} ({o.status.value}, id {o.broker_order_id})"
+                                 for o in working if o.client_order_id not in known]
 
-    # 3. Entries: settle every position whose entry order has not been settled.
+    # 4. Entries: settle every position whose entry order has not been settled.
+    if not dry_run:
+        await _settle_entries(store, broker, now, report, keep_entry)
+
+    # 5. Positions.
+    await _positions(store, broker, now, report, unknown_positions, adopt_method)
+    tag = " (dry run)" if dry_run else ""
+    for line in report.counts():
+        log.info("reconcile%s: %s", tag, line)
+    for line in report.findings():
+        log.warning("reconcile%s: %s", tag, line)
+    return report
+
+
+async def _settle_entries(store: Store, broker: BrokerPort, now: datetime, report: ReconcileReport,
+                          keep_entry: Callable[[Position], bool] | None) -> None:
+    orders = OrderRepository(store)
+    positions = PositionRepository(store)
     for sp in positions.load_open((PositionStatus.PENDING, PositionStatus.OPEN)):
         pos = sp.position
         if pos.quantity != pos.original_quantity:
@@ -167,7 +264,7 @@ async def reconcile(store: Store, broker: BrokerPort, now: datetime, *,
             rec = orders.get_order(coid)
         except NotFoundError:
             if pos.status is PositionStatus.OPEN:
-                continue  # opened outside the entry workflow (imported, restored by hand)
+                continue  # opened outside the entry workflow (adopted, restored by hand)
             sent: OrderState | None = None
             try:
                 sent = await broker.order_status(coid) if orders.has_intent(coid) else None
@@ -197,27 +294,43 @@ async def reconcile(store: Store, broker: BrokerPort, now: datetime, *,
         positions.settle_entry(pos.id, filled_quantity=rec.filled_quantity, avg_price=rec.avg_fill_price, at=now)
         report.entries_settled.append(f"{pos.id}: {rec.filled_quantity} of {rec.quantity} filled")
 
-    # 4. Positions.
-    expected: dict[str, int] = defaultdict(int)
-    names: dict[str, str] = {}
-    for sp in positions.load_open((PositionStatus.OPEN, PositionStatus.CLOSING)):
-        for leg in sp.position.legs:
-            k = contract_key(leg.contract)
-            expected[k] += leg.quantity * sp.position.quantity
-            names[k] = str(leg.contract)
-    held: dict[str, int] = defaultdict(int)
-    for bp in await broker.positions():
-        k = contract_key(bp.contract)
-        held[k] += bp.quantity
-        names[k] = str(bp.contract)
-    for k in sorted(set(expected) | set(held)):
-        if expected.get(k, 0) != held.get(k, 0):
-            report.position_mismatches.append(
-                f"{names[k]}: store positions hold {expected.get(k, 0)}, the broker {held.get(k, 0)}"
-            )
-    for line in report.lines():
-        log.info("reconcile: %s", line)
-    return report
+
+async def _positions(store: Store, broker: BrokerPort, now: datetime, report: ReconcileReport,
+                     policy: UnknownPositions, method: str) -> None:
+    held = await broker.positions()
+    for h in compare_holdings(store, held):
+        if h.broker != h.store:
+            report.position_mismatches.append(f"{h.contract}: store positions hold {h.store}, the broker {h.broker}")
+    plan = plan_adoption(store, held, method=method, now=now)
+    report.unknown_positions = describe_plan(plan)
+    if not plan.adopted:
+        return
+    if policy == "ignore":
+        report.problems.append(
+            f"{len(plan.adopted)} positions at the broker are not in the store and are not managed: adopt them "
+            "with `riskpilot positions adopt`, or set brokers.ibkr.unknown_positions: adopt")
+        return
+    if report.dry_run:
+        report.positions_adopted = [a.position.id for a in plan.adopted]
+        return
+    report.positions_adopted = [p.id for p in adopt(store, plan)]
+
+
+def _intents_without_order(store: Store) -> list[str]:
+    with store.read() as s:
+        q = (select(OrderIntentRow.client_order_id)
+             .outerjoin(OrderRow, OrderRow.client_order_id == OrderIntentRow.client_order_id)
+             .where(OrderRow.id.is_(None))
+             .order_by(OrderIntentRow.id))
+        return list(s.execute(q).scalars())
+
+
+def _intent_ids(store: Store, ids: set[str]) -> set[str]:
+    if not ids:
+        return set()
+    with store.read() as s:
+        q = select(OrderIntentRow.client_order_id).where(OrderIntentRow.client_order_id.in_(ids))
+        return set(s.execute(q).scalars())
 
 
 def _known_order_ids(store: Store, ids: set[str]) -> set[str]:
@@ -322,7 +435,9 @@ def day_baseline(store: Store, stored: list[StoredPosition], now: datetime) -> t
 
 __all__ = [
     "ENTRY_SEQUENCE",
+    "FILLS_LOOKBACK",
     "ReconcileReport",
+    "UnknownPositions",
     "apply_trading_state",
     "day_baseline",
     "entry_order_id",

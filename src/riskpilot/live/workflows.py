@@ -30,6 +30,7 @@ from riskpilot.model.contract import exchange_date
 from riskpilot.model.decision import ExitDecision
 from riskpilot.model.enums import ExitAction, Priority
 from riskpilot.model.mark import Mark
+from riskpilot.model.order import Order
 from riskpilot.model.position import Position
 from riskpilot.risk.checks import ExitChecks
 from riskpilot.risk.manager import RiskManager
@@ -89,6 +90,13 @@ class PositionMonitoringWorkflow:
 # --- exit ------------------------------------------------------------------------------------
 
 
+def describe_order(order: Order) -> str:
+    """``SELL 2 x [-1 SPY 2024-04-19 480P, +1 SPY 2024-04-19 475P] LIMIT 1.05 as <id>``."""
+    legs = ", ".join(f"{leg.quantity:+d} {leg.contract}" for leg in order.legs)
+    price = f"LIMIT {order.limit_price:.2f}" if order.limit_price is not None else "MARKET"
+    return f"{order.side.value} {order.quantity} x [{legs}] {price} as {order.client_order_id}"
+
+
 Reopen = Callable[[Position, datetime], Awaitable[object]]
 
 
@@ -112,8 +120,10 @@ class ExitWorkflow:
         if decision.action is ExitAction.HOLD:
             return None
         if self.dry_run:
-            log.warning("DRY RUN exit: would %s %s (%s, %s)", decision.action.value, position.id, decision.rule,
-                        decision.priority.name if decision.priority is not None else "-")
+            order = await self.executor.preview(position, decision)
+            log.warning("DRY RUN exit: would %s %s (%s, %s): %s; nothing sent", decision.action.value, position.id,
+                        decision.rule, decision.priority.name if decision.priority is not None else "-",
+                        describe_order(order) if isinstance(order, Order) else order)
             return None
         outcome = await self.executor.execute(position, decision, mark)
         await self.sync_risk(outcome)  # (a stage is marked done by the store with its fill)
@@ -154,5 +164,6 @@ __all__ = [
     "ExitWorkflow",
     "PositionMonitoringWorkflow",
     "decision_alert_text",
+    "describe_order",
     "exchange_date",
 ]

@@ -29,6 +29,8 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 _LAZY: dict[str, str] = {
+    "AccountMismatchError": "riskpilot.store.accounts",
+    "AccountRepository": "riskpilot.store.accounts",
     "StorePaperBook": "riskpilot.store.paper_book",
     "StoreLedger": "riskpilot.store.ledger",
     "ActionRecord": "riskpilot.store.actions",
@@ -90,6 +92,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
+    from riskpilot.store.accounts import AccountMismatchError, AccountRepository
     from riskpilot.store.actions import ActionRecord, ActionRepository
     from riskpilot.store.database import (
         SchemaNotCurrentError,
@@ -155,6 +158,8 @@ __all__ = [
     "DEFAULT_DB_URL",
     "DEFAULT_TTL_SECONDS",
     "OPEN_STATUSES",
+    "AccountMismatchError",
+    "AccountRepository",
     "ActionRecord",
     "ActionRepository",
     "AlertRecord",

@@ -518,3 +518,19 @@ class PaperPositionRow(Base):
     quantity: Mapped[int]
     avg_price: Mapped[float]
     updated_at: Mapped[datetime]
+
+
+# --- live accounts (revision 0007) -------------------------------------------------------------
+
+
+class BrokerAccountRow(Base):
+    """The broker account a store's positions belong to, one per broker: written by the first
+    live run or adoption against that broker, checked by every later one (a store never mixes
+    two accounts' positions)."""
+
+    __tablename__ = "broker_accounts"
+
+    broker: Mapped[str] = mapped_column(String(16), primary_key=True)
+    account: Mapped[str] = mapped_column(String(64))
+    bound_at: Mapped[datetime]
+    bound_by: Mapped[str | None] = mapped_column(String(128))

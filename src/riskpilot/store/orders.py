@@ -44,6 +44,7 @@ from riskpilot.store.rows import (
     table_of,
     utc,
 )
+from riskpilot.store.serialize import leg_from_dict
 
 
 class OrderRepository:
@@ -59,6 +60,28 @@ class OrderRepository:
         with self.store.read() as s:
             q = select(OrderIntentRow.id).where(OrderIntentRow.client_order_id == client_order_id)
             return s.execute(q).first() is not None
+
+    def intended_order(self, client_order_id: str) -> Order | None:
+        """The order as its intent recorded it (legs, side, quantity, type, limit), None for
+        an id with no intent: how an adapter maps an order it finds at the broker after a
+        restart back to what was sent."""
+        with self.store.read() as s:
+            row = s.execute(
+                select(OrderIntentRow).where(OrderIntentRow.client_order_id == client_order_id)
+            ).scalar_one_or_none()
+            if row is None:
+                return None
+            return Order(
+                client_order_id=row.client_order_id,
+                legs=tuple(leg_from_dict(d) for d in row.legs),
+                side=row.side,
+                quantity=row.quantity,
+                order_type=row.order_type,
+                created_at=row.created_at,
+                limit_price=row.limit_price,
+                position_id=row.position_id,
+                purpose=row.purpose,
+            )
 
     def record_order(
         self,
